@@ -1,0 +1,75 @@
+# livepatch: build, test and demo. `make check` and `make demo` start from a clean
+# clone on a fresh Debian 12 machine: both install what is missing first (deps).
+
+CC       ?= cc
+PKGS     := libelf libdw capstone
+B        := build
+CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+               -D_GNU_SOURCE -Iinclude -Wno-format-truncation
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS   ?=
+CFLAGS   += $(CFLAGS_BASE)
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+
+LIB_SRC  := $(sort $(wildcard src/*.c))
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(B)/src/%.o)
+ASAN_OBJ := $(LIB_SRC:src/%.c=$(B)/asan/%.o)
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+
+.PHONY: all deps check demo unit integration clean install uninstall stress
+all: livepatch
+
+# Debian packages the build and the tests need; installed when missing (root only).
+deps:
+	@test/deps.sh
+
+livepatch: $(LIB_OBJ) $(B)/cmd/livepatch.o
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/src/%.o: src/%.c $(wildcard include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DLP_VERSION='"$(VERSION)"' -c -o $@ $<
+
+$(B)/cmd/%.o: cmd/%.c $(wildcard include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DLP_VERSION='"$(VERSION)"' -c -o $@ $<
+
+$(B)/asan/%.o: src/%.c $(wildcard include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -DLP_VERSION='"$(VERSION)"' -c -o $@ $<
+
+include test/daemons/daemons.mk
+include test/unit/unit.mk
+
+check: deps
+	@$(MAKE) --no-print-directory all daemons unit-build
+	@test/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all daemons
+	@test/demo.sh
+
+stress: deps
+	@$(MAKE) --no-print-directory all daemons
+	@LP_STRESS_CYCLES=$${LP_STRESS_CYCLES:-1000} test/stress.sh
+
+install: livepatch
+	install -D -m 0755 livepatch $(DESTDIR)$(PREFIX)/sbin/livepatch
+	install -D -m 0644 man/livepatch.8 $(DESTDIR)$(PREFIX)/share/man/man8/livepatch.8
+	install -D -m 0644 completions/livepatch.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/livepatch
+	install -D -m 0644 completions/_livepatch \
+		$(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_livepatch
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/livepatch \
+		$(DESTDIR)$(PREFIX)/share/man/man8/livepatch.8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/livepatch \
+		$(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_livepatch
+
+clean:
+	rm -rf $(B) livepatch test/.tmp

@@ -1,0 +1,139 @@
+/* livepatch: parse the command line, then hand over to the library. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "livepatch.h"
+#include "lp.h"
+#include "report.h"
+
+#define DEFAULT_TIMEOUT_MS 3000
+
+static const char usage[] =
+	"Usage: livepatch --pid PID --func F --target G [--dry-run] [--json] [--timeout MS]\n"
+	"       livepatch --pid PID --revert F [--dry-run] [--json]\n"
+	"\n"
+	"Redirect function F of a running x86-64 process to function G, live, without\n"
+	"stopping the process: int3 over F's entry, then the jump, in three synchronized phases.\n"
+	"\n"
+	"What to patch:\n"
+	"  -p, --pid PID         the process to patch\n"
+	"  -f, --func F          the function to redirect: [OBJECT:]SYMBOL or 0xADDRESS\n"
+	"  -t, --target G        the function F will jump to: [OBJECT:]SYMBOL or 0xADDRESS\n"
+	"  -r, --revert F        restore F's original bytes from its mapped file\n"
+	"\n"
+	"How:\n"
+	"  -n, --dry-run         print the plan only; the process is not touched, not even attached\n"
+	"      --timeout MS      give up and roll back when a sync takes longer (default 3000)\n"
+	"\n"
+	"Output:\n"
+	"  -j, --json            print exactly one JSON object on stdout (also on errors)\n"
+	"  -q, --quiet           print errors only\n"
+	"  -v, --verbose         print each protocol step with its time on stderr\n"
+	"  -h, --help            show this help and exit\n"
+	"  -V, --version         show the version and exit\n"
+	"\n"
+	"OBJECT is a mapped file's base name (counterd, libc.so.6) or its path.\n"
+	"Exit codes: 0 done (or nothing to do), 1 internal error, 2 usage, 3 process unusable,\n"
+	"4 symbol problem, 5 site refused, 6 aborted and rolled back, 7 verification failed.\n"
+	"See livepatch(8).\n";
+
+static const struct option long_opts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "func", required_argument, NULL, 'f' },
+	{ "target", required_argument, NULL, 't' },
+	{ "revert", required_argument, NULL, 'r' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "timeout", required_argument, NULL, 'T' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int usage_error(const struct lp_options *o, const char *msg)
+{
+	struct lp_diag d = { .code = LP_EXIT_USAGE };
+
+	snprintf(d.msg, sizeof(d.msg), "%s", msg);
+	report_error(&d, LP_EXIT_USAGE, o->json);
+	return LP_EXIT_USAGE;
+}
+
+static int parse_number(const char *s, long min, long max, long *out)
+{
+	char *end;
+
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Return -1 to go on, else the exit code. */
+static int parse(int argc, char **argv, struct lp_options *o)
+{
+	long v;
+	int c;
+
+	for (int i = 1; i < argc; i++)	/* errors must be JSON whatever the option order */
+		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
+			o->json = true;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:f:t:r:njqvhV", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_number(optarg, 1, INT_MAX, &v))
+				return usage_error(o, "--pid takes a process id, a positive number (see pgrep)");
+			o->pid = (pid_t)v;
+			break;
+		case 'f': o->func = optarg; break;
+		case 't': o->target = optarg; break;
+		case 'r': o->revert = optarg; break;
+		case 'n': o->dry_run = true; break;
+		case 'j': o->json = true; break;
+		case 'q': o->quiet = true; break;
+		case 'v': o->verbose = true; break;
+		case 'T':
+			if (parse_number(optarg, 1, 600000, &v))
+				return usage_error(o, "--timeout takes milliseconds, 1 to 600000 (e.g. --timeout 3000)");
+			o->timeout_ms = (unsigned int)v;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			printf("livepatch %s\n", LP_VERSION);
+			return 0;
+		case ':':
+			return usage_error(o, "an option is missing its argument (see livepatch --help)");
+		default:
+			return usage_error(o, "unknown option (see livepatch --help)");
+		}
+	}
+	if (optind < argc)
+		return usage_error(o, "unexpected argument (options only; see livepatch --help)");
+	if (!o->pid)
+		return usage_error(o, "--pid is required (e.g. livepatch --pid 4242 --func F --target G)");
+	if (o->revert && (o->func || o->target))
+		return usage_error(o, "--revert cannot be combined with --func or --target (run them separately)");
+	if (!o->revert && (!o->func || !o->target))
+		return usage_error(o, "give both --func F and --target G, or --revert F (see livepatch --help)");
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct lp_options o = { .timeout_ms = DEFAULT_TIMEOUT_MS };
+	int ret = parse(argc, argv, &o);
+
+	if (ret >= 0)
+		return ret;
+	return livepatch_run(&o);
+}

@@ -1,0 +1,20 @@
+/* The library's entry point: what cmd/livepatch.c calls after parsing options. */
+#ifndef LIVEPATCH_H
+#define LIVEPATCH_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct lp_options {
+	pid_t pid;
+	const char *func;	/* --func */
+	const char *target;	/* --target */
+	const char *revert;	/* --revert */
+	bool dry_run, json, quiet, verbose;
+	unsigned int timeout_ms;
+};
+
+/* Run the whole pipeline; prints through the report stage; returns the exit code. */
+int livepatch_run(const struct lp_options *o);
+
+#endif

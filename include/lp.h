@@ -1,0 +1,48 @@
+/* Definitions shared by every stage: error codes, the diagnostic sink, attributes. */
+#ifndef LP_H
+#define LP_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define LP_MUST_CHECK __attribute__((warn_unused_result))
+#define LP_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define LP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Exit codes of the command (DESIGN §1). Library functions return 0 or -errno;
+ * a failure that has one of these meanings returns -(LP_ERR_BASE + code), so
+ * it can never be confused with an errno value.
+ */
+enum lp_exit {
+	LP_EXIT_OK = 0,
+	LP_EXIT_INTERNAL = 1,
+	LP_EXIT_USAGE = 2,
+	LP_EXIT_PROCESS = 3,
+	LP_EXIT_SYMBOL = 4,
+	LP_EXIT_SITE = 5,
+	LP_EXIT_ABORTED = 6,
+	LP_EXIT_VERIFY = 7,
+};
+
+#define LP_ERR_BASE 4096
+#define LP_ERR(code) (-(LP_ERR_BASE + (code)))
+
+/*
+ * Where a stage explains a failure: one line, "what happened (what to do)".
+ * The library never prints; cmd/ and the report stage decide how to show it.
+ */
+struct lp_diag {
+	int code;		/* enum lp_exit of the first failure */
+	char msg[1024];
+};
+
+/* Record a failure in @d (first one wins) and return LP_ERR(code). */
+int lp_fail(struct lp_diag *d, int code, const char *fmt, ...) LP_PRINTF(3, 4);
+
+/* Map a library return value to the command's exit code. */
+int lp_exit_code(int ret);
+
+#endif

@@ -1,0 +1,85 @@
+/* Plan: decide, from the live bytes and the file's bytes, what to write where. */
+#ifndef LP_PLAN_H
+#define LP_PLAN_H
+
+#include <stdbool.h>
+#include "lp.h"
+#include "resolve.h"
+
+#define LP_SITE_MAX 16		/* longest site: the 14-byte absolute jump */
+#define LP_FUNC_MAX (1u << 20)	/* longest function decoded */
+
+/* How a thread that traps on the site's int3 is handled (DESIGN §4). */
+enum lp_emul {
+	LP_EMUL_JMP,		/* PC = target */
+	LP_EMUL_CALL,		/* push site + len, PC = target */
+	LP_EMUL_PARK,		/* wait until the head is written, then PC = site */
+};
+
+enum lp_form {
+	LP_FORM_JMP_REL32,	/* e9 rel32: 5 bytes, target within +-2 GiB */
+	LP_FORM_JMP_ABS64,	/* ff 25 00000000 + 8-byte address: 14 bytes */
+	LP_FORM_ORIGINAL,	/* the file's own instructions (revert) */
+};
+
+/* One patch site: everything the transaction needs, nothing it must look up. */
+struct lp_site {
+	uint64_t addr;		/* first byte replaced (after a leading endbr64) */
+	unsigned int len;
+	uint8_t old_bytes[LP_SITE_MAX];	/* what memory holds now */
+	uint8_t new_bytes[LP_SITE_MAX];
+	enum lp_emul emul;
+	uint64_t target;	/* JMP/CALL destination */
+	enum lp_form form;
+	bool endbr;		/* an endbr64 precedes the site and stays */
+	char displaced[256];	/* the instructions replaced, as text */
+	char written[160];	/* the instruction written, as text */
+};
+
+enum lp_plan_state {
+	LP_PLAN_WRITE,		/* sites to write */
+	LP_PLAN_ALREADY,	/* F already jumps to G: nothing to do */
+	LP_PLAN_NOT_PATCHED,	/* revert of a function that matches its file */
+};
+
+struct lp_plan {
+	enum lp_plan_state state;
+	bool revert;
+	bool repoint;		/* F jumped elsewhere before */
+	uint64_t prev_target;	/* where F jumped before (repoint, revert, already) */
+	char why[256];		/* why this form was chosen */
+	struct lp_site *sites;	/* sorted by address */
+	size_t nsites;
+};
+
+/* The bytes of one function, live and as the file has them; input of plan_site(). */
+struct lp_request {
+	uint64_t start, end;	/* the function containing the site */
+	uint64_t entry;		/* where patching starts (== start unless given by address) */
+	uint64_t target;	/* G; ignored for a revert */
+	const uint8_t *live;	/* end - start bytes of memory */
+	const uint8_t *file;	/* end - start bytes of the object file */
+	bool revert;
+	const char *name;	/* for messages */
+};
+
+/*
+ * Analyse one function (DESIGN §3) and fill @site and @plan's state. Pure: no
+ * process access, so the unit tests feed it bytes. Refusals are LP_EXIT_SITE.
+ */
+int plan_site(const struct lp_request *rq, struct lp_site *site, struct lp_plan *plan,
+	      struct lp_diag *d) LP_MUST_CHECK;
+
+/* Read F's bytes from the process and its file, then plan_site(). @g is NULL for a revert. */
+int plan_build(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
+	       struct lp_plan *plan, struct lp_diag *d) LP_MUST_CHECK;
+
+void plan_free(struct lp_plan *plan);
+
+/* The site whose bytes contain @addr, by binary search, or NULL. */
+const struct lp_site *plan_find_site(const struct lp_plan *plan, uint64_t addr);
+
+/* Encode the jump from @site to @target in @form; returns its length. */
+unsigned int plan_encode_jmp(enum lp_form form, uint64_t site, uint64_t target, uint8_t *out);
+
+#endif

@@ -1,0 +1,31 @@
+/* Report: the only stage that prints. One report, a plain printer and a JSON printer. */
+#ifndef LP_REPORT_H
+#define LP_REPORT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include "plan.h"
+#include "resolve.h"
+
+struct lp_tx_stats;
+
+struct lp_report {
+	const struct lp_proc *proc;
+	const struct lp_symbol *func;
+	const struct lp_symbol *target;	/* NULL for a revert */
+	const struct lp_plan *plan;
+	bool dry_run;
+	const struct lp_tx_stats *tx;	/* NULL unless a transaction ran */
+	int exit_code;			/* of a transaction that failed after writing, else 0 */
+	const struct lp_diag *diag;	/* its failure, or NULL */
+};
+
+void report_print(FILE *f, const struct lp_report *r, bool json);
+
+/* "livepatch: error: ..." on stderr, or {"error":{...}} on stdout in JSON mode. */
+void report_error(const struct lp_diag *d, int exit_code, bool json);
+
+/* -v: one line per protocol step, with a timestamp, on stderr. */
+void report_verbose(const char *fmt, ...) LP_PRINTF(1, 2);
+
+#endif

@@ -1,0 +1,27 @@
+/* Transact: the three synchronized phases over every thread (DESIGN §4). */
+#ifndef LP_TRANSACT_H
+#define LP_TRANSACT_H
+
+#include <stdbool.h>
+#include "lp.h"
+#include "plan.h"
+
+struct lp_tx_stats {
+	unsigned int threads;		/* threads seized, including ones that joined */
+	unsigned int syncs;
+	unsigned int thread_stops;	/* interrupt stops taken over all syncs */
+	unsigned int blocked_left_alone; /* thread-syncs satisfied without a stop */
+	double seize_ms, total_ms;
+	double phase_ms[3];		/* breakpoint, tail, head (each with its sync) */
+	double pause_max_us, pause_median_us;
+	unsigned int traps_emulated, traps_parked, traps_late, stepouts;
+	unsigned int signals_passed, clones, forks, exits;
+	bool rolled_back;
+};
+
+struct lp_tx_opts {
+	unsigned int timeout_ms;	/* for any one sync */
+	bool verbose;
+};
+
+#endif

@@ -1,0 +1,385 @@
+/*
+ * Plan: site analysis with capstone (DESIGN §3). Every check that can refuse a
+ * site happens here, so applying a plan never fails on content.
+ */
+#include <capstone/capstone.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "plan.h"
+
+static const uint8_t endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
+
+unsigned int plan_encode_jmp(enum lp_form form, uint64_t site, uint64_t target, uint8_t *out)
+{
+	if (form == LP_FORM_JMP_REL32) {
+		int32_t rel = (int32_t)(target - (site + 5));
+		out[0] = 0xe9;
+		memcpy(out + 1, &rel, 4);
+		return 5;
+	}
+	out[0] = 0xff;			/* jmp qword ptr [rip + 0] */
+	out[1] = 0x25;
+	memset(out + 2, 0, 4);
+	memcpy(out + 6, &target, 8);
+	return 14;
+}
+
+static bool fits_rel32(uint64_t site, uint64_t target)
+{
+	int64_t rel = (int64_t)(target - (site + 5));
+
+	return rel >= INT32_MIN && rel <= INT32_MAX;
+}
+
+/* A jump livepatch could have written at @p: its length and destination, else 0. */
+static unsigned int decode_our_jmp(const uint8_t *p, size_t avail, uint64_t site, uint64_t *target)
+{
+	if (avail >= 5 && p[0] == 0xe9) {
+		int32_t rel;
+		memcpy(&rel, p + 1, 4);
+		*target = site + 5 + (int64_t)rel;
+		return 5;
+	}
+	if (avail >= 14 && p[0] == 0xff && p[1] == 0x25 && !p[2] && !p[3] && !p[4] && !p[5]) {
+		memcpy(target, p + 6, 8);
+		return 14;
+	}
+	return 0;
+}
+
+struct decoded {
+	uint64_t *bounds;	/* instruction start addresses, ascending */
+	size_t n;
+	uint64_t decoded_end;	/* first address capstone could not decode */
+};
+
+static bool is_boundary(const struct decoded *dc, uint64_t addr)
+{
+	size_t lo = 0, hi = dc->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (dc->bounds[mid] < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (lo < dc->n && dc->bounds[lo] == addr) || addr == dc->decoded_end;
+}
+
+/* Where an instruction may send control or point at: branch targets and RIP-relative addresses. */
+static bool refers_into(csh cs, const cs_insn *in, uint64_t lo, uint64_t hi, uint64_t *where)
+{
+	const cs_x86 *x = &in->detail->x86;
+
+	for (int i = 0; i < x->op_count; i++) {
+		const cs_x86_op *op = &x->operands[i];
+		uint64_t a;
+		if (op->type == X86_OP_IMM && (cs_insn_group(cs, in, CS_GRP_JUMP) ||
+					       cs_insn_group(cs, in, CS_GRP_CALL)))
+			a = (uint64_t)op->imm;
+		else if (op->type == X86_OP_MEM && op->mem.base == X86_REG_RIP)
+			a = in->address + in->size + (uint64_t)op->mem.disp;
+		else
+			continue;
+		if (a > lo && a < hi) {
+			*where = a;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void append_insn(char *buf, size_t len, const cs_insn *in)
+{
+	size_t used = strlen(buf);
+
+	snprintf(buf + used, len - used, "%s%s%s%s", used ? "; " : "", in->mnemonic,
+		 in->op_str[0] ? " " : "", in->op_str);
+}
+
+struct analysis {
+	uint64_t range_end;	/* end of the whole instructions displaced */
+	char why[200];		/* a refusal, if any */
+};
+
+/*
+ * Decode the whole function: collect instruction boundaries, the displaced
+ * range [site, site + need) rounded up to whole instructions, and refuse any
+ * instruction that branches or points strictly inside it, or a call within it.
+ */
+static int analyse(csh cs, const struct lp_request *rq, uint64_t site, unsigned int need,
+		   struct decoded *dc, struct lp_site *out, struct analysis *an)
+{
+	const uint8_t *code = rq->file;
+	size_t size = rq->end - rq->start;
+	uint64_t addr = rq->start;
+	cs_insn *in = cs_malloc(cs);
+	uint64_t where;
+
+	if (!in)
+		return -ENOMEM;
+	dc->bounds = malloc(sizeof(*dc->bounds) * (size + 1));
+	if (!dc->bounds) {
+		cs_free(in, 1);
+		return -ENOMEM;
+	}
+	an->range_end = 0;
+	an->why[0] = 0;
+	out->displaced[0] = 0;
+	while (size && cs_disasm_iter(cs, &code, &size, &addr, in)) {
+		dc->bounds[dc->n++] = in->address;
+		if (in->address >= site && !an->range_end) {
+			append_insn(out->displaced, sizeof(out->displaced), in);
+			if (cs_insn_group(cs, in, CS_GRP_CALL) && !an->why[0])
+				snprintf(an->why, sizeof(an->why), "a call at %s+0x%" PRIx64 " (%s %s) is "
+					 "inside the bytes to replace and would return into them",
+					 rq->name, in->address - rq->start, in->mnemonic, in->op_str);
+			if (in->address + in->size >= site + need)
+				an->range_end = in->address + in->size;
+		}
+	}
+	dc->decoded_end = addr;
+	for (code = rq->file, size = rq->end - rq->start, addr = rq->start;
+	     an->range_end && !an->why[0] && size && cs_disasm_iter(cs, &code, &size, &addr, in);) {
+		if (refers_into(cs, in, site, an->range_end, &where))
+			snprintf(an->why, sizeof(an->why), "the instruction at %s+0x%" PRIx64 " (%s %s) "
+				 "branches or points to %s+0x%" PRIx64 ", inside the bytes to replace",
+				 rq->name, in->address - rq->start, in->mnemonic, in->op_str, rq->name,
+				 where - rq->start);
+	}
+	cs_free(in, 1);
+	return 0;
+}
+
+static int refuse(struct lp_diag *d, const struct lp_request *rq, const char *fmt, const char *why)
+{
+	return lp_fail(d, LP_EXIT_SITE, fmt, rq->name, why);
+}
+
+/* What memory holds at the site compared with the file: ours, pristine, or foreign. */
+static int classify_live(const struct lp_request *rq, uint64_t site, unsigned int *cur_len,
+			 uint64_t *cur_target, struct lp_diag *d)
+{
+	size_t n = rq->end - rq->start, off = site - rq->start;
+	size_t first = 0, last = 0;
+	bool differs = false;
+
+	for (size_t i = 0; i < n; i++)
+		if (rq->live[i] != rq->file[i]) {
+			if (!differs)
+				first = i;
+			last = i;
+			differs = true;
+		}
+	*cur_len = 0;
+	if (!differs)
+		return 0;
+	*cur_len = decode_our_jmp(rq->live + off, n - off, site, cur_target);
+	if (*cur_len && first >= off && last < off + *cur_len)
+		return 0;
+	return lp_fail(d, LP_EXIT_SITE, "the bytes of %s at +0x%zx differ from its file and are not a "
+		       "jump livepatch wrote (%s%02x); another tool (debugger, uprobe, patcher) changed "
+		       "it (remove that first; see livepatch --list)", rq->name, first,
+		       rq->live[first] == 0xcc ? "an int3 breakpoint: " : "byte ", rq->live[first]);
+}
+
+static int plan_revert(const struct lp_request *rq, struct lp_site *s, struct lp_plan *plan,
+		       unsigned int cur_len, struct lp_diag *d)
+{
+	if (!cur_len) {
+		plan->state = LP_PLAN_NOT_PATCHED;
+		return 0;
+	}
+	s->len = cur_len;
+	s->form = LP_FORM_ORIGINAL;
+	s->emul = LP_EMUL_PARK;
+	s->target = s->addr;
+	memcpy(s->new_bytes, rq->file + (s->addr - rq->start), cur_len);
+	snprintf(s->written, sizeof(s->written), "%s", s->displaced);
+	snprintf(plan->why, sizeof(plan->why), "restore the %u original bytes from the mapped file",
+		 cur_len);
+	(void)d;
+	return 0;
+}
+
+static int choose_form(const struct lp_request *rq, struct lp_site *s, struct lp_plan *plan,
+		       unsigned int cur_len, struct lp_diag *d)
+{
+	uint8_t jmp[LP_SITE_MAX];
+	bool near = fits_rel32(s->addr, rq->target);
+
+	s->form = near ? LP_FORM_JMP_REL32 : LP_FORM_JMP_ABS64;
+	unsigned int n = plan_encode_jmp(s->form, s->addr, rq->target, jmp);
+	if (rq->target > s->addr - (s->endbr ? 4 : 0) && rq->target < s->addr + n)
+		return lp_fail(d, LP_EXIT_SITE, "the target lies inside the bytes of %s that would be "
+			       "replaced (choose a target outside %s's first %u bytes)", rq->name,
+			       rq->name, n);
+	/* A re-point over a longer jump restores the file's bytes behind the new one. */
+	s->len = cur_len > n ? cur_len : n;
+	memcpy(s->new_bytes, rq->file + (s->addr - rq->start), s->len);
+	memcpy(s->new_bytes, jmp, n);
+	s->emul = LP_EMUL_JMP;
+	s->target = rq->target;
+	if (near)
+		snprintf(s->written, sizeof(s->written), "jmp 0x%" PRIx64, rq->target);
+	else
+		snprintf(s->written, sizeof(s->written), "jmp qword ptr [rip]; .quad 0x%" PRIx64,
+			 rq->target);
+	snprintf(plan->why, sizeof(plan->why), near ?
+		 "jmp rel32 (5 bytes): the target is within +-2 GiB of the site" :
+		 "jmp [rip] + 8-byte address (14 bytes): the target is more than 2 GiB away");
+	return 0;
+}
+
+static int check_range(const struct lp_request *rq, const struct lp_site *s, unsigned int need,
+		       const struct decoded *dc, const struct analysis *an, struct lp_diag *d)
+{
+	char why[200];
+
+	if (dc->decoded_end < rq->end)
+		return lp_fail(d, LP_EXIT_SITE, "cannot decode %s at +0x%" PRIx64 " (data or an unknown "
+			       "instruction inside the function), so branches into the site cannot be ruled "
+			       "out (patch another function)", rq->name, dc->decoded_end - rq->start);
+	if (!is_boundary(dc, s->addr))
+		return lp_fail(d, LP_EXIT_SITE, "0x%" PRIx64 " is not an instruction boundary of %s "
+			       "(give the function's start)", s->addr, rq->name);
+	if (!an->range_end || an->range_end > rq->end) {
+		snprintf(why, sizeof(why), "%" PRIu64 " bytes%s, but the jump needs %u",
+			 rq->end - s->addr, s->endbr ? " after endbr64" : "", need);
+		return refuse(d, rq, "%s is too small to patch: %s (patch its callers instead)", why);
+	}
+	if (an->why[0])
+		return refuse(d, rq, "cannot patch %s: %s (patch another function or its callers)", an->why);
+	if ((s->addr >> 12) != ((s->addr + need - 1) >> 12))
+		return lp_fail(d, LP_EXIT_SITE, "the site of %s at 0x%" PRIx64 " crosses a page boundary, "
+			       "which a single write cannot cover (patch another function)", rq->name,
+			       s->addr);
+	return 0;
+}
+
+int plan_site(const struct lp_request *rq, struct lp_site *s, struct lp_plan *plan,
+	      struct lp_diag *d)
+{
+	struct decoded dc = { .n = 0 };
+	struct analysis an;
+	unsigned int cur_len, need;
+	uint64_t cur_target = 0;
+	csh cs;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->addr = rq->entry;
+	if (rq->entry == rq->start && rq->end - rq->start >= 4 && !memcmp(rq->file, endbr64, 4)) {
+		s->endbr = true;	/* indirect branches land on it under IBT: keep it */
+		s->addr += 4;
+	}
+	ret = classify_live(rq, s->addr, &cur_len, &cur_target, d);
+	if (ret)
+		return ret;
+	plan->revert = rq->revert;
+	plan->prev_target = cur_len ? cur_target : 0;
+	if (!rq->revert && cur_len && cur_target == rq->target) {
+		plan->state = LP_PLAN_ALREADY;
+		return 0;
+	}
+	plan->repoint = !rq->revert && cur_len;
+	need = rq->revert ? cur_len : fits_rel32(s->addr, rq->target) ? 5 : 14;
+	if (need < cur_len)
+		need = cur_len;
+	if (!need)
+		need = 1;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
+		return lp_fail(d, LP_EXIT_INTERNAL, "capstone cannot open an x86-64 decoder (reinstall libcapstone4)");
+	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
+	ret = analyse(cs, rq, s->addr, need, &dc, s, &an);
+	cs_close(&cs);
+	if (!ret && rq->revert && !cur_len) {
+		ret = plan_revert(rq, s, plan, 0, d);
+		goto out;
+	}
+	if (!ret)
+		ret = check_range(rq, s, need, &dc, &an, d);
+	if (ret)
+		goto out;
+	memcpy(s->old_bytes, rq->live + (s->addr - rq->start), need);
+	plan->state = LP_PLAN_WRITE;
+	ret = rq->revert ? plan_revert(rq, s, plan, cur_len, d) : choose_form(rq, s, plan, cur_len, d);
+	memcpy(s->old_bytes, rq->live + (s->addr - rq->start), s->len);
+out:
+	free(dc.bounds);
+	return ret;
+}
+
+const struct lp_site *plan_find_site(const struct lp_plan *plan, uint64_t addr)
+{
+	size_t lo = 0, hi = plan->nsites;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct lp_site *s = &plan->sites[mid];
+		if (addr < s->addr)
+			hi = mid;
+		else if (addr >= s->addr + s->len)
+			lo = mid + 1;
+		else
+			return s;
+	}
+	return NULL;
+}
+
+void plan_free(struct lp_plan *plan)
+{
+	free(plan->sites);
+	memset(plan, 0, sizeof(*plan));
+}
+
+int plan_build(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
+	       struct lp_plan *plan, struct lp_diag *d)
+{
+	uint64_t start = f->addr - f->offset, end = f->addr + f->size;
+	struct lp_request rq = {
+		.start = start, .end = end, .entry = f->addr, .target = g ? g->addr : 0,
+		.revert = !g, .name = f->name,
+	};
+	uint8_t *live = NULL, *file = NULL;
+	int ret;
+
+	memset(plan, 0, sizeof(*plan));
+	if (!f->size)
+		return lp_fail(d, LP_EXIT_SITE, "%s has no size in the symbol table, so its bounds are "
+			       "unknown (patch a function with a known size)", f->name);
+	if (end - start > LP_FUNC_MAX)
+		return lp_fail(d, LP_EXIT_SITE, "%s is %" PRIu64 " bytes long, more than livepatch decodes "
+			       "(%u) (patch a smaller function)", f->name, end - start, LP_FUNC_MAX);
+	live = malloc(end - start);
+	file = malloc(end - start);
+	plan->sites = calloc(1, sizeof(*plan->sites));
+	if (!live || !file || !plan->sites) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = proc_read(p, start, live, end - start);
+	if (ret) {
+		ret = lp_fail(d, LP_EXIT_PROCESS, "cannot read %s from process %d: %s (did it exit?)",
+			      f->name, p->pid, strerror(-ret));
+		goto out;
+	}
+	ret = object_read_at(f->obj, start, file, end - start);
+	if (ret) {
+		ret = lp_fail(d, LP_EXIT_SITE, "cannot read %s from %s: %s (the original bytes are needed "
+			      "to check and revert the site)", f->name, f->obj->path, strerror(-ret));
+		goto out;
+	}
+	rq.live = live;
+	rq.file = file;
+	ret = plan_site(&rq, &plan->sites[0], plan, d);
+	plan->nsites = ret || plan->state != LP_PLAN_WRITE ? 0 : 1;
+out:
+	free(live);
+	free(file);
+	return ret;
+}

@@ -1,0 +1,309 @@
+/*
+ * The live process as /proc shows it: identity checks, permission diagnosis,
+ * mappings, memory reads. Nothing here attaches or stops anything.
+ */
+#include <ctype.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "resolve.h"
+
+struct status {
+	char name[64];
+	char state;
+	pid_t tgid, tracer;
+	int threads;
+	uid_t uid[4];
+	uint64_t cap_eff, cap_bnd;
+};
+
+#define CAP_SYS_PTRACE_BIT 19
+
+static int read_status(pid_t pid, struct status *st)
+{
+	char path[64], line[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	memset(st, 0, sizeof(*st));
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "Name:\t", 6)) {
+			snprintf(st->name, sizeof(st->name), "%s", line + 6);
+			st->name[strcspn(st->name, "\n")] = 0;
+		} else if (!strncmp(line, "State:\t", 7)) {
+			st->state = line[7];
+		} else {
+			sscanf(line, "Tgid: %d", &st->tgid);
+			sscanf(line, "TracerPid: %d", &st->tracer);
+			sscanf(line, "Threads: %d", &st->threads);
+			sscanf(line, "Uid: %u %u %u %u", &st->uid[0], &st->uid[1], &st->uid[2], &st->uid[3]);
+			sscanf(line, "CapEff: %" SCNx64, &st->cap_eff);
+			sscanf(line, "CapBnd: %" SCNx64, &st->cap_bnd);
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+static void read_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	buf[0] = 0;
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(buf, (int)len, f))
+		buf[strcspn(buf, "\n")] = 0;
+	fclose(f);
+}
+
+int proc_count_threads(pid_t pid)
+{
+	struct status st;
+
+	return read_status(pid, &st) ? 0 : st.threads;
+}
+
+static int yama_scope(void)
+{
+	int v = -1;
+	FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* strace-style: say which of the ptrace access rules refused us, and the fix. */
+static int diagnose_eperm(pid_t pid, const struct status *st, struct lp_diag *d)
+{
+	struct status self;
+	struct stat sb;
+	char path[64];
+	uid_t me = geteuid();
+	int yama = yama_scope();
+
+	if (read_status(getpid(), &self))
+		memset(&self, 0, sizeof(self));
+	bool has_cap = self.cap_eff & (1ULL << CAP_SYS_PTRACE_BIT);
+	bool cap_possible = self.cap_bnd & (1ULL << CAP_SYS_PTRACE_BIT);
+
+	if (!has_cap && me == 0 && !cap_possible)
+		return lp_fail(d, LP_EXIT_PROCESS,
+			       "not permitted to trace process %d: CAP_SYS_PTRACE is not in this "
+			       "process's bounding set (in a container, add --cap-add=SYS_PTRACE "
+			       "or run livepatch in the host's namespace)", pid);
+	if (!has_cap && st->uid[1] != me)
+		return lp_fail(d, LP_EXIT_PROCESS,
+			       "not permitted to trace process %d: it runs as uid %u and livepatch as "
+			       "uid %u (run livepatch as root or as uid %u)", pid, st->uid[1], me, st->uid[1]);
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	if (!has_cap && !stat(path, &sb) && sb.st_uid != st->uid[1])
+		return lp_fail(d, LP_EXIT_PROCESS,
+			       "not permitted to trace process %d: it is not dumpable (setuid, or "
+			       "prctl(PR_SET_DUMPABLE, 0)) (run livepatch as root with CAP_SYS_PTRACE)", pid);
+	if (!has_cap && yama >= 1)
+		return lp_fail(d, LP_EXIT_PROCESS,
+			       "not permitted to trace process %d: Yama ptrace_scope is %d (run as root, "
+			       "or lower /proc/sys/kernel/yama/ptrace_scope to 0)", pid, yama);
+	return lp_fail(d, LP_EXIT_PROCESS,
+		       "not permitted to trace process %d (run livepatch as root with CAP_SYS_PTRACE)", pid);
+}
+
+static int check_arch(pid_t pid, struct lp_diag *d)
+{
+	char path[64];
+	unsigned char id[EI_NIDENT + 4];
+	int fd, n;
+	uint16_t machine;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;	/* kernel threads and exited leaders: judged elsewhere */
+	n = (int)pread(fd, id, sizeof(id), 0);
+	close(fd);
+	if (n < (int)sizeof(id) || memcmp(id, ELFMAG, SELFMAG))
+		return 0;
+	memcpy(&machine, id + 18, 2);
+	if (id[EI_CLASS] != ELFCLASS64 || machine != EM_X86_64)
+		return lp_fail(d, LP_EXIT_PROCESS,
+			       "process %d is not an x86-64 program (%s, machine %u) (livepatch patches "
+			       "64-bit x86-64 processes only)", pid,
+			       id[EI_CLASS] == ELFCLASS32 ? "32-bit" : "64-bit", machine);
+	return 0;
+}
+
+static int check_process(pid_t pid, struct status *st, struct lp_diag *d)
+{
+	char tracer[64];
+	int ret = read_status(pid, st);
+
+	if (ret == -ENOENT || ret == -ESRCH)
+		return lp_fail(d, LP_EXIT_PROCESS, "no process with pid %d (check the pid, e.g. with pgrep)", pid);
+	if (ret)
+		return lp_fail(d, LP_EXIT_PROCESS, "cannot read /proc/%d/status: %s (is /proc mounted?)",
+			       pid, strerror(-ret));
+	if (st->tgid != pid)
+		return lp_fail(d, LP_EXIT_PROCESS, "%d is a thread of process %d (use --pid %d)",
+			       pid, st->tgid, st->tgid);
+	if (st->state == 'Z' && st->threads <= 1)
+		return lp_fail(d, LP_EXIT_PROCESS,
+			       "process %d is a zombie: it has exited and waits for its parent to reap it "
+			       "(nothing to patch; restart the service)", pid);
+	if (st->state == 'X')
+		return lp_fail(d, LP_EXIT_PROCESS, "process %d is exiting (nothing to patch)", pid);
+	if (st->tracer) {
+		read_comm(st->tracer, tracer, sizeof(tracer));
+		return lp_fail(d, LP_EXIT_PROCESS,
+			       "process %d is already traced by pid %d (%s) (detach that debugger or "
+			       "tracer, then retry)", pid, st->tracer, tracer[0] ? tracer : "?");
+	}
+	return 0;
+}
+
+static int parse_maps(struct lp_proc *p)
+{
+	char path[64], line[PATH_MAX + 256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", p->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long start, end, off, ino;
+		unsigned int dmaj, dmin;
+		char perms[8];
+		int pos = 0;
+
+		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off,
+			   &dmaj, &dmin, &ino, &pos) < 7 || !ino || line[pos] != '/')
+			continue;
+		char *name = line + pos;
+		name[strcspn(name, "\n")] = 0;
+		bool deleted = false;
+		size_t nl = strlen(name);
+		if (nl > 10 && !strcmp(name + nl - 10, " (deleted)")) {
+			name[nl - 10] = 0;
+			deleted = true;
+		}
+		uint64_t dev = ((uint64_t)dmaj << 32) | dmin;
+		struct lp_object *o = NULL;
+		for (size_t i = 0; i < p->nobjs; i++)
+			if (p->objs[i].dev == dev && p->objs[i].inode == ino && !strcmp(p->objs[i].path, name))
+				o = &p->objs[i];
+		if (!o) {
+			struct lp_object *n = realloc(p->objs, (p->nobjs + 1) * sizeof(*n));
+			if (!n)
+				goto nomem;
+			p->objs = n;
+			o = &p->objs[p->nobjs++];
+			memset(o, 0, sizeof(*o));
+			snprintf(o->path, sizeof(o->path), "%s", name);
+			o->pid = p->pid;
+			o->dev = dev;
+			o->inode = ino;
+			o->deleted = deleted;
+			snprintf(o->open_path, sizeof(o->open_path), "/proc/%d/map_files/%llx-%llx",
+				 p->pid, start, end);
+		}
+		struct lp_mapping *m = realloc(o->maps, (o->nmaps + 1) * sizeof(*m));
+		if (!m)
+			goto nomem;
+		o->maps = m;
+		o->maps[o->nmaps++] = (struct lp_mapping){ start, end, off, perms[2] == 'x', perms[1] == 'w' };
+	}
+	fclose(f);
+	for (size_t i = 0; i < p->nobjs; i++)	/* now that realloc is done moving them */
+		p->objs[i].name = strrchr(p->objs[i].path, '/') + 1;
+	return 0;
+nomem:
+	fclose(f);
+	return -ENOMEM;
+}
+
+int proc_open(struct lp_proc *p, pid_t pid, struct lp_diag *d)
+{
+	struct status st;
+	char path[64];
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->mem_fd = -1;
+	if (pid <= 0)
+		return lp_fail(d, LP_EXIT_USAGE, "invalid pid %d (give the process id of a running program)", pid);
+	ret = check_process(pid, &st, d);
+	if (ret)
+		return ret;
+	read_comm(pid, p->comm, sizeof(p->comm));
+	p->threads = st.threads;
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	p->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (p->mem_fd < 0 && (errno == EACCES || errno == EPERM))
+		return diagnose_eperm(pid, &st, d);
+	if (p->mem_fd < 0)
+		return lp_fail(d, LP_EXIT_PROCESS, "cannot open %s: %s (did the process exit?)", path,
+			       strerror(errno));
+	ret = check_arch(pid, d);
+	if (ret)
+		return ret;
+	ret = parse_maps(p);
+	if (ret)
+		return lp_fail(d, LP_EXIT_PROCESS, "cannot read /proc/%d/maps: %s (did the process exit?)",
+			       pid, strerror(-ret));
+	return 0;
+}
+
+const struct lp_object *proc_object_at(const struct lp_proc *p, uint64_t addr,
+				       const struct lp_mapping **map)
+{
+	for (size_t i = 0; i < p->nobjs; i++)
+		for (size_t j = 0; j < p->objs[i].nmaps; j++) {
+			const struct lp_mapping *m = &p->objs[i].maps[j];
+			if (addr >= m->start && addr < m->end) {
+				if (map)
+					*map = m;
+				return &p->objs[i];
+			}
+		}
+	return NULL;
+}
+
+int proc_read(const struct lp_proc *p, uint64_t addr, void *buf, size_t len)
+{
+	ssize_t n = pread(p->mem_fd, buf, len, (off_t)addr);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+void proc_close(struct lp_proc *p)
+{
+	for (size_t i = 0; i < p->nobjs; i++)
+		object_free_symtab(&p->objs[i]);
+	for (size_t i = 0; i < p->nobjs; i++)
+		free(p->objs[i].maps);
+	free(p->objs);
+	if (p->mem_fd >= 0)
+		close(p->mem_fd);
+	memset(p, 0, sizeof(*p));
+	p->mem_fd = -1;
+}

@@ -1,0 +1,251 @@
+/* Report: turns what the pipeline produced into human text or one JSON object. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "json.h"
+#include "report.h"
+#include "transact.h"
+
+static const char *form_name(enum lp_form f)
+{
+	switch (f) {
+	case LP_FORM_JMP_REL32: return "jmp_rel32";
+	case LP_FORM_JMP_ABS64: return "jmp_abs64";
+	default: return "original";
+	}
+}
+
+static const char *emul_name(enum lp_emul e)
+{
+	switch (e) {
+	case LP_EMUL_JMP: return "jmp";
+	case LP_EMUL_CALL: return "call";
+	default: return "park";
+	}
+}
+
+static const char *status_name(const struct lp_report *r)
+{
+	if (r->plan->state == LP_PLAN_ALREADY)
+		return "already_applied";
+	if (r->plan->state == LP_PLAN_NOT_PATCHED)
+		return "not_patched";
+	if (r->dry_run)
+		return "planned";
+	if (r->exit_code)
+		return r->tx && r->tx->rolled_back ? "rolled_back" : "failed";
+	return r->plan->revert ? "reverted" : "applied";
+}
+
+static void hexbytes(FILE *f, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%02x", i ? " " : "", p[i]);
+}
+
+static void print_symbol(FILE *f, const char *label, const struct lp_symbol *s)
+{
+	fprintf(f, "%-9s %s:%s", label, s->obj->name, s->name);
+	if (s->offset)
+		fprintf(f, "+0x%" PRIx64, s->offset);
+	fprintf(f, " at 0x%" PRIx64 " (%" PRIu64 " bytes)\n", s->addr, s->size);
+}
+
+static void print_tx_plain(FILE *f, const struct lp_tx_stats *t)
+{
+	fprintf(f, "threads   %u seized, %u syncs, %u left blocked in the kernel, %u stopped\n",
+		t->threads, t->syncs, t->blocked_left_alone, t->thread_stops);
+	fprintf(f, "time      %.3f ms total: seize %.3f, breakpoint %.3f, tail %.3f, head %.3f ms\n",
+		t->total_ms, t->seize_ms, t->phase_ms[0], t->phase_ms[1], t->phase_ms[2]);
+	fprintf(f, "pause     max %.1f us, median %.1f us per stopped thread\n",
+		t->pause_max_us, t->pause_median_us);
+	fprintf(f, "traps     %u emulated, %u parked, %u late, %u stepped out of the site\n",
+		t->traps_emulated, t->traps_parked, t->traps_late, t->stepouts);
+	fprintf(f, "seen      %u signals passed on, %u clones, %u forks, %u thread exits\n",
+		t->signals_passed, t->clones, t->forks, t->exits);
+}
+
+static void print_plain(FILE *f, const struct lp_report *r)
+{
+	const struct lp_plan *pl = r->plan;
+
+	fprintf(f, "process   %d (%s), %d threads\n", r->proc->pid, r->proc->comm, r->proc->threads);
+	print_symbol(f, "function", r->func);
+	if (r->target)
+		print_symbol(f, "target", r->target);
+	if (pl->state == LP_PLAN_ALREADY) {
+		fprintf(f, "already applied: %s already jumps to 0x%" PRIx64 ", nothing to do\n",
+			r->func->name, pl->prev_target);
+		return;
+	}
+	if (pl->state == LP_PLAN_NOT_PATCHED) {
+		fprintf(f, "not patched: %s matches %s on disk, nothing to revert\n", r->func->name,
+			r->func->obj->name);
+		return;
+	}
+	for (size_t i = 0; i < pl->nsites; i++) {
+		const struct lp_site *s = &pl->sites[i];
+		fprintf(f, "site      0x%" PRIx64 "%s, %u bytes\n", s->addr,
+			s->endbr ? " (after endbr64, which stays)" : "", s->len);
+		fprintf(f, "replaces  %s\n          [", s->displaced);
+		hexbytes(f, s->old_bytes, s->len);
+		fprintf(f, "]\nwrites    %s\n          [", s->written);
+		hexbytes(f, s->new_bytes, s->len);
+		fprintf(f, "]\n");
+	}
+	fprintf(f, "form      %s\n", pl->why);
+	if (pl->repoint)
+		fprintf(f, "re-point  it jumped to 0x%" PRIx64 " before\n", pl->prev_target);
+	if (pl->nsites)
+		fprintf(f, "traps     a thread that hits the breakpoint %s\n", pl->revert ?
+			"waits until the original first byte is back, then runs it" :
+			"is sent to the target at once (the jump is emulated)");
+	if (r->tx)
+		print_tx_plain(f, r->tx);
+	if (r->dry_run)
+		fprintf(f, "dry run: nothing was changed, the process was not attached\n");
+	else if (!r->exit_code)
+		fprintf(f, "%s\n", pl->revert ? "reverted" : "applied");
+}
+
+static void json_symbol(struct json *j, const char *key, const struct lp_symbol *s)
+{
+	json_open(j, key, '{');
+	json_str(j, "object", s->obj->name);
+	json_str(j, "path", s->obj->path);
+	json_str(j, "symbol", s->name);
+	json_hex(j, "address", s->addr);
+	json_uint(j, "offset", s->offset);
+	json_uint(j, "size", s->size);
+	json_close(j, '}');
+}
+
+static void json_site(struct json *j, const struct lp_site *s)
+{
+	json_open(j, NULL, '{');
+	json_hex(j, "address", s->addr);
+	json_uint(j, "length", s->len);
+	json_bool(j, "endbr64", s->endbr);
+	json_bytes(j, "old_bytes", s->old_bytes, s->len);
+	json_bytes(j, "new_bytes", s->new_bytes, s->len);
+	json_str(j, "displaced", s->displaced);
+	json_str(j, "written", s->written);
+	json_str(j, "form", form_name(s->form));
+	json_str(j, "emulation", emul_name(s->emul));
+	json_hex(j, "emulation_target", s->target);
+	json_close(j, '}');
+}
+
+static void json_tx(struct json *j, const struct lp_tx_stats *t)
+{
+	json_open(j, "transaction", '{');
+	json_uint(j, "threads", t->threads);
+	json_uint(j, "syncs", t->syncs);
+	json_uint(j, "thread_stops", t->thread_stops);
+	json_uint(j, "blocked_left_alone", t->blocked_left_alone);
+	json_double(j, "total_ms", t->total_ms);
+	json_double(j, "seize_ms", t->seize_ms);
+	json_open(j, "phase_ms", '[');
+	for (int i = 0; i < 3; i++)
+		json_double(j, NULL, t->phase_ms[i]);
+	json_close(j, ']');
+	json_double(j, "pause_max_us", t->pause_max_us);
+	json_double(j, "pause_median_us", t->pause_median_us);
+	json_uint(j, "traps_emulated", t->traps_emulated);
+	json_uint(j, "traps_parked", t->traps_parked);
+	json_uint(j, "traps_late", t->traps_late);
+	json_uint(j, "stepouts", t->stepouts);
+	json_uint(j, "signals_passed", t->signals_passed);
+	json_uint(j, "clones", t->clones);
+	json_uint(j, "forks", t->forks);
+	json_uint(j, "exits", t->exits);
+	json_bool(j, "rolled_back", t->rolled_back);
+	json_close(j, '}');
+}
+
+static void print_json(FILE *f, const struct lp_report *r)
+{
+	struct json j;
+
+	json_init(&j, f);
+	json_open(&j, NULL, '{');
+	json_int(&j, "pid", r->proc->pid);
+	json_str(&j, "comm", r->proc->comm);
+	json_int(&j, "threads", r->proc->threads);
+	json_str(&j, "action", r->plan->revert ? "revert" : "patch");
+	json_bool(&j, "dry_run", r->dry_run);
+	json_str(&j, "status", status_name(r));
+	json_symbol(&j, "function", r->func);
+	if (r->target)
+		json_symbol(&j, "target", r->target);
+	if (r->plan->prev_target)
+		json_hex(&j, "previous_target", r->plan->prev_target);
+	json_str(&j, "why", r->plan->why[0] ? r->plan->why : NULL);
+	json_open(&j, "sites", '[');
+	for (size_t i = 0; i < r->plan->nsites; i++)
+		json_site(&j, &r->plan->sites[i]);
+	json_close(&j, ']');
+	if (r->tx)
+		json_tx(&j, r->tx);
+	if (r->diag && r->exit_code) {
+		json_open(&j, "error", '{');
+		json_int(&j, "code", r->exit_code);
+		json_str(&j, "message", r->diag->msg);
+		json_close(&j, '}');
+	}
+	json_close(&j, '}');
+}
+
+void report_print(FILE *f, const struct lp_report *r, bool json)
+{
+	if (json)
+		print_json(f, r);
+	else
+		print_plain(f, r);
+	fflush(f);
+}
+
+void report_error(const struct lp_diag *d, int exit_code, bool json)
+{
+	const char *msg = d && d->msg[0] ? d->msg : "internal error (please report it)";
+
+	if (json) {
+		struct json j;
+		json_init(&j, stdout);
+		json_open(&j, NULL, '{');
+		json_open(&j, "error", '{');
+		json_int(&j, "code", exit_code);
+		json_str(&j, "message", msg);
+		json_close(&j, '}');
+		json_close(&j, '}');
+		fflush(stdout);
+		return;
+	}
+	char line[1200];
+	int n = snprintf(line, sizeof(line), "livepatch: error: %s\n", msg);
+	if (n > (int)sizeof(line) - 1)
+		n = sizeof(line) - 1;
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)	/* one line, one write (strace) */
+		return;
+}
+
+void report_verbose(const char *fmt, ...)
+{
+	char line[512];
+	struct timespec ts;
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int n = snprintf(line, sizeof(line), "livepatch: [%ld.%06ld] ", (long)ts.tv_sec,
+			 ts.tv_nsec / 1000);
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+		return;
+}

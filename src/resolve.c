@@ -1,0 +1,593 @@
+/*
+ * Resolve: ELF symbols of the mapped objects (libelf), and the user's
+ * "[OBJECT:]SYMBOL" / "0xADDRESS" turned into one function of the process.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "resolve.h"
+
+struct lp_symtab {
+	struct lp_symbol *syms;
+	size_t nsyms;
+	char *names;		/* owned copies of names and versions */
+	uint32_t *buckets;	/* hash of name -> index + 1, chained through next */
+	uint32_t *next;
+	size_t nbuckets;
+	uint32_t *by_addr;	/* function indices sorted by address */
+	size_t nfuncs;
+};
+
+static uint32_t hash_name(const char *s)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+int object_open(const struct lp_object *obj)
+{
+	char alt[PATH_MAX + 32];
+	int fd = open(obj->open_path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0)
+		return fd;
+	/* map_files needs CAP_SYS_ADMIN; the process's root is the next best view. */
+	snprintf(alt, sizeof(alt), "/proc/%d/root%s", obj->pid, obj->path);
+	fd = open(alt, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 || obj->deleted)
+		return fd >= 0 ? fd : -errno;
+	fd = open(obj->path, O_RDONLY | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
+/* Runtime address minus link-time address, from the mapping at a PT_LOAD's page. */
+static int compute_bias(struct lp_object *obj, Elf *elf)
+{
+	size_t n;
+
+	if (elf_getphdrnum(elf, &n))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		for (size_t j = 0; j < obj->nmaps; j++) {
+			const struct lp_mapping *m = &obj->maps[j];
+			if (m->offset == (ph.p_offset & ~0xfffULL)) {
+				obj->bias = m->start - (ph.p_vaddr & ~0xfffULL);
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}
+
+/* Version names of .dynsym entries (SHT_GNU_versym + SHT_GNU_verdef). */
+static const char *dyn_version(Elf *elf, Elf_Scn *versym, Elf_Scn *verdef, size_t strndx,
+			       size_t i, bool *is_default)
+{
+	GElf_Versym vs;
+	Elf_Data *d = versym ? elf_getdata(versym, NULL) : NULL;
+
+	*is_default = true;
+	if (!d || !gelf_getversym(d, (int)i, &vs) || (vs & 0x7fff) < 2 || !verdef)
+		return NULL;
+	*is_default = !(vs & 0x8000);
+	Elf_Data *vd = elf_getdata(verdef, NULL);
+	size_t off = 0;
+	GElf_Verdef def;
+	while (vd && gelf_getverdef(vd, (int)off, &def)) {
+		if (def.vd_ndx == (vs & 0x7fff)) {
+			GElf_Verdaux aux;
+			if (!gelf_getverdaux(vd, (int)(off + def.vd_aux), &aux))
+				return NULL;
+			return elf_strptr(elf, strndx, aux.vda_name);
+		}
+		if (!def.vd_next)
+			break;
+		off += def.vd_next;
+	}
+	return NULL;
+}
+
+struct scn_set {
+	Elf_Scn *symtab, *versym, *verdef;
+	size_t verdef_str;
+};
+
+static void find_sections(Elf *elf, struct scn_set *s)
+{
+	Elf_Scn *scn = NULL, *dynsym = NULL;
+
+	memset(s, 0, sizeof(*s));
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_SYMTAB)
+			s->symtab = scn;
+		else if (sh.sh_type == SHT_DYNSYM)
+			dynsym = scn;
+		else if (sh.sh_type == SHT_GNU_versym)
+			s->versym = scn;
+		else if (sh.sh_type == SHT_GNU_verdef) {
+			s->verdef = scn;
+			s->verdef_str = sh.sh_link;
+		}
+	}
+	if (!s->symtab) {
+		s->symtab = dynsym;	/* a stripped object: only the dynamic symbols */
+	} else {
+		s->versym = NULL;	/* .symtab spells versions in the name */
+		s->verdef = NULL;
+	}
+}
+
+static enum lp_sym_kind sym_kind(unsigned char type)
+{
+	switch (type) {
+	case STT_FUNC: return LP_SYM_FUNC;
+	case STT_GNU_IFUNC: return LP_SYM_IFUNC;
+	case STT_OBJECT: case STT_TLS: case STT_COMMON: return LP_SYM_OBJECT;
+	default: return LP_SYM_OTHER;
+	}
+}
+
+static const struct lp_symtab *sort_ctx;
+
+static int cmp_addr(const void *a, const void *b)
+{
+	const struct lp_symbol *x = &sort_ctx->syms[*(const uint32_t *)a];
+	const struct lp_symbol *y = &sort_ctx->syms[*(const uint32_t *)b];
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return x->size > y->size ? -1 : x->size < y->size;
+}
+
+static int index_symtab(struct lp_symtab *t)
+{
+	t->nbuckets = 1;
+	while (t->nbuckets < t->nsyms * 2 + 1)
+		t->nbuckets <<= 1;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	t->next = calloc(t->nsyms + 1, sizeof(*t->next));
+	t->by_addr = calloc(t->nsyms + 1, sizeof(*t->by_addr));
+	if (!t->buckets || !t->next || !t->by_addr)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->nsyms; i++) {
+		uint32_t b = hash_name(t->syms[i].name) & (t->nbuckets - 1);
+		t->next[i] = t->buckets[b];
+		t->buckets[b] = (uint32_t)i + 1;
+		if (t->syms[i].kind == LP_SYM_FUNC || t->syms[i].kind == LP_SYM_IFUNC)
+			t->by_addr[t->nfuncs++] = (uint32_t)i;
+	}
+	sort_ctx = t;
+	qsort(t->by_addr, t->nfuncs, sizeof(*t->by_addr), cmp_addr);
+	return 0;
+}
+
+/* Copy a (name, version) pair into the table's string pool; names are split at '@'. */
+static int add_symbol(struct lp_symtab *t, size_t *cap, size_t *pool_len, size_t pool_cap,
+		      const char *raw, const char *version, bool is_default,
+		      const GElf_Sym *sym, const struct lp_object *obj)
+{
+	size_t need = strlen(raw) + (version ? strlen(version) : 0) + 3;
+
+	if (*pool_len + need > pool_cap)
+		return -E2BIG;
+	if (t->nsyms == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 256;
+		struct lp_symbol *n = realloc(t->syms, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		t->syms = n;
+		*cap = ncap;
+	}
+	char *name = t->names + *pool_len;
+	strcpy(name, raw);
+	*pool_len += strlen(raw) + 1;
+	char *at = strchr(name, '@');
+	if (at) {	/* "memcpy@@GLIBC_2.14" as .symtab spells it */
+		is_default = at[1] == '@';
+		*at = 0;
+		version = at + (is_default ? 2 : 1);
+	} else if (version) {
+		char *v = t->names + *pool_len;
+		strcpy(v, version);
+		*pool_len += strlen(version) + 1;
+		version = v;
+	}
+	t->syms[t->nsyms++] = (struct lp_symbol){
+		.obj = obj, .name = name, .version = version, .default_version = is_default,
+		.addr = sym->st_value + obj->bias, .size = sym->st_size,
+		.kind = sym_kind(GELF_ST_TYPE(sym->st_info)),
+		.global = GELF_ST_BIND(sym->st_info) != STB_LOCAL,
+	};
+	return 0;
+}
+
+static int read_symbols(struct lp_object *obj, Elf *elf, struct lp_symtab *t)
+{
+	struct scn_set s;
+	GElf_Shdr sh;
+	size_t cap = 0, pool_len = 0, pool_cap;
+
+	find_sections(elf, &s);
+	if (!s.symtab || !gelf_getshdr(s.symtab, &sh))
+		return 0;
+	Elf_Data *data = elf_getdata(s.symtab, NULL);
+	Elf_Scn *strscn = elf_getscn(elf, sh.sh_link);
+	GElf_Shdr strsh;
+	if (!data || !strscn || !gelf_getshdr(strscn, &strsh))
+		return -EINVAL;
+	size_t n = sh.sh_size / (sh.sh_entsize ? sh.sh_entsize : sizeof(Elf64_Sym));
+	pool_cap = strsh.sh_size * 2 + n * 32 + 64;	/* names plus version copies */
+	t->names = malloc(pool_cap);
+	if (!t->names)
+		return -ENOMEM;
+	for (size_t i = 1; i < n; i++) {
+		GElf_Sym sym;
+		bool is_default;
+		if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
+			continue;
+		if (sym_kind(GELF_ST_TYPE(sym.st_info)) == LP_SYM_OTHER)
+			continue;
+		const char *raw = elf_strptr(elf, sh.sh_link, sym.st_name);
+		if (!raw || !*raw)
+			continue;
+		const char *ver = dyn_version(elf, s.versym, s.verdef, s.verdef_str, i, &is_default);
+		int ret = add_symbol(t, &cap, &pool_len, pool_cap, raw, ver, is_default, &sym, obj);
+		if (ret)
+			return ret;
+	}
+	return index_symtab(t);
+}
+
+void object_free_symtab(struct lp_object *obj)
+{
+	struct lp_symtab *t = obj->symtab;
+
+	if (!t)
+		return;
+	free(t->syms);
+	free(t->names);
+	free(t->buckets);
+	free(t->next);
+	free(t->by_addr);
+	free(t);
+	obj->symtab = NULL;
+}
+
+static int load_symtab(struct lp_object *obj)
+{
+	struct lp_symtab *t;
+	Elf *elf;
+	int fd, ret;
+
+	if (obj->symtab || obj->elf_error)
+		return obj->elf_error;
+	elf_version(EV_CURRENT);
+	fd = object_open(obj);
+	if (fd < 0)
+		return obj->elf_error = fd;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	t = calloc(1, sizeof(*t));
+	if (!elf || !t || elf_kind(elf) != ELF_K_ELF) {
+		ret = t ? -ENOEXEC : -ENOMEM;
+	} else {
+		ret = compute_bias(obj, elf);
+		if (!ret)
+			ret = read_symbols(obj, elf, t);
+	}
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	obj->symtab = t;
+	if (ret) {
+		object_free_symtab(obj);
+		obj->elf_error = ret;
+	}
+	return ret;
+}
+
+int object_read_at(const struct lp_object *obj, uint64_t addr, void *buf, size_t len)
+{
+	for (size_t i = 0; i < obj->nmaps; i++) {
+		const struct lp_mapping *m = &obj->maps[i];
+		if (addr < m->start || addr + len > m->end)
+			continue;
+		int fd = object_open(obj);
+		if (fd < 0)
+			return fd;
+		ssize_t n = pread(fd, buf, len, (off_t)(m->offset + addr - m->start));
+		int err = errno;
+		close(fd);
+		if (n < 0)
+			return -err;
+		return (size_t)n == len ? 0 : -EIO;
+	}
+	return -EFAULT;
+}
+
+struct cands {
+	struct lp_symbol v[16];
+	size_t n;
+	size_t total;		/* including those that did not fit */
+};
+
+static void cand_add(struct cands *c, const struct lp_symbol *s)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i].obj == s->obj && c->v[i].addr == s->addr) {
+			if (!c->v[i].global && s->global)
+				c->v[i] = *s;	/* report the global name of an alias pair */
+			return;
+		}
+	c->total++;
+	if (c->n < LP_ARRAY_SIZE(c->v))
+		c->v[c->n++] = *s;
+}
+
+/* Every definition of @name in @obj; without a version, the default one wins. */
+static void collect(struct lp_object *obj, const char *name, const char *ver, struct cands *c)
+{
+	const struct lp_symtab *t = obj->symtab;
+	struct cands mine = { .n = 0 };
+
+	if (load_symtab(obj) || !(t = obj->symtab) || !t->nsyms)
+		return;
+	for (uint32_t i = t->buckets[hash_name(name) & (t->nbuckets - 1)]; i; i = t->next[i - 1]) {
+		const struct lp_symbol *s = &t->syms[i - 1];
+		if (strcmp(s->name, name))
+			continue;
+		if (ver && (!s->version || strcmp(s->version, ver)))
+			continue;
+		cand_add(&mine, s);
+	}
+	bool any_default = false;
+	for (size_t i = 0; i < mine.n; i++)
+		any_default |= mine.v[i].default_version;
+	for (size_t i = 0; i < mine.n; i++)
+		if (ver || !any_default || mine.v[i].default_version)
+			cand_add(c, &mine.v[i]);
+}
+
+static size_t edit_distance(const char *a, const char *b, size_t cutoff)
+{
+	size_t la = strlen(a), lb = strlen(b), row[128];
+
+	if (lb >= LP_ARRAY_SIZE(row) || (la > lb ? la - lb : lb - la) > cutoff)
+		return cutoff + 1;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0], best;
+		row[0] = best = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t v = diag + (a[i - 1] != b[j - 1]);
+			if (row[j - 1] + 1 < v)
+				v = row[j - 1] + 1;
+			if (up + 1 < v)
+				v = up + 1;
+			row[j] = v;
+			diag = up;
+			if (v < best)
+				best = v;
+		}
+		if (best > cutoff)
+			return cutoff + 1;
+	}
+	return row[lb];
+}
+
+/* Up to three function names close to @name, for "did you mean". */
+static void suggest(struct lp_proc *p, struct lp_object *only, const char *name, char *out, size_t len)
+{
+	const char *best[3] = { 0 };
+	size_t dist[3] = { SIZE_MAX, SIZE_MAX, SIZE_MAX };
+	size_t cutoff = strlen(name) / 3 > 2 ? strlen(name) / 3 : 2;
+
+	for (size_t o = 0; o < p->nobjs; o++) {
+		struct lp_object *obj = &p->objs[o];
+		if ((only && obj != only) || load_symtab(obj) || !obj->symtab)
+			continue;
+		for (size_t i = 0; i < obj->symtab->nfuncs; i++) {
+			const char *s = obj->symtab->syms[obj->symtab->by_addr[i]].name;
+			size_t dd = edit_distance(name, s, cutoff);
+			if (dd > cutoff || (best[2] && dd >= dist[2]))
+				continue;
+			bool dup = false;
+			for (int k = 0; k < 3; k++)
+				dup |= best[k] && !strcmp(best[k], s);
+			if (dup)
+				continue;
+			int k = 2;
+			while (k > 0 && dd < dist[k - 1]) {
+				best[k] = best[k - 1];
+				dist[k] = dist[k - 1];
+				k--;
+			}
+			best[k] = s;
+			dist[k] = dd;
+		}
+	}
+	out[0] = 0;
+	for (int k = 0; k < 3 && best[k]; k++)
+		snprintf(out + strlen(out), len - strlen(out), "%s%s", k ? ", " : "", best[k]);
+}
+
+static struct lp_object *find_object(struct lp_proc *p, const char *name, size_t len)
+{
+	for (size_t i = 0; i < p->nobjs; i++) {
+		struct lp_object *o = &p->objs[i];
+		if ((strlen(o->name) == len && !strncmp(o->name, name, len)) ||
+		    (strlen(o->path) == len && !strncmp(o->path, name, len)))
+			return o;
+	}
+	return NULL;
+}
+
+static int no_object(struct lp_proc *p, const char *name, size_t len, struct lp_diag *d)
+{
+	char list[512] = "";
+
+	for (size_t i = 0; i < p->nobjs && strlen(list) < 400; i++)
+		if (!strstr(list, p->objs[i].name))
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 list[0] ? ", " : "", p->objs[i].name);
+	return lp_fail(d, LP_EXIT_SYMBOL, "no object named '%.*s' is mapped in process %d "
+		       "(use one of: %s)", (int)len, name, p->pid, list);
+}
+
+static int not_found(struct lp_proc *p, struct lp_object *only, const char *name, struct lp_diag *d)
+{
+	char near[256], where[300];
+
+	if (only)
+		snprintf(where, sizeof(where), "%s", only->name);
+	else
+		snprintf(where, sizeof(where), "process %d", p->pid);
+	suggest(p, only, name, near, sizeof(near));
+	if (near[0])
+		return lp_fail(d, LP_EXIT_SYMBOL, "symbol '%s' not found in %s (did you mean: %s?)",
+			       name, where, near);
+	return lp_fail(d, LP_EXIT_SYMBOL, "symbol '%s' not found in %s (check the name with "
+		       "nm -D, or give OBJECT:SYMBOL or 0xADDRESS)", name, where);
+}
+
+static int ambiguous(const struct cands *c, const char *name, struct lp_diag *d)
+{
+	char list[640] = "";
+	bool same_obj = c->n > 1 && c->v[0].obj == c->v[1].obj;
+
+	for (size_t i = 0; i < c->n && strlen(list) < 560; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s:%s at 0x%" PRIx64,
+			 i ? ", " : "", c->v[i].obj->name, name, c->v[i].addr);
+	return lp_fail(d, LP_EXIT_SYMBOL, "symbol '%s' is ambiguous, %zu definitions: %s%s "
+		       "(qualify it as %s or give the address)", name, c->total, list,
+		       c->total > c->n ? ", ..." : "", same_obj ? "0xADDRESS" : "OBJECT:SYMBOL");
+}
+
+static int check_function(struct lp_proc *p, const struct lp_symbol *s, const char *role,
+			  struct lp_diag *d)
+{
+	const struct lp_mapping *m = NULL;
+
+	if (s->kind == LP_SYM_OBJECT)
+		return lp_fail(d, LP_EXIT_SYMBOL, "%s '%s' in %s is a data object, not a function "
+			       "(name a function)", role, s->name, s->obj->name);
+	if (s->kind == LP_SYM_IFUNC)
+		return lp_fail(d, LP_EXIT_SYMBOL, "%s '%s' in %s is a GNU IFUNC: that symbol is the "
+			       "resolver run once at load time, so patching it changes nothing (patch the "
+			       "implementation it selected instead, by name or address)", role, s->name,
+			       s->obj->name);
+	if (!proc_object_at(p, s->addr, &m) || !m->exec)
+		return lp_fail(d, LP_EXIT_SYMBOL, "%s '%s' at 0x%" PRIx64 " is not in an executable "
+			       "mapping of process %d (name a function that is loaded as code)", role,
+			       s->name, s->addr, p->pid);
+	return 0;
+}
+
+static int resolve_address(struct lp_proc *p, const char *spec, const char *role,
+			   struct lp_symbol *out, struct lp_diag *d)
+{
+	char *end;
+	const struct lp_mapping *m = NULL;
+
+	errno = 0;
+	uint64_t addr = strtoull(spec, &end, 16);
+	if (errno || *end || end == spec + 2)
+		return lp_fail(d, LP_EXIT_USAGE, "invalid %s address '%s' (write it as 0x followed by hex "
+			       "digits)", role, spec);
+	if (!proc_object_at(p, addr, &m) || !m->exec)
+		return lp_fail(d, LP_EXIT_SYMBOL, "%s address 0x%" PRIx64 " is not in an executable "
+			       "mapping of process %d (give the address of code, see /proc/%d/maps)",
+			       role, addr, p->pid, p->pid);
+	if (resolve_symbolize(p, addr, out))
+		return lp_fail(d, LP_EXIT_SYMBOL, "%s address 0x%" PRIx64 " is not inside any function "
+			       "symbol (give a function name instead)", role, addr);
+	out->offset = addr - out->addr;
+	out->size -= out->offset;
+	out->addr = addr;
+	return 0;
+}
+
+int resolve_function(struct lp_proc *p, const char *spec, const char *role,
+		     struct lp_symbol *out, struct lp_diag *d)
+{
+	struct cands c = { .n = 0 };
+	struct lp_object *only = NULL;
+	char name[512], *ver = NULL;
+	const char *colon = strrchr(spec, ':');
+
+	if (!strncmp(spec, "0x", 2) || !strncmp(spec, "0X", 2))
+		return resolve_address(p, spec, role, out, d);
+	if (colon) {
+		only = find_object(p, spec, (size_t)(colon - spec));
+		if (!only)
+			return no_object(p, spec, (size_t)(colon - spec), d);
+		spec = colon + 1;
+	}
+	if (!*spec || strlen(spec) >= sizeof(name))
+		return lp_fail(d, LP_EXIT_USAGE, "invalid %s '%s' (write [OBJECT:]SYMBOL or 0xADDRESS)",
+			       role, spec);
+	strcpy(name, spec);
+	if ((ver = strchr(name, '@'))) {
+		*ver++ = 0;
+		if (*ver == '@')
+			ver++;
+	}
+	for (size_t i = 0; i < p->nobjs; i++)
+		if (!only || &p->objs[i] == only)
+			collect(&p->objs[i], name, ver, &c);
+	if (only && only->elf_error)
+		return lp_fail(d, LP_EXIT_SYMBOL, "cannot read the symbols of %s: %s (is it an ELF "
+			       "file?)", only->path, strerror(-only->elf_error));
+	if (!c.n)
+		return not_found(p, only, name, d);
+	if (c.total > 1)
+		return ambiguous(&c, name, d);
+	*out = c.v[0];
+	return check_function(p, out, role, d);
+}
+
+int resolve_symbolize(struct lp_proc *p, uint64_t addr, struct lp_symbol *out)
+{
+	struct lp_object *obj = (struct lp_object *)proc_object_at(p, addr, NULL);
+	const struct lp_symtab *t;
+	size_t lo = 0, hi;
+
+	if (!obj || load_symtab(obj) || !(t = obj->symtab))
+		return -ENOENT;
+	hi = t->nfuncs;
+	while (lo < hi) {	/* first function starting above addr */
+		size_t mid = (lo + hi) / 2;
+		if (t->syms[t->by_addr[mid]].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	const struct lp_symbol *best = NULL;
+	for (size_t k = lo; k-- > 0 && lo - k <= 64;) {
+		const struct lp_symbol *s = &t->syms[t->by_addr[k]];
+		if (addr >= s->addr + (s->size ? s->size : 1))
+			continue;
+		if (!best || s->addr > best->addr || (s->addr == best->addr && s->global && !best->global))
+			best = s;
+	}
+	if (!best)
+		return -ENOENT;
+	*out = *best;
+	out->offset = 0;
+	return 0;
+}
