@@ -1,0 +1,68 @@
+# Test daemons (test/daemons/): `make daemons` builds them all into $(B)/daemons/.
+# Included by the top-level Makefile; uses only B and CC from it. Standalone:
+#   make -f test/daemons/daemons.mk B=build daemons
+
+D_DIR    := test/daemons
+D_OUT    := $(B)/daemons
+D_OBJ    := $(B)/daemons/obj
+D_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread
+D_CET    := -fcf-protection=full
+D_NOCET  := -fcf-protection=none
+D_HDR    := $(D_DIR)/common.h $(D_DIR)/daemons.mk
+
+# Daemons made of one source file plus common.c and compute.c.
+D_SIMPLE := sigstormd forkd churnd blockd sigtrapd vforkd execd
+D_ALL    := $(D_SIMPLE:%=$(D_OUT)/%) \
+            $(D_OUT)/counterd $(D_OUT)/counterd-nopie $(D_OUT)/counterd-lib \
+            $(D_OUT)/libsample.so $(D_OUT)/sigsend $(D_OUT)/sleep32
+D_BASE   := $(D_OBJ)/common.o $(D_OBJ)/compute.o
+
+.PHONY: daemons
+daemons: $(D_ALL)
+
+$(D_OUT) $(D_OBJ) $(D_OBJ)/nopie:
+	@mkdir -p $@
+
+# PIE, endbr64 at every function entry.
+$(D_OBJ)/%.o: $(D_DIR)/%.c $(D_HDR) | $(D_OBJ)
+	$(CC) $(D_CFLAGS) $(D_CET) -c -o $@ $<
+
+$(D_OBJ)/%.o: $(D_DIR)/%.S $(D_DIR)/daemons.mk | $(D_OBJ)
+	$(CC) $(D_CET) -c -o $@ $<
+
+# Not PIE, no endbr64.
+$(D_OBJ)/nopie/%.o: $(D_DIR)/%.c $(D_HDR) | $(D_OBJ)/nopie
+	$(CC) $(D_CFLAGS) $(D_NOCET) -fno-pie -c -o $@ $<
+
+$(D_OBJ)/nopie/%.o: $(D_DIR)/%.S $(D_DIR)/daemons.mk | $(D_OBJ)/nopie
+	$(CC) $(D_NOCET) -fno-pie -c -o $@ $<
+
+$(D_SIMPLE:%=$(D_OUT)/%): $(D_OUT)/%: $(D_OBJ)/%.o $(D_BASE) | $(D_OUT)
+	$(CC) $(D_CFLAGS) $(D_CET) -o $@ $^
+
+$(D_OUT)/counterd: $(D_OBJ)/counterd.o $(D_OBJ)/counterd_asm.o $(D_BASE) | $(D_OUT)
+	$(CC) $(D_CFLAGS) $(D_CET) -o $@ $^
+
+$(D_OUT)/counterd-nopie: $(D_OBJ)/nopie/counterd.o $(D_OBJ)/nopie/counterd_asm.o \
+		$(D_OBJ)/nopie/common.o $(D_OBJ)/nopie/compute.o | $(D_OUT)
+	$(CC) $(D_CFLAGS) $(D_NOCET) -no-pie -o $@ $^
+
+# compute/compute_v2 and their counters live in libsample.so only.
+$(D_OUT)/libsample.so: $(D_DIR)/libsample.c $(D_DIR)/compute.c $(D_HDR) | $(D_OUT)
+	$(CC) $(D_CFLAGS) $(D_CET) -fPIC -shared -Wl,-soname,libsample.so -o $@ $<
+
+$(D_OBJ)/counterd-lib.o: $(D_DIR)/counterd.c $(D_HDR) | $(D_OBJ)
+	$(CC) $(D_CFLAGS) $(D_CET) -DUSE_LIBSAMPLE -c -o $@ $<
+
+$(D_OUT)/counterd-lib: $(D_OBJ)/counterd-lib.o $(D_OBJ)/counterd_asm.o $(D_OBJ)/common.o \
+		$(D_OUT)/libsample.so | $(D_OUT)
+	$(CC) $(D_CFLAGS) $(D_CET) -o $@ $(filter %.o,$^) -L$(D_OUT) -lsample \
+		-Wl,-rpath,'$$ORIGIN'
+
+# Not a daemon: queues SIGRTMIN+1 with values 1..COUNT (no common.c).
+$(D_OUT)/sigsend: $(D_DIR)/sigsend.c $(D_DIR)/daemons.mk | $(D_OUT)
+	$(CC) $(D_CFLAGS) -o $@ $<
+
+# i386, static, no libc.
+$(D_OUT)/sleep32: $(D_DIR)/sleep32.S $(D_DIR)/daemons.mk | $(D_OUT)
+	$(CC) -m32 -nostdlib -static -no-pie -Wl,--build-id=none -o $@ $<
