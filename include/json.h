@@ -9,7 +9,7 @@
 struct json {
 	FILE *f;
 	int depth;
-	bool need_comma[32];
+	bool need_comma[64];
 };
 
 void json_init(struct json *j, FILE *f);

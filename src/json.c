@@ -1,5 +1,6 @@
 /* The JSON writer behind --json; kept apart from what it prints (bpftool's split). */
 #include <inttypes.h>
+#include <math.h>
 #include "json.h"
 
 void json_init(struct json *j, FILE *f)
@@ -28,11 +29,19 @@ static void put_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* Deeper levels than the table holds share its last slot; output stays valid up to there. */
+static bool *slot(struct json *j)
+{
+	int max = (int)(sizeof(j->need_comma) / sizeof(j->need_comma[0])) - 1;
+
+	return &j->need_comma[j->depth < max ? j->depth : max];
+}
+
 static void key(struct json *j, const char *k)
 {
-	if (j->need_comma[j->depth])
+	if (*slot(j))
 		fputc(',', j->f);
-	j->need_comma[j->depth] = true;
+	*slot(j) = true;
 	if (k) {
 		put_string(j->f, k);
 		fputc(':', j->f);
@@ -44,9 +53,8 @@ void json_open(struct json *j, const char *k, char bracket)
 	if (j->depth || k)
 		key(j, k);
 	fputc(bracket, j->f);
-	if (j->depth + 1 < (int)(sizeof(j->need_comma) / sizeof(j->need_comma[0])))
-		j->depth++;
-	j->need_comma[j->depth] = false;
+	j->depth++;
+	*slot(j) = false;
 }
 
 void json_close(struct json *j, char bracket)
@@ -103,5 +111,8 @@ void json_bool(struct json *j, const char *k, bool val)
 void json_double(struct json *j, const char *k, double val)
 {
 	key(j, k);
-	fprintf(j->f, "%.3f", val);
+	if (isfinite(val))
+		fprintf(j->f, "%.3f", val);
+	else
+		fputs("null", j->f);	/* JSON has no NaN or infinity */
 }

@@ -183,7 +183,7 @@ static int classify_live(const struct lp_request *rq, uint64_t site, unsigned in
 		return 0;
 	return lp_fail(d, LP_EXIT_SITE, "the bytes of %s at +0x%zx differ from its file and are not a "
 		       "jump livepatch wrote (%s%02x); another tool (debugger, uprobe, patcher) changed "
-		       "it (remove that first; see livepatch --list)", rq->name, first,
+		       "it (remove that first)", rq->name, first,
 		       rq->live[first] == 0xcc ? "an int3 breakpoint: " : "byte ", rq->live[first]);
 }
 
@@ -214,7 +214,8 @@ static int choose_form(const struct lp_request *rq, struct lp_site *s, struct lp
 
 	s->form = near ? LP_FORM_JMP_REL32 : LP_FORM_JMP_ABS64;
 	unsigned int n = plan_encode_jmp(s->form, s->addr, rq->target, jmp);
-	if (rq->target > s->addr - (s->endbr ? 4 : 0) && rq->target < s->addr + n)
+	/* A target at the endbr64 or the site would jump to itself forever. */
+	if (rq->target >= s->addr - (s->endbr ? 4 : 0) && rq->target < s->addr + n)
 		return lp_fail(d, LP_EXIT_SITE, "the target lies inside the bytes of %s that would be "
 			       "replaced (choose a target outside %s's first %u bytes)", rq->name,
 			       rq->name, n);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include "resolve.h"
 
@@ -42,10 +44,18 @@ int object_open(const struct lp_object *obj)
 	/* map_files needs CAP_SYS_ADMIN; the process's root is the next best view. */
 	snprintf(alt, sizeof(alt), "/proc/%d/root%s", obj->pid, obj->path);
 	fd = open(alt, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 || obj->deleted)
-		return fd >= 0 ? fd : -errno;
-	fd = open(obj->path, O_RDONLY | O_CLOEXEC);
-	return fd >= 0 ? fd : -errno;
+	if (fd < 0 && !obj->deleted)
+		fd = open(obj->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* A path can name a newer file (a package upgrade): only the mapped one will do. */
+	struct stat sb;
+	if (fstat(fd, &sb) || major(sb.st_dev) != (obj->dev >> 32) ||
+	    minor(sb.st_dev) != (obj->dev & 0xffffffff) || sb.st_ino != obj->inode) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
 }
 
 /* Runtime address minus link-time address, from the mapping at a PT_LOAD's page. */
@@ -519,7 +529,7 @@ static int resolve_address(struct lp_proc *p, const char *spec, const char *role
 	out->offset = addr - out->addr;
 	out->size -= out->offset;
 	out->addr = addr;
-	return 0;
+	return check_function(p, out, role, d);
 }
 
 int resolve_function(struct lp_proc *p, const char *spec, const char *role,
