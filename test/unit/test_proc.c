@@ -1,0 +1,196 @@
+/*
+ * proc: proc_open() refusing processes that cannot be patched (LP_EXIT_PROCESS
+ * and why), and the error-code plumbing (lp_fail, lp_exit_code).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "util.h"
+#include "resolve.h"
+
+static struct lp_proc P;
+static struct lp_diag D;
+
+static int reset(void **state)
+{
+	(void)state;
+	memset(&D, 0, sizeof(D));
+	memset(&P, 0, sizeof(P));
+	P.mem_fd = -1;
+	return 0;
+}
+
+static int cleanup(void **state)
+{
+	(void)state;
+	proc_close(&P);	/* proc_open leaves @p closable even when it fails */
+	return 0;
+}
+
+/* Expect proc_open(pid) to fail with LP_EXIT_PROCESS and a message containing @why. */
+static void expect_process_error(pid_t pid, const char *why)
+{
+	int ret = proc_open(&P, pid, &D);
+
+	assert_int_equal(ret, LP_ERR(LP_EXIT_PROCESS));
+	assert_int_equal(D.code, LP_EXIT_PROCESS);
+	assert_int_equal(lp_exit_code(ret), LP_EXIT_PROCESS);
+	assert_contains(D.msg, why);
+}
+
+/* A pid that does not exist (pid_max is never a valid pid): LP_EXIT_PROCESS, "no process". */
+static void test_proc_open_missing_pid(void **state)
+{
+	FILE *f = fopen("/proc/sys/kernel/pid_max", "re");
+	int pid_max = 0;
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d", &pid_max), 1);
+	fclose(f);
+	expect_process_error(pid_max, "no process with pid");
+}
+
+/* An exited, unreaped child: LP_EXIT_PROCESS and the message says "zombie". */
+static void test_proc_open_zombie(void **state)
+{
+	pid_t pid = fork();
+
+	(void)state;
+	assert_true(pid >= 0);
+	if (!pid)
+		_exit(0);
+	assert_true(u_wait_state(pid, 'Z'));
+	expect_process_error(pid, "zombie");
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+}
+
+/* A pid <= 0 is a usage error, not a process problem. */
+static void test_proc_open_invalid_pid_usage(void **state)
+{
+	(void)state;
+	assert_int_equal(proc_open(&P, 0, &D), LP_ERR(LP_EXIT_USAGE));
+	assert_int_equal(D.code, LP_EXIT_USAGE);
+}
+
+static int ready_pipe[2], quit_pipe[2];
+static pid_t thread_tid;
+
+static void *blocked_thread(void *arg)
+{
+	char c;
+
+	(void)arg;
+	thread_tid = gettid();
+	if (write(ready_pipe[1], "r", 1) != 1 || read(quit_pipe[0], &c, 1) != 1)
+		return NULL;
+	return NULL;
+}
+
+/* A thread id that is not a process id: LP_EXIT_PROCESS, naming the process to use. */
+static void test_proc_open_thread_id_refused(void **state)
+{
+	pthread_t t;
+	char c, want[64];
+
+	(void)state;
+	assert_int_equal(pipe(ready_pipe), 0);
+	assert_int_equal(pipe(quit_pipe), 0);
+	assert_int_equal(pthread_create(&t, NULL, blocked_thread, NULL), 0);
+	assert_int_equal(read(ready_pipe[0], &c, 1), 1);
+	snprintf(want, sizeof(want), "is a thread of process %d", getpid());
+	expect_process_error(thread_tid, want);
+	assert_int_equal(write(quit_pipe[1], "q", 1), 1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	close(ready_pipe[0]);
+	close(ready_pipe[1]);
+	close(quit_pipe[0]);
+	close(quit_pipe[1]);
+}
+
+/* A process traced by someone else: LP_EXIT_PROCESS naming the tracer's pid. */
+static void test_proc_open_traced_names_tracer(void **state)
+{
+	pid_t pid = u_start(u_fixture("fixture_prog", 0), u_fixture("libfixture.so", 1));
+	char want[64];
+
+	(void)state;
+	assert_true(pid > 0);
+	if (ptrace(PTRACE_SEIZE, pid, NULL, NULL)) {
+		u_stop(pid);
+		fail_msg("PTRACE_SEIZE: %s", strerror(errno));
+	}
+	snprintf(want, sizeof(want), "already traced by pid %d", getpid());
+	expect_process_error(pid, want);
+	u_stop(pid);
+}
+
+/* A live process opens: pid, comm and a readable /proc/PID/mem. */
+static void test_proc_open_live_process(void **state)
+{
+	pid_t pid = u_start(u_fixture("fixture_prog", 0), u_fixture("libfixture.so", 1));
+	int ret;
+
+	(void)state;
+	assert_true(pid > 0);
+	ret = proc_open(&P, pid, &D);
+	u_stop(pid);
+	assert_int_equal(ret, 0);
+	assert_int_equal(D.code, 0);
+	assert_int_equal(P.pid, pid);
+	assert_string_equal(P.comm, "fixture_prog");
+	assert_true(P.mem_fd >= 0);
+	assert_true(P.nobjs >= 2);
+}
+
+/* lp_exit_code: success -> 0, LP_ERR(code) -> code, plain -errno -> 1 (internal). */
+static void test_lp_exit_code_mapping(void **state)
+{
+	(void)state;
+	assert_int_equal(lp_exit_code(0), LP_EXIT_OK);
+	assert_int_equal(lp_exit_code(42), LP_EXIT_OK);
+	for (int code = LP_EXIT_INTERNAL; code <= LP_EXIT_VERIFY; code++)
+		assert_int_equal(lp_exit_code(LP_ERR(code)), code);
+	assert_int_equal(lp_exit_code(-ENOENT), LP_EXIT_INTERNAL);
+	assert_int_equal(lp_exit_code(-ENOMEM), LP_EXIT_INTERNAL);
+	assert_int_equal(lp_exit_code(-(LP_ERR_BASE - 1)), LP_EXIT_INTERNAL);
+	assert_int_equal(lp_exit_code(-1), LP_EXIT_INTERNAL);
+}
+
+/* lp_fail returns LP_ERR(code), keeps the first failure, and accepts a NULL sink. */
+static void test_lp_fail_first_wins(void **state)
+{
+	struct lp_diag d = { 0 };
+
+	(void)state;
+	assert_int_equal(lp_fail(&d, LP_EXIT_SITE, "first %d", 1), LP_ERR(LP_EXIT_SITE));
+	assert_int_equal(lp_fail(&d, LP_EXIT_SYMBOL, "second"), LP_ERR(LP_EXIT_SYMBOL));
+	assert_int_equal(d.code, LP_EXIT_SITE);
+	assert_string_equal(d.msg, "first 1");
+	assert_int_equal(lp_fail(NULL, LP_EXIT_USAGE, "x"), LP_ERR(LP_EXIT_USAGE));
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, reset, cleanup)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_proc_open_missing_pid),
+		T(test_proc_open_zombie),
+		T(test_proc_open_invalid_pid_usage),
+		T(test_proc_open_thread_id_refused),
+		T(test_proc_open_traced_names_tracer),
+		T(test_proc_open_live_process),
+		T(test_lp_exit_code_mapping),
+		T(test_lp_fail_first_wins),
+	};
+
+	u_init();
+	return cmocka_run_group_tests_name("proc", tests, NULL, NULL) ? 1 : 0;
+}
