@@ -1,0 +1,106 @@
+# bash completion for livepatch(8).
+# Install as /usr/share/bash-completion/completions/livepatch, or source it.
+# Works without the bash-completion package. The option lists must match
+# long_opts in cmd/livepatch.c (test/integration/cli.bats checks it).
+
+_livepatch_long_opts='--pid --func --target --revert --dry-run --timeout --json
+	--quiet --verbose --help --version'
+_livepatch_short_opts='-p -f -t -r -n -j -q -v -h -V'
+
+# Set _livepatch_pid to the pid given by -p/--pid among the arguments (the
+# words before the current one); the last one wins, as with getopt.
+_livepatch_pid_of()
+{
+	local i w
+	_livepatch_pid=
+	for ((i = 1; i <= $#; i++)); do
+		w=${!i}
+		case $w in
+		--pid=*) w=${w#--pid=} ;;
+		--pid | -p) ((i < $#)) || return 0; i=$((i + 1)); w=${!i} ;;
+		-p?*) w=${w#-p} ;;
+		*) continue ;;
+		esac
+		[[ $w =~ ^[0-9]+$ ]] && _livepatch_pid=$w
+	done
+}
+
+_livepatch()
+{
+	local -a words syms
+	local cword cur opt lp pid line i s
+	COMPREPLY=()
+
+	# Words split on whitespace only, so that "libc.so.6:memcpy" and "--pid=42"
+	# stay one word: bash's COMP_WORDS breaks them at ':' and '='.
+	if [[ -n ${COMP_LINE-} && -n ${COMP_POINT-} ]]; then
+		line=${COMP_LINE:0:COMP_POINT}
+		read -ra words <<<"$line"
+		[[ -z $line || $line == *[[:space:]] ]] && words+=("")
+		cword=$((${#words[@]} - 1))
+	else	# no line (called by hand): glue COMP_WORDS back at ':' and '='
+		cword=-1
+		for ((i = 0; i <= COMP_CWORD && i < ${#COMP_WORDS[@]}; i++)); do
+			s=${COMP_WORDS[i]}
+			if ((cword >= 0)) && [[ $s == [:=] || ${words[cword]} == *[:=] ]]; then
+				words[cword]+=$s
+			else
+				words[++cword]=$s
+			fi
+		done
+		((COMP_CWORD >= ${#COMP_WORDS[@]})) && words[++cword]=
+	fi
+	cur=${words[cword]-}
+	opt=
+	((cword > 0)) && opt=${words[cword - 1]}
+	if [[ $cur == --*=* ]]; then
+		opt=${cur%%=*}
+		cur=${cur#*=}
+	fi
+
+	case $opt in
+	--pid | -p)	# live processes, from /proc (no external command)
+		for s in /proc/[0-9]*; do
+			s=${s#/proc/}
+			[[ $s == "$cur"* ]] && COMPREPLY+=("$s")
+		done
+		;;
+	--func | -f | --target | -t | --revert | -r)
+		_livepatch_pid_of "${words[@]:0:cword}"
+		pid=$_livepatch_pid
+		[[ -n $pid ]] || return 0
+		lp=${words[0]}
+		[[ $lp == */* && -x $lp ]] || lp=livepatch
+		# --symbols may not exist in this livepatch: then offer nothing, quietly.
+		mapfile -t syms < <(if command -v timeout >/dev/null; then
+			timeout 5 "$lp" --pid "$pid" --symbols "$cur"
+		else
+			"$lp" --pid "$pid" --symbols "$cur"
+		fi 2>/dev/null </dev/null)
+		for s in "${syms[@]}"; do
+			[[ -n $s && $s != *[[:space:]]* && $s == "$cur"* ]] && COMPREPLY+=("$s")
+		done
+		;;
+	--timeout)
+		;;	# milliseconds: nothing to offer
+	*)
+		[[ -z $cur || $cur == -* ]] &&
+			mapfile -t COMPREPLY < <(compgen -W "$_livepatch_short_opts $_livepatch_long_opts" -- "$cur")
+		;;
+	esac
+
+	# Readline replaces only the text after the last word break (':' and '='
+	# are in COMP_WORDBREAKS by default): drop what comes before from each
+	# candidate, as "libc.so.6:" in "libc.so.6:memcpy".
+	local brk=${COMP_WORDBREAKS-}
+	brk=${brk//[^:=]/}
+	if [[ -n $brk && $cur == *["$brk"]* ]]; then
+		local pre=${cur%"${cur##*["$brk"]}"}
+		for i in "${!COMPREPLY[@]}"; do
+			COMPREPLY[i]=${COMPREPLY[i]#"$pre"}
+		done
+	fi
+	return 0
+}
+
+complete -F _livepatch livepatch
