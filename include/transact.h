@@ -24,4 +24,13 @@ struct lp_tx_opts {
 	bool verbose;
 };
 
+
+
+/*
+ * Seize every thread of @pid and move @plan's sites to their new bytes; on a
+ * failure, roll back to the old bytes with the same protocol. Must run in a
+ * process that exits afterwards: the exit releases every thread (DESIGN §4).
+ */
+int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts *o,
+		 struct lp_tx_stats *st, struct lp_diag *d) LP_MUST_CHECK;
 #endif

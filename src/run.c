@@ -3,6 +3,10 @@
  * report. Each stage gets what the previous one produced and nothing else.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include "livepatch.h"
@@ -20,6 +24,74 @@ static int fail(const struct lp_options *o, struct lp_diag *d, int ret)
 			 strerror(ret < 0 && ret > -LP_ERR_BASE ? -ret : EINVAL));
 	report_error(d, code, o->json);
 	return code;
+}
+
+/* What the tracer process sends back before it exits. */
+struct tracer_result {
+	int ret;
+	struct lp_tx_stats st;
+	struct lp_diag d;
+};
+
+static volatile sig_atomic_t tracer_pid;
+
+static void forward_signal(int sig)
+{
+	if (tracer_pid > 0)
+		kill(tracer_pid, sig);	/* the tracer finishes or rolls back, then exits */
+}
+
+/*
+ * The transaction runs in a child that exits when it is done: the kernel then
+ * releases every traced thread without waking a sleeping one, where
+ * PTRACE_DETACH would need each thread stopped (and stopping some system calls
+ * makes them return EINTR). The parent reports.
+ */
+static int run_tracer(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts *o,
+		      struct lp_tx_stats *st, struct lp_diag *d)
+{
+	struct tracer_result res = { 0 };
+	struct sigaction sa = { .sa_handler = forward_signal }, old[4];
+	static const int sigs[4] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+	int fds[2], status;
+
+	if (pipe2(fds, O_CLOEXEC))
+		return -errno;
+	fflush(NULL);
+	pid_t child = fork();
+	if (child < 0)
+		return -errno;
+	if (child == 0) {
+		close(fds[0]);
+		res.ret = transact_run(pid, plan, o, &res.st, &res.d);
+		_exit(write(fds[1], &res, sizeof(res)) == sizeof(res) ? 0 : 1);
+	}
+	close(fds[1]);
+	tracer_pid = child;
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < 4; i++)
+		sigaction(sigs[i], &sa, &old[i]);
+	size_t got = 0;
+	while (got < sizeof(res)) {
+		ssize_t n = read(fds[0], (char *)&res + got, sizeof(res) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fds[0]);
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	for (int i = 0; i < 4; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	tracer_pid = 0;
+	if (got != sizeof(res))
+		return lp_fail(d, LP_EXIT_INTERNAL, "the tracer process died (status 0x%x) before "
+			       "reporting; check the process with livepatch --dry-run", status);
+	*st = res.st;
+	*d = res.d;
+	return res.ret;
 }
 
 int livepatch_run(const struct lp_options *o)
@@ -48,14 +120,19 @@ int livepatch_run(const struct lp_options *o)
 		.proc = &proc, .func = &f, .target = o->revert ? NULL : &g, .plan = &plan,
 		.dry_run = o->dry_run,
 	};
+	struct lp_tx_stats st = { 0 };
 	if (!o->dry_run && plan.state == LP_PLAN_WRITE) {
-		ret = fail(o, &d, lp_fail(&d, LP_EXIT_INTERNAL, "applying a plan is not built yet "
-					  "(use --dry-run)"));
-		goto out;
+		struct lp_tx_opts txo = { .timeout_ms = o->timeout_ms, .verbose = o->verbose };
+		ret = run_tracer(proc.pid, &plan, &txo, &st, &d);
+		r.tx = &st;
+		r.exit_code = lp_exit_code(ret);
+		r.diag = &d;
+		if (ret && !o->json)
+			report_error(&d, r.exit_code, false);
 	}
 	if (!o->quiet || o->json)
 		report_print(stdout, &r, o->json);
-	ret = 0;
+	ret = r.exit_code;
 out:
 	plan_free(&plan);
 	proc_close(&proc);

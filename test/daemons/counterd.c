@@ -5,6 +5,7 @@
  *   --mode fast|slow   slow: workers call compute_slow (pauses at the patch site)
  *   --idle             workers only sleep (no calls at all)
  *   --second-entry     one extra worker alternately calls compute_alt and compute_alt_body
+ *   --sleeper MS       one extra thread sleeps MS ms at a time inside sleeper()'s patch site
  *
  * Also holds symbols that exist only to be analysed: compute_data (object),
  * compute_ifunc (GNU IFUNC), and, in counterd_asm.S, tiny, branchy, early_call,
@@ -51,6 +52,23 @@ __attribute__((noipa, used)) int sample_dup(int x)
 enum { MODE_FAST, MODE_SLOW };
 static int mode = MODE_FAST;
 static bool idle, second_entry;
+static long sleeper_ms;
+static _Atomic unsigned long sleeper_calls;
+
+static void *sleeper_worker(void *arg)
+{
+	struct timespec ts = { sleeper_ms / 1000, (sleeper_ms % 1000) * 1000000L };
+
+	(void)arg;
+	common_thread_started();
+	while (!common_stopping()) {
+		long rax = 35;	/* __NR_nanosleep, issued from inside sleeper's first bytes */
+		__asm__ volatile("call sleeper" : "+a"(rax) : "D"(&ts), "S"(0)
+				 : "rcx", "r11", "rdx", "r8", "r9", "r10", "memory");
+		sleeper_calls++;
+	}
+	return NULL;
+}
 
 static void *slow_worker(void *arg)
 {
@@ -94,7 +112,7 @@ static void *alt_worker(void *arg)
 	return NULL;
 }
 
-enum { OPT_MODE = 256, OPT_IDLE, OPT_SECOND_ENTRY };
+enum { OPT_MODE = 256, OPT_IDLE, OPT_SECOND_ENTRY, OPT_SLEEPER };
 
 static int handle(int val, const char *arg)
 {
@@ -113,6 +131,9 @@ static int handle(int val, const char *arg)
 	case OPT_SECOND_ENTRY:
 		second_entry = true;
 		return 0;
+	case OPT_SLEEPER:
+		sleeper_ms = atol(arg);
+		return sleeper_ms > 0 ? 0 : -1;
 	}
 	return -1;
 }
@@ -123,6 +144,7 @@ int main(int argc, char **argv)
 		{ "mode", required_argument, NULL, OPT_MODE },
 		{ "idle", no_argument, NULL, OPT_IDLE },
 		{ "second-entry", no_argument, NULL, OPT_SECOND_ENTRY },
+		{ "sleeper", required_argument, NULL, OPT_SLEEPER },
 		{ 0 },
 	};
 	void *(*fn)(void *);
@@ -132,15 +154,17 @@ int main(int argc, char **argv)
 	common_init(argc, argv, extra, handle,
 		    "  --mode fast|slow  slow: workers call compute_slow instead of compute\n"
 		    "  --idle            workers sleep, no calls\n"
-		    "  --second-entry    extra worker calling compute_alt and compute_alt_body\n",
+		    "  --second-entry    extra worker calling compute_alt and compute_alt_body\n"
+		    "  --sleeper MS      extra thread blocked MS ms at a time inside sleeper()\n",
 		    4);
 	status_add("calls_compute_slow", &calls_compute_slow);
 	status_add("calls_compute_slow_v2", &calls_compute_slow_v2);
 	status_add("calls_compute_alt", &calls_compute_alt);
 	status_add("calls_compute_alt_body", &calls_compute_alt_body);
+	status_add("sleeper_calls", &sleeper_calls);
 
 	fn = idle ? idle_worker : mode == MODE_SLOW ? slow_worker : compute_worker;
-	n = opt.threads + (second_entry ? 1 : 0);
+	n = opt.threads + (second_entry ? 1 : 0) + (sleeper_ms ? 1 : 0);
 	t = calloc(n + 1, sizeof *t);
 	if (!t)
 		die("out of memory");
@@ -148,6 +172,8 @@ int main(int argc, char **argv)
 		common_thread_create(&t[i], fn, (void *)(intptr_t)i);
 	if (second_entry)
 		common_thread_create(&t[opt.threads], alt_worker, NULL);
+	if (sleeper_ms)
+		common_thread_create(&t[n - 1], sleeper_worker, NULL);
 	common_wait_started(n);
 
 	common_run();

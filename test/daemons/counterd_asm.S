@@ -115,4 +115,32 @@ early_call_helper:
 	ret
 	.size	early_call_helper, .-early_call_helper
 
+/* long sleeper(const struct timespec *ts): nanosleep with its syscall instruction inside
+ * the first 5 bytes (the caller loads %eax = 35). A thread blocked here has its user PC
+ * inside the patch site, so a patch must wait for it (or time out and roll back).
+ * sleeper_v2 is the same, for a target. */
+	.globl	sleeper
+	.type	sleeper, @function
+	.p2align 4
+sleeper:
+	_CET_ENDBR
+	syscall
+	nop
+	nop
+	nop
+	ret
+	.size	sleeper, .-sleeper
+
+	.globl	sleeper_v2
+	.type	sleeper_v2, @function
+	.p2align 4
+sleeper_v2:
+	_CET_ENDBR
+	syscall
+	nop
+	nop
+	nop
+	ret
+	.size	sleeper_v2, .-sleeper_v2
+
 	.section .note.GNU-stack, "", @progbits

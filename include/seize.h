@@ -1,0 +1,42 @@
+/* Seize: attach to every thread of the process without stopping any. */
+#ifndef LP_SEIZE_H
+#define LP_SEIZE_H
+
+#include <stdbool.h>
+#include <time.h>
+#include "lp.h"
+
+enum lp_thread_state {
+	TH_RUNNING,	/* not in a stop we reaped */
+	TH_STOPPED,	/* in a stop we reaped and have not resumed yet */
+	TH_LISTENING,	/* group-stopped, restarted with PTRACE_LISTEN: stays stopped */
+	TH_PARKED,	/* trapped during a revert: waits for the head write */
+	TH_NEW,		/* announced by a clone event, first stop not seen yet */
+	TH_GONE,
+};
+
+struct lp_thread {
+	pid_t tid;
+	enum lp_thread_state state;
+	bool child;		/* a fork/vfork child: held stopped until the end */
+	bool synced;		/* passed the current sync */
+	bool interrupted;	/* PTRACE_INTERRUPT sent, its stop not seen yet */
+	bool want_trap;		/* resumed to collect a queued SIGTRAP of ours */
+	bool deferred;		/* synced, trapped again: resumed when the sync ends */
+	uint64_t park_site;	/* for TH_PARKED: the site to restart at */
+	struct timespec paused_at;
+};
+
+struct lp_threads {
+	pid_t pid;
+	struct lp_thread *v;
+	size_t n, cap;
+};
+
+/* PTRACE_SEIZE every thread of @pid, rescanning /proc/PID/task until a pass finds none new. */
+int seize_all(struct lp_threads *ts, pid_t pid, struct lp_diag *d) LP_MUST_CHECK;
+struct lp_thread *threads_find(struct lp_threads *ts, pid_t tid);
+struct lp_thread *threads_add(struct lp_threads *ts, pid_t tid);
+void threads_free(struct lp_threads *ts);
+
+#endif

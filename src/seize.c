@@ -1,0 +1,87 @@
+/* Seize: PTRACE_SEIZE every thread; nothing stops (compel's approach, without the stop). */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ptrace_ops.h"
+#include "seize.h"
+
+#define SEIZE_PASSES 64	/* a thread-spawning storm must not keep us here forever */
+
+struct lp_thread *threads_find(struct lp_threads *ts, pid_t tid)
+{
+	for (size_t i = 0; i < ts->n; i++)
+		if (ts->v[i].tid == tid)
+			return &ts->v[i];
+	return NULL;
+}
+
+struct lp_thread *threads_add(struct lp_threads *ts, pid_t tid)
+{
+	if (ts->n == ts->cap) {
+		size_t cap = ts->cap ? ts->cap * 2 : 64;
+		struct lp_thread *v = realloc(ts->v, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		ts->v = v;
+		ts->cap = cap;
+	}
+	struct lp_thread *t = &ts->v[ts->n++];
+	memset(t, 0, sizeof(*t));
+	t->tid = tid;
+	return t;
+}
+
+void threads_free(struct lp_threads *ts)
+{
+	free(ts->v);
+	memset(ts, 0, sizeof(*ts));
+}
+
+/* One pass over /proc/PID/task: seize what is new. Returns how many were new, or -errno. */
+static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
+{
+	char path[64];
+	struct dirent *e;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", ts->pid);
+	DIR *dir = opendir(path);
+	if (!dir)
+		return lp_fail(d, LP_EXIT_PROCESS, "process %d exited before it could be seized "
+			       "(nothing was changed)", ts->pid);
+	while ((e = readdir(dir))) {
+		pid_t tid = atoi(e->d_name);
+		if (tid <= 0 || threads_find(ts, tid))
+			continue;
+		int ret = pt_seize(tid);
+		if (ret == -ESRCH)
+			continue;	/* exited between readdir and seize: normal */
+		if (ret) {
+			closedir(dir);
+			return lp_fail(d, LP_EXIT_PROCESS, "cannot seize thread %d of process %d: %s "
+				       "(another tracer? run as root with CAP_SYS_PTRACE)", tid, ts->pid,
+				       strerror(-ret));
+		}
+		if (!threads_add(ts, tid)) {
+			closedir(dir);
+			return -ENOMEM;
+		}
+		found++;
+	}
+	closedir(dir);
+	return found;
+}
+
+int seize_all(struct lp_threads *ts, pid_t pid, struct lp_diag *d)
+{
+	ts->pid = pid;
+	for (int pass = 0; pass < SEIZE_PASSES; pass++) {
+		int ret = seize_pass(ts, d);
+		if (ret <= 0)
+			return ret;	/* a pass found nothing new: every thread is ours */
+	}
+	return lp_fail(d, LP_EXIT_ABORTED, "process %d kept creating threads through %d scans of "
+		       "/proc/%d/task (retry when it is calmer)", pid, SEIZE_PASSES, pid);
+}

@@ -1,0 +1,885 @@
+/*
+ * Transact: move every site from its current bytes to the wanted bytes with the
+ * kernel's text_poke_bp protocol (seed/: int3, sync, tail, sync, head, sync),
+ * over threads that keep running. Roll-back is the same walk towards the old bytes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>	/* event numbers only: the calls live in ptrace.c */
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "ptrace_ops.h"
+#include "seize.h"
+#include "transact.h"
+
+#define INT3 0xcc
+#define STEP_LIMIT 64		/* single steps to leave a displaced range */
+#define TICK_US 5000		/* waitpid wakes this often to check deadline and signals */
+
+/* The one global the SIGINT/SIGTERM/SIGHUP/SIGPIPE handler must reach. */
+static volatile sig_atomic_t stop_requested;
+
+struct tx {
+	pid_t pid;
+	struct lp_threads ts;
+	const struct lp_plan *plan;
+	const uint8_t (*to)[LP_SITE_MAX];	/* the bytes this walk moves each site to */
+	struct lp_thread *held;			/* a stopped thread to write through */
+	int mem_fd;
+	bool stepout;				/* this sync steps threads out of displaced ranges */
+	bool forward;				/* not a roll-back: fault injection applies */
+	bool exec_seen, all_exited;
+	bool in_sync;
+	const char *fault;
+	long fault_sleep_ms;
+	unsigned int timeout_ms;
+	struct timespec deadline;
+	double *pauses;
+	size_t npauses, cap_pauses;
+	struct lp_tx_stats *st;
+	struct lp_diag *d;
+};
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1e3 + (now.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void on_stop_signal(int sig)
+{
+	stop_requested = sig;
+}
+
+static void on_tick(int sig)
+{
+	(void)sig;	/* only there to make waitpid return EINTR */
+}
+
+static const struct lp_site *site_at(const struct tx *tx, uint64_t addr, size_t *idx)
+{
+	const struct lp_site *s = plan_find_site(tx->plan, addr);
+
+	if (s && idx)
+		*idx = (size_t)(s - tx->plan->sites);
+	return s;
+}
+
+/*
+ * A fault injection point, as CRIU does: LP_FAULT=NAME fails the walk at step
+ * NAME (int3, sync1, tail, sync2, head, sync3); LP_FAULT_SLEEP_MS=N pauses N ms
+ * at every step so a test can signal livepatch mid-transaction. Read only here.
+ */
+static int fault_point(struct tx *tx, const char *name)
+{
+	if (tx->forward && tx->fault_sleep_ms && !stop_requested) {
+		struct timespec ts = { tx->fault_sleep_ms / 1000, (tx->fault_sleep_ms % 1000) * 1000000L };
+		while (nanosleep(&ts, &ts) && errno == EINTR && !stop_requested)
+			;	/* the tick goes on; a stop signal cuts the pause short */
+	}
+	if (tx->forward && tx->fault && !strcmp(tx->fault, name))
+		return lp_fail(tx->d, LP_EXIT_ABORTED, "fault injected at %s (LP_FAULT is set; unset it)",
+			       name);
+	/* A roll-back is never cut short: its last sync is what drains queued traps. */
+	if (tx->forward && stop_requested)
+		return lp_fail(tx->d, LP_EXIT_ABORTED, "interrupted by signal %d; the patch was rolled "
+			       "back (run it again when ready)", (int)stop_requested);
+	return 0;
+}
+
+static int mem_rw(struct tx *tx, uint64_t addr, void *buf, size_t len, bool write)
+{
+	if (tx->held && tx->held->state == TH_STOPPED) {
+		int ret = write ? pt_write(tx->held->tid, addr, buf, len)
+				: pt_read(tx->held->tid, addr, buf, len);
+		if (ret != -ESRCH)
+			return ret;
+	}
+	/* No stopped thread: /proc/PID/mem, the last resort (DESIGN §4). */
+	ssize_t n = write ? pwrite(tx->mem_fd, buf, len, (off_t)addr)
+			  : pread(tx->mem_fd, buf, len, (off_t)addr);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+static void record_pause(struct tx *tx, struct lp_thread *t)
+{
+	if (!t->paused_at.tv_sec)
+		return;
+	if (tx->npauses == tx->cap_pauses) {
+		size_t cap = tx->cap_pauses ? tx->cap_pauses * 2 : 256;
+		double *p = realloc(tx->pauses, cap * sizeof(*p));
+		if (!p)
+			return;
+		tx->pauses = p;
+		tx->cap_pauses = cap;
+	}
+	tx->pauses[tx->npauses++] = ms_since(&t->paused_at) * 1e3;
+	t->paused_at.tv_sec = 0;
+}
+
+static int resume(struct tx *tx, struct lp_thread *t, int sig)
+{
+	int ret = pt_cont(t->tid, sig);
+
+	record_pause(tx, t);
+	if (ret == -ESRCH) {
+		t->state = TH_GONE;
+		return 0;
+	}
+	if (!ret)
+		t->state = TH_RUNNING;
+	return ret;
+}
+
+/*
+ * What a thread that traps on a site's int3 executes instead: the instruction
+ * the walk is writing, emulated in its registers (the seed's int3_emulate_*).
+ * An ordinary prologue (a revert) cannot be emulated: the thread is parked.
+ */
+static enum lp_emul emulation_of(const uint8_t *to, uint64_t site, uint64_t *target)
+{
+	int32_t rel;
+
+	if (to[0] == 0xe9 || to[0] == 0xe8) {
+		memcpy(&rel, to + 1, 4);
+		*target = site + 5 + (int64_t)rel;
+		return to[0] == 0xe9 ? LP_EMUL_JMP : LP_EMUL_CALL;
+	}
+	if (to[0] == 0xff && to[1] == 0x25 && !to[2] && !to[3] && !to[4] && !to[5]) {
+		memcpy(target, to + 6, 8);
+		return LP_EMUL_JMP;
+	}
+	return LP_EMUL_PARK;
+}
+
+/*
+ * A SIGTRAP from one of our int3s. Decided from the bytes at the site now, not
+ * from a remembered phase: that closes both races of the seed thread (a trap
+ * reported after the int3 was removed; a trap handled with stale data).
+ */
+static int handle_trap(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r,
+		       const struct lp_site *s, size_t idx)
+{
+	uint8_t head;
+	uint64_t target;
+	int ret = pt_read(t->tid, s->addr, &head, 1);
+
+	if (ret)
+		return ret == -ESRCH ? 0 : ret;
+	r->orig_rax = (unsigned long long)-1;	/* never let syscall restart logic move the PC */
+	if (head != INT3) {
+		r->rip = s->addr;		/* reported late: run the completed instruction */
+		tx->st->traps_late++;
+	} else {
+		switch (emulation_of(tx->to[idx], s->addr, &target)) {
+		case LP_EMUL_CALL:
+			r->rsp -= 8;
+			uint64_t ret_addr = s->addr + 5;
+			ret = pt_write(t->tid, r->rsp, &ret_addr, 8);
+			if (ret)
+				return ret;
+			/* fall through */
+		case LP_EMUL_JMP:
+			r->rip = target;
+			tx->st->traps_emulated++;
+			break;
+		case LP_EMUL_PARK:
+			t->state = TH_PARKED;
+			t->park_site = s->addr;
+			tx->st->traps_parked++;
+			t->want_trap = false;
+			return 0;
+		}
+	}
+	ret = pt_setregs(t->tid, r);
+	if (ret)
+		return ret == -ESRCH ? 0 : ret;
+	t->want_trap = false;
+	if (tx->in_sync && t->synced) {
+		/*
+		 * Already synced and back on the int3: running it again only feeds a
+		 * trap storm that starves the stops this sync still waits for.
+		 */
+		t->deferred = true;
+		return 0;
+	}
+	return resume(tx, t, 0);
+}
+
+/* Single-step a thread out of a displaced range; it cannot come back in (DESIGN §4). */
+static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r)
+{
+	int sig = 0, status;
+
+	for (int i = 0; i < STEP_LIMIT; i++) {
+		const struct lp_site *s = site_at(tx, r->rip, NULL);
+		if (!s || r->rip == s->addr)
+			return 0;
+		int ret = pt_step(t->tid, sig);
+		if (ret)
+			return ret;
+		sig = 0;
+		if (waitpid(t->tid, &status, __WALL) < 0)
+			return -errno;
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			t->state = TH_GONE;
+			return 0;
+		}
+		if (status >> 16 == 0 && WSTOPSIG(status) != SIGTRAP)
+			sig = WSTOPSIG(status);	/* deliver it on the next step: the handler is outside */
+		ret = pt_getregs(t->tid, r);
+		if (ret)
+			return ret;
+		if (i == 0)
+			tx->st->stepouts++;
+	}
+	return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d did not leave the bytes being replaced "
+		       "within %d instructions (a loop inside the site?)", t->tid, STEP_LIMIT);
+}
+
+/*
+ * Look at a thread in a stop after the last write: step it out of a displaced
+ * range if this sync asks for it, and find an int3 trap of ours still queued
+ * (the kernel reports job-control traps before dequeuing signals: PC == site+1
+ * alone is ambiguous). Returns 1 when the thread must run to collect that trap.
+ */
+static int look(struct tx *tx, struct lp_thread *t)
+{
+	struct user_regs_struct r;
+	int ret = pt_getregs(t->tid, &r);
+
+	if (ret)
+		return ret == -ESRCH ? 0 : ret;
+	const struct lp_site *s = site_at(tx, r.rip - 1, NULL);
+	if (s && r.rip - 1 == s->addr) {
+		ret = pt_trap_queued(t->tid);
+		if (ret == 1) {
+			t->want_trap = true;
+			return 1;
+		}
+	}
+	if (tx->stepout)
+		return step_out(tx, t, &r);
+	return 0;
+}
+
+static bool is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+static pid_t tgid_of(pid_t tid)
+{
+	char path[64], line[128];
+	pid_t tgid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid;
+}
+
+/* A tid we did not know: a new thread whose first stop beat its clone event, or a fork child. */
+static struct lp_thread *adopt(struct tx *tx, pid_t tid, bool child)
+{
+	struct lp_thread *t = threads_add(&tx->ts, tid);
+
+	if (!t)
+		return NULL;
+	t->child = child;
+	t->state = TH_NEW;
+	t->synced = true;	/* it has not run user code yet and will stop first */
+	if (!child)
+		tx->st->clones++;
+	else
+		tx->st->forks++;
+	tx->st->threads += !child;
+	return t;
+}
+
+/* A stop in which the thread was off the CPU after the last write: it is synced, unless a trap waits. */
+static int stopped_after_write(struct tx *tx, struct lp_thread *t, bool hold)
+{
+	int ret = look(tx, t);
+
+	if (ret < 0)
+		return ret;
+	if (ret == 1)
+		return resume(tx, t, 0);	/* collect the queued trap; synced when handled */
+	if (t->state == TH_GONE)
+		return 0;
+	t->synced = true;
+	if (hold) {
+		tx->held = t;
+		return 0;
+	}
+	return resume(tx, t, 0);
+}
+
+static int on_event(struct tx *tx, struct lp_thread *t, int event)
+{
+	unsigned long msg = 0;
+	int ret;
+
+	switch (event) {
+	case PTRACE_EVENT_CLONE:
+	case PTRACE_EVENT_FORK:
+	case PTRACE_EVENT_VFORK:
+		ret = pt_geteventmsg(t->tid, &msg);
+		if (!ret && !threads_find(&tx->ts, (pid_t)msg)) {
+			if (!adopt(tx, (pid_t)msg, event != PTRACE_EVENT_CLONE))
+				return -ENOMEM;
+		}
+		break;
+	case PTRACE_EVENT_EXEC:
+		/* The image we planned for is gone: leave the new one alone (DESIGN §4). */
+		tx->exec_seen = true;
+		for (size_t i = 0; i < tx->ts.n; i++)
+			if (!tx->ts.v[i].child)
+				tx->ts.v[i].state = TH_GONE;
+		t->state = TH_GONE;
+		ret = pt_detach(t->tid, 0);
+		return lp_fail(tx->d, LP_EXIT_PROCESS, "process %d called exec during the transaction; "
+			       "the new program was left alone (patch it again if needed)%s", tx->pid,
+			       ret ? "" : "");
+	default:
+		break;
+	}
+	if (!t->interrupted)
+		t->synced = true;
+	return resume(tx, t, 0);
+}
+
+static int on_signal(struct tx *tx, struct lp_thread *t, int sig)
+{
+	struct user_regs_struct r;
+	siginfo_t si;
+	size_t idx;
+
+	if (sig == SIGTRAP && !pt_getsiginfo(t->tid, &si) && si.si_code == SI_KERNEL &&
+	    !pt_getregs(t->tid, &r)) {
+		const struct lp_site *s = site_at(tx, r.rip - 1, &idx);
+		if (s && s->addr == r.rip - 1) {
+			if (!t->interrupted)
+				t->synced = true;
+			return handle_trap(tx, t, &r, s, idx);	/* ours: never delivered */
+		}
+	}
+	/* Not ours: re-injected exactly once, from its signal-delivery stop. */
+	tx->st->signals_passed++;
+	if (!t->interrupted && !t->want_trap)
+		t->synced = true;
+	return resume(tx, t, sig);
+}
+
+static int on_wait_status(struct tx *tx, pid_t tid, int status, bool hold_last);
+
+/* Wait for one event of any tracee and handle it. -EINTR on a tick. */
+static int wait_one(struct tx *tx, bool hold_last)
+{
+	int status;
+	pid_t tid = waitpid(-1, &status, __WALL);
+
+	if (tid < 0)
+		return -errno;
+	return on_wait_status(tx, tid, status, hold_last);
+}
+
+static size_t unsynced(const struct tx *tx)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < tx->ts.n; i++) {
+		const struct lp_thread *t = &tx->ts.v[i];
+		n += t->state != TH_GONE && !t->child && !t->synced;
+	}
+	return n;
+}
+
+static int on_wait_status(struct tx *tx, pid_t tid, int status, bool hold_last)
+{
+	struct lp_thread *t = threads_find(&tx->ts, tid);
+
+	if (!t) {
+		pid_t tgid = tgid_of(tid);
+		t = adopt(tx, tid, tgid && tgid != tx->pid);
+		if (!t)
+			return -ENOMEM;
+	}
+	if (WIFEXITED(status) || WIFSIGNALED(status)) {
+		t->state = TH_GONE;
+		if (!t->child)
+			tx->st->exits++;
+		return 0;
+	}
+	if (!WIFSTOPPED(status))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t->paused_at);
+	t->state = TH_STOPPED;
+	int sig = WSTOPSIG(status), event = status >> 16;
+	if (t->child)
+		return 0;	/* fork children stay stopped until they get the final bytes */
+	if (event == PTRACE_EVENT_STOP) {
+		t->interrupted = false;
+		if (is_stop_signal(sig)) {	/* group stop: stays stopped after we leave */
+			t->synced = true;
+			t->paused_at.tv_sec = 0;
+			int ret = pt_listen(t->tid);
+			t->state = ret == -ESRCH ? TH_GONE : TH_LISTENING;
+			return ret == -ESRCH ? 0 : ret;
+		}
+		bool hold = hold_last && unsynced(tx) == (t->synced ? 0 : 1);
+		return stopped_after_write(tx, t, hold);
+	}
+	if (event)
+		return on_event(tx, t, event);
+	return on_signal(tx, t, sig);
+}
+
+enum seen { SEEN_RUNNING, SEEN_BLOCKED, SEEN_BLOCKED_IN_SITE, SEEN_TRACED, SEEN_GONE };
+
+/*
+ * Where a thread we did not stop is now, from /proc (no signal, no stop):
+ * blocked in the kernel (with its user PC), running, or in a ptrace stop that
+ * has not been reported to us yet.
+ */
+static enum seen observe(struct tx *tx, pid_t tid)
+{
+	char path[96], buf[512];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", tx->pid, tid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return SEEN_GONE;
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	char *p = n > 0 ? (buf[n] = 0, strrchr(buf, ')')) : NULL;
+	if (!p || p[1] != ' ')
+		return SEEN_GONE;
+	char state = p[2];
+	if (state == 't' || state == 'T')
+		return SEEN_TRACED;
+	if (state == 'Z' || state == 'X')
+		return SEEN_GONE;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", tx->pid, tid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return SEEN_GONE;
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || !strncmp(buf, "running", 7))
+		return SEEN_RUNNING;
+	buf[n] = 0;
+	long nr = strtol(buf, NULL, 10);
+	/* A fork or clone in flight has a child to report: take its stop instead. */
+	if (nr == 56 || nr == 57 || nr == 435)
+		return SEEN_RUNNING;
+	char *last = strrchr(buf, ' ');
+	uint64_t pc = last ? strtoull(last + 1, NULL, 16) : 0;
+	/* Inside a site matters only before its tail changes: that thread must be stepped out. */
+	const struct lp_site *s = tx->stepout ? site_at(tx, pc, NULL) : NULL;
+	return s && pc != s->addr ? SEEN_BLOCKED_IN_SITE : SEEN_BLOCKED;
+}
+
+static int timed_out(struct tx *tx)
+{
+	for (size_t i = 0; i < tx->ts.n; i++) {
+		const struct lp_thread *t = &tx->ts.v[i];
+		if (!t->synced && t->state != TH_GONE && !t->child)
+			return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d did not reach a safe point "
+				       "within %u ms; the patch was rolled back (retry, or raise "
+				       "--timeout)", t->tid, tx->timeout_ms);
+	}
+	return 0;
+}
+
+/* Threads held back during the sync run again; one may stay stopped for the next write. */
+static int resume_deferred(struct tx *tx, bool hold_last, int ret)
+{
+	for (size_t i = 0; i < tx->ts.n; i++) {
+		struct lp_thread *t = &tx->ts.v[i];
+		if (!t->deferred)
+			continue;
+		t->deferred = false;
+		if (t->state != TH_STOPPED)
+			continue;
+		if (hold_last && !ret && !tx->held) {
+			tx->held = t;
+			continue;
+		}
+		int r = resume(tx, t, 0);
+		if (r && !ret)
+			ret = r;
+	}
+	return ret;
+}
+
+/* Classify every thread not yet synced; interrupt the ones running user code. */
+static int sweep(struct tx *tx, bool interrupt_running)
+{
+	for (size_t i = 0; i < tx->ts.n; i++) {
+		struct lp_thread *t = &tx->ts.v[i];
+		if (t->synced || t->interrupted || t->want_trap || t->child || t->state != TH_RUNNING)
+			continue;
+		switch (observe(tx, t->tid)) {
+		case SEEN_BLOCKED:
+			t->synced = true;
+			tx->st->blocked_left_alone++;
+			break;
+		case SEEN_RUNNING:
+			if (!interrupt_running)
+				break;
+			int ret = pt_interrupt(t->tid);
+			if (ret && ret != -ESRCH)
+				return ret;
+			t->interrupted = !ret;
+			clock_gettime(CLOCK_MONOTONIC, &t->paused_at);
+			tx->st->thread_stops += !ret;
+			break;
+		default:	/* traced: its stop is on its way; in a site: wait until it leaves */
+			break;
+		}
+	}
+	return 0;
+}
+
+/*
+ * sync: after the last write, establish for every thread one moment at which it
+ * was not executing user code and had no trap of ours pending (the user-space
+ * run_sync() of the seed thread).
+ *
+ * - A thread blocked in the kernel with its user PC outside every site is synced
+ *   as it is: it runs no user code before it leaves the kernel and cannot hold a
+ *   pending SIGTRAP. It is not interrupted: a ptrace stop makes epoll_wait,
+ *   rt_sigtimedwait, semop, recv with a timeout return EINTR to the program.
+ * - Every other thread gets PTRACE_INTERRUPT, all at once, and is looked at and
+ *   resumed as soon as its stop arrives, so a thread's pause does not grow with
+ *   the number of threads.
+ * Limits: a ptrace stop is a kernel entry and exit, not a serializing instruction
+ * on every return path; the int3-first order makes that harmless, as in the kernel.
+ * A thread that becomes blocked between observe() and PTRACE_INTERRUPT is stopped
+ * anyway (the window is a few microseconds; blockd counts the EINTRs it would cause).
+ * With @hold_last, the last thread to stop stays stopped so the next write can go
+ * through it (PTRACE_POKETEXT needs a stopped thread).
+ */
+static int sync_threads(struct tx *tx, bool hold_last)
+{
+	int ret;
+
+	tx->st->syncs++;
+	clock_gettime(CLOCK_MONOTONIC, &tx->deadline);
+	tx->deadline.tv_sec += tx->timeout_ms / 1000;
+	tx->deadline.tv_nsec += (long)(tx->timeout_ms % 1000) * 1000000L;
+	if (tx->deadline.tv_nsec >= 1000000000L) {
+		tx->deadline.tv_sec++;
+		tx->deadline.tv_nsec -= 1000000000L;
+	}
+	for (size_t i = 0; i < tx->ts.n; i++) {
+		struct lp_thread *t = &tx->ts.v[i];
+		t->synced = t->state != TH_RUNNING || t->child;
+	}
+	if (tx->held && tx->held->state == TH_STOPPED) {
+		/* Stopped across the write: synced, but it may sit where the write matters. */
+		struct lp_thread *h = tx->held;
+		tx->held = NULL;
+		ret = look(tx, h);
+		if (ret < 0)
+			return ret;
+		h->synced = ret == 0;
+		if (h->state == TH_STOPPED && (ret = resume(tx, h, 0)))
+			return ret;
+	}
+	/* Two looks before interrupting: a thread seen running a moment ago may be asleep now. */
+	if ((ret = sweep(tx, false)) || (ret = sweep(tx, true)))
+		return ret;
+	tx->in_sync = true;
+	while (unsynced(tx)) {
+		ret = wait_one(tx, hold_last);
+		if (ret == -EINTR || ret == -ECHILD) {
+			if (stop_requested && tx->forward) {
+				ret = fault_point(tx, "signal");
+				break;
+			}
+			if (ms_since(&tx->deadline) > 0) {
+				ret = timed_out(tx);
+				if (ret)
+					break;
+			}
+			if ((ret = sweep(tx, true)))
+				break;
+			continue;
+		}
+		if (ret)
+			break;
+		if (tx->exec_seen) {
+			ret = LP_ERR(LP_EXIT_PROCESS);
+			break;
+		}
+	}
+	tx->in_sync = false;
+	return resume_deferred(tx, hold_last, ret);
+}
+
+static bool process_alive(const struct tx *tx)
+{
+	for (size_t i = 0; i < tx->ts.n; i++)
+		if (tx->ts.v[i].state != TH_GONE && !tx->ts.v[i].child)
+			return true;
+	return false;
+}
+
+static int write_sites(struct tx *tx, size_t from, size_t to_excl, bool head_int3)
+{
+	for (size_t i = 0; i < tx->plan->nsites; i++) {
+		const struct lp_site *s = &tx->plan->sites[i];
+		uint8_t buf[LP_SITE_MAX];
+		size_t lo = from, hi = to_excl < s->len ? to_excl : s->len;
+		if (lo >= hi)
+			continue;
+		memcpy(buf, tx->to[i], s->len);
+		if (head_int3)
+			buf[0] = INT3;
+		int ret = mem_rw(tx, s->addr + lo, buf + lo, hi - lo, true);
+		if (ret)
+			return lp_fail(tx->d, LP_EXIT_ABORTED, "writing 0x%lx failed: %s (the process "
+				       "may have exited)", (unsigned long)(s->addr + lo), strerror(-ret));
+	}
+	return 0;
+}
+
+/* Parked threads trapped while the head was an int3; the head is written now: run it. */
+static int unpark(struct tx *tx)
+{
+	for (size_t i = 0; i < tx->ts.n; i++) {
+		struct lp_thread *t = &tx->ts.v[i];
+		struct user_regs_struct r;
+		if (t->state != TH_PARKED)
+			continue;
+		t->state = TH_STOPPED;
+		int ret = pt_getregs(t->tid, &r);
+		if (!ret) {
+			r.rip = t->park_site;
+			r.orig_rax = (unsigned long long)-1;
+			ret = pt_setregs(t->tid, &r);
+		}
+		if (!ret)
+			ret = resume(tx, t, 0);
+		if (ret && ret != -ESRCH)
+			return ret;
+	}
+	return 0;
+}
+
+struct phase_step {
+	const char *fault_after_write, *fault_after_sync;
+};
+
+static int phase(struct tx *tx, int idx, size_t from, size_t to_excl, bool int3, bool stepout,
+		 bool hold_after)
+{
+	struct timespec t0;
+	static const char *const names[3][2] = {
+		{ "int3", "sync1" }, { "tail", "sync2" }, { "head", "sync3" },
+	};
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((ret = write_sites(tx, from, to_excl, int3)))
+		return ret;
+	if (idx == 2 && (ret = unpark(tx)))
+		return ret;
+	if ((ret = fault_point(tx, names[idx][0])))
+		return ret;
+	tx->stepout = stepout;
+	ret = sync_threads(tx, hold_after);
+	tx->stepout = false;
+	if (!ret && !process_alive(tx))
+		ret = lp_fail(tx->d, LP_EXIT_PROCESS, "process %d exited during the transaction "
+			      "(nothing left to patch)", tx->pid);
+	if (!ret)
+		ret = fault_point(tx, names[idx][1]);
+	if (tx->forward)
+		tx->st->phase_ms[idx] += ms_since(&t0);
+	return ret;
+}
+
+/*
+ * Walk every site from what memory holds to tx->to, with the three phases.
+ * When only the head differs (a roll-back that had only written the int3),
+ * writing the head and one sync is the whole walk.
+ */
+static int transition(struct tx *tx)
+{
+	bool tail_differs = false, head_differs = false;
+	int ret;
+
+	for (size_t i = 0; i < tx->plan->nsites; i++) {
+		const struct lp_site *s = &tx->plan->sites[i];
+		uint8_t cur[LP_SITE_MAX];
+		if ((ret = mem_rw(tx, s->addr, cur, s->len, false)))
+			return lp_fail(tx->d, LP_EXIT_ABORTED, "reading 0x%lx failed: %s (the process may "
+				       "have exited)", (unsigned long)s->addr, strerror(-ret));
+		tail_differs |= memcmp(cur + 1, tx->to[i] + 1, s->len - 1) != 0;
+		head_differs |= cur[0] != tx->to[i][0];
+	}
+	if (tail_differs) {
+		if ((ret = phase(tx, 0, 0, 1, true, true, true)))
+			return ret;
+		if ((ret = phase(tx, 1, 1, LP_SITE_MAX, false, false, true)))
+			return ret;
+	}
+	if (tail_differs || head_differs)
+		return phase(tx, 2, 0, 1, false, false, false);
+	return 0;
+}
+
+/* A fork child copied the text at some moment: give it the final bytes, then let it go. */
+static void release_children(struct tx *tx)
+{
+	for (size_t i = 0; i < tx->ts.n; i++) {
+		struct lp_thread *t = &tx->ts.v[i];
+		int status;
+		if (!t->child || t->state == TH_GONE)
+			continue;
+		while (t->state == TH_NEW) {	/* its first stop is still on its way */
+			pid_t w = waitpid(t->tid, &status, __WALL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0 || !WIFSTOPPED(status))
+				t->state = TH_GONE;
+			else
+				t->state = TH_STOPPED;
+		}
+		if (t->state != TH_STOPPED)
+			continue;
+		for (size_t k = 0; k < tx->plan->nsites; k++) {
+			const struct lp_site *s = &tx->plan->sites[k];
+			uint8_t cur[LP_SITE_MAX];
+			if (!pt_read(t->tid, s->addr, cur, s->len) && memcmp(cur, tx->to[k], s->len))
+				(void)!pt_write(t->tid, s->addr, tx->to[k], s->len);
+		}
+		(void)!pt_detach(t->tid, 0);
+		t->state = TH_GONE;
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void finish_stats(struct tx *tx)
+{
+	size_t n = tx->npauses;
+
+	qsort(tx->pauses, n, sizeof(*tx->pauses), cmp_double);
+	tx->st->pause_max_us = n ? tx->pauses[n - 1] : 0;
+	tx->st->pause_median_us = n ? tx->pauses[n / 2] : 0;
+}
+
+struct saved_signals {
+	struct sigaction act[5];
+	struct itimerval timer;
+};
+
+static const int caught[5] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGALRM };
+
+static void install_signals(struct saved_signals *old)
+{
+	struct sigaction sa = { 0 };
+	struct itimerval tick = { { 0, TICK_US }, { 0, TICK_US } };
+
+	stop_requested = 0;
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < 5; i++) {
+		sa.sa_handler = caught[i] == SIGALRM ? on_tick : on_stop_signal;
+		sigaction(caught[i], &sa, &old->act[i]);	/* no SA_RESTART: waitpid must return */
+	}
+	setitimer(ITIMER_REAL, &tick, &old->timer);
+}
+
+static void restore_signals(const struct saved_signals *old)
+{
+	setitimer(ITIMER_REAL, &old->timer, NULL);
+	for (int i = 0; i < 5; i++)
+		sigaction(caught[i], &old->act[i], NULL);
+}
+
+static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
+		     const uint8_t (*to_old)[LP_SITE_MAX])
+{
+	tx->to = to_new;
+	tx->forward = true;
+	int ret = transition(tx);
+	if (!ret || tx->exec_seen || !process_alive(tx))
+		return ret;
+	/* Roll back with the same protocol; the first failure stays the reported one. */
+	tx->to = to_old;
+	tx->forward = false;
+	int back = transition(tx);
+	tx->st->rolled_back = !back;
+	if (back)
+		return lp_fail(tx->d, LP_EXIT_INTERNAL, "roll-back failed after: %s", tx->d->msg);
+	return ret;
+}
+
+int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts *o,
+		 struct lp_tx_stats *st, struct lp_diag *d)
+{
+	struct tx tx = { .pid = pid, .plan = plan, .timeout_ms = o->timeout_ms, .st = st, .d = d };
+	uint8_t (*bytes)[LP_SITE_MAX] = calloc(plan->nsites * 2 + 1, LP_SITE_MAX);
+	struct saved_signals saved;
+	struct timespec t0;
+	char path[64];
+	int ret;
+
+	if (!bytes)
+		return -ENOMEM;
+	for (size_t i = 0; i < plan->nsites; i++) {
+		memcpy(bytes[i], plan->sites[i].new_bytes, LP_SITE_MAX);
+		memcpy(bytes[plan->nsites + i], plan->sites[i].old_bytes, LP_SITE_MAX);
+	}
+	tx.fault = getenv("LP_FAULT");
+	if (getenv("LP_FAULT_SLEEP_MS"))
+		tx.fault_sleep_ms = atol(getenv("LP_FAULT_SLEEP_MS"));
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	tx.mem_fd = open(path, O_RDWR | O_CLOEXEC);
+	install_signals(&saved);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = seize_all(&tx.ts, pid, d);
+	st->threads = (unsigned int)tx.ts.n;
+	st->seize_ms = ms_since(&t0);
+	if (!ret && tx.mem_fd < 0)
+		ret = lp_fail(d, LP_EXIT_PROCESS, "cannot open /proc/%d/mem for writing (run as root)", pid);
+	if (!ret)
+		ret = run_walks(&tx, bytes, bytes + plan->nsites);
+	release_children(&tx);
+	for (size_t i = 0; i < tx.ts.n; i++)	/* hold no stop that was reaped but not resumed */
+		if (tx.ts.v[i].state == TH_STOPPED || tx.ts.v[i].state == TH_PARKED)
+			(void)!resume(&tx, &tx.ts.v[i], 0);
+	st->total_ms = ms_since(&t0);
+	finish_stats(&tx);
+	restore_signals(&saved);
+	if (tx.mem_fd >= 0)
+		close(tx.mem_fd);
+	threads_free(&tx.ts);
+	free(tx.pauses);
+	free(bytes);
+	return ret;
+}
