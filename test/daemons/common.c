@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -141,9 +142,13 @@ static unsigned long live_threads(void)
 static void write_atomic(const char *path, const char *data, size_t len)
 {
 	char tmp[4096];
+	struct stat sb;
 	int fd;
 	size_t off = 0;
 
+	/* Never rename over something that is not a regular file (--status /dev/null). */
+	if (!stat(path, &sb) && !S_ISREG(sb.st_mode))
+		return;
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)syscall(SYS_gettid));
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
