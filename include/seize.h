@@ -19,6 +19,7 @@ struct lp_thread {
 	pid_t tid;
 	enum lp_thread_state state;
 	bool child;		/* a fork/vfork child: held stopped until the end */
+	bool sharer;		/* a vfork child that shares the memory: synced like a thread */
 	bool synced;		/* passed the current sync */
 	bool interrupted;	/* PTRACE_INTERRUPT sent, its stop not seen yet */
 	bool want_trap;		/* resumed to collect a queued SIGTRAP of ours */

@@ -1,5 +1,8 @@
 /* Seize: PTRACE_SEIZE every thread; nothing stops (compel's approach, without the stop). */
 #include <dirent.h>
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,13 +77,80 @@ static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 	return found;
 }
 
+static pid_t tracer_of(pid_t tid)
+{
+	char path[64], line[128];
+	pid_t tracer = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "TracerPid: %d", &tracer) == 1)
+			break;
+	fclose(f);
+	return tracer;
+}
+
+/*
+ * A vfork child (or posix_spawn's) runs in the parent's memory but is not one of
+ * its threads: left untraced it would die on our int3. Find every child of every
+ * thread that shares the memory (kcmp KCMP_VM) and seize it too.
+ */
+static int seize_sharers(struct lp_threads *ts, struct lp_diag *d)
+{
+	int found = 0;
+
+	for (size_t i = 0; i < ts->n; i++) {
+		char path[96];
+		if (ts->v[i].sharer)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", ts->pid, ts->v[i].tid);
+		FILE *f = fopen(path, "re");
+		int c;
+		while (f && fscanf(f, "%d", &c) == 1) {
+			if (threads_find(ts, c) || syscall(SYS_kcmp, ts->pid, c, KCMP_VM, 0, 0) != 0)
+				continue;
+			int ret = pt_seize(c);
+			if (ret == -ESRCH)
+				continue;
+			bool ours = ret == -EPERM && tracer_of(c) == getpid();
+			if (ret && !ours) {
+				fclose(f);
+				return lp_fail(d, LP_EXIT_PROCESS, "cannot seize %d, a vfork child of process "
+					       "%d: %s (retry when it has exited or exec'd)", c, ts->pid,
+					       strerror(-ret));
+			}
+			struct lp_thread *t = threads_add(ts, c);
+			if (!t) {
+				fclose(f);
+				return -ENOMEM;
+			}
+			t->sharer = true;
+			/* Auto-attached when its parent vforked after we seized it: first stop pending. */
+			t->state = ours ? TH_NEW : TH_RUNNING;
+			t->synced = ours;
+			found++;
+		}
+		if (f)
+			fclose(f);
+	}
+	return found;
+}
+
 int seize_all(struct lp_threads *ts, pid_t pid, struct lp_diag *d)
 {
 	ts->pid = pid;
 	for (int pass = 0; pass < SEIZE_PASSES; pass++) {
-		int ret = seize_pass(ts, d);
-		if (ret <= 0)
-			return ret;	/* a pass found nothing new: every thread is ours */
+		int ret = seize_pass(ts, d), more;
+		if (ret < 0)
+			return ret;
+		more = seize_sharers(ts, d);
+		if (more < 0)
+			return more;
+		if (!ret && !more)
+			return 0;	/* a pass found nothing new: every task in the memory is ours */
 	}
 	return lp_fail(d, LP_EXIT_ABORTED, "process %d kept creating threads through %d scans of "
 		       "/proc/%d/task (retry when it is calmer)", pid, SEIZE_PASSES, pid);

@@ -216,30 +216,36 @@ static int handle_trap(struct tx *tx, struct lp_thread *t, struct user_regs_stru
 	return resume(tx, t, 0);
 }
 
-/* Single-step a thread out of a displaced range; it cannot come back in (DESIGN §4). */
-static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r)
+/*
+ * Single-step a thread out of a displaced range; it cannot come back in (DESIGN §4).
+ * A signal that arrives meanwhile (or that this stop was delivering, *@sig) is held
+ * and delivered once the thread is out, so its handler's saved context is outside too.
+ */
+static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r, int *sig)
 {
-	int sig = 0, status;
+	int status;
 
 	for (int i = 0; i < STEP_LIMIT; i++) {
 		const struct lp_site *s = site_at(tx, r->rip, NULL);
 		if (!s || r->rip == s->addr)
 			return 0;
-		int ret = pt_step(t->tid, sig);
+		int ret = pt_step(t->tid, 0);
 		if (ret)
-			return ret;
-		sig = 0;
+			return ret == -ESRCH ? 0 : ret;
 		if (waitpid(t->tid, &status, __WALL) < 0)
 			return -errno;
 		if (WIFEXITED(status) || WIFSIGNALED(status)) {
 			t->state = TH_GONE;
 			return 0;
 		}
-		if (status >> 16 == 0 && WSTOPSIG(status) != SIGTRAP)
-			sig = WSTOPSIG(status);	/* deliver it on the next step: the handler is outside */
+		if (status >> 16 == 0 && WSTOPSIG(status) != SIGTRAP) {
+			if (*sig)	/* a second one: let the first go now rather than lose one */
+				(void)!pt_step(t->tid, *sig), waitpid(t->tid, &status, __WALL);
+			*sig = WSTOPSIG(status);
+		}
 		ret = pt_getregs(t->tid, r);
 		if (ret)
-			return ret;
+			return ret == -ESRCH ? 0 : ret;
 		if (i == 0)
 			tx->st->stepouts++;
 	}
@@ -253,7 +259,7 @@ static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct 
  * (the kernel reports job-control traps before dequeuing signals: PC == site+1
  * alone is ambiguous). Returns 1 when the thread must run to collect that trap.
  */
-static int look(struct tx *tx, struct lp_thread *t)
+static int look(struct tx *tx, struct lp_thread *t, int *sig)
 {
 	struct user_regs_struct r;
 	int ret = pt_getregs(t->tid, &r);
@@ -269,7 +275,7 @@ static int look(struct tx *tx, struct lp_thread *t)
 		}
 	}
 	if (tx->stepout)
-		return step_out(tx, t, &r);
+		return step_out(tx, t, &r, sig);
 	return 0;
 }
 
@@ -312,23 +318,30 @@ static struct lp_thread *adopt(struct tx *tx, pid_t tid, bool child)
 	return t;
 }
 
-/* A stop in which the thread was off the CPU after the last write: it is synced, unless a trap waits. */
-static int stopped_after_write(struct tx *tx, struct lp_thread *t, bool hold)
+/*
+ * Any ptrace stop of a thread after the last write: it was off the CPU, so it is
+ * synced, unless a trap of ours is still queued. Any stop also consumes a pending
+ * PTRACE_INTERRUPT (the kernel clears the STOP trap on every trap), so no other
+ * stop will follow for it. @sig is the signal this stop delivers, if any.
+ */
+static int after_stop(struct tx *tx, struct lp_thread *t, int sig, bool hold)
 {
-	int ret = look(tx, t);
+	int ret;
 
+	t->interrupted = false;
+	ret = look(tx, t, &sig);
 	if (ret < 0)
 		return ret;
 	if (ret == 1)
-		return resume(tx, t, 0);	/* collect the queued trap; synced when handled */
+		return resume(tx, t, sig);	/* collect the queued trap; synced when handled */
 	if (t->state == TH_GONE)
 		return 0;
 	t->synced = true;
-	if (hold) {
+	if (hold && !sig) {
 		tx->held = t;
 		return 0;
 	}
-	return resume(tx, t, 0);
+	return resume(tx, t, sig);
 }
 
 static int on_event(struct tx *tx, struct lp_thread *t, int event)
@@ -347,6 +360,12 @@ static int on_event(struct tx *tx, struct lp_thread *t, int event)
 		}
 		break;
 	case PTRACE_EVENT_EXEC:
+		if (t->sharer || tgid_of(t->tid) != tx->pid) {
+			/* A vfork child left our memory for its own image: not ours any more. */
+			t->state = TH_GONE;
+			ret = pt_detach(t->tid, 0);
+			return ret == -ESRCH ? 0 : ret;
+		}
 		/* The image we planned for is gone: leave the new one alone (DESIGN §4). */
 		tx->exec_seen = true;
 		for (size_t i = 0; i < tx->ts.n; i++)
@@ -354,15 +373,13 @@ static int on_event(struct tx *tx, struct lp_thread *t, int event)
 				tx->ts.v[i].state = TH_GONE;
 		t->state = TH_GONE;
 		ret = pt_detach(t->tid, 0);
+		(void)ret;
 		return lp_fail(tx->d, LP_EXIT_PROCESS, "process %d called exec during the transaction; "
-			       "the new program was left alone (patch it again if needed)%s", tx->pid,
-			       ret ? "" : "");
+			       "the new program was left alone (patch it again if needed)", tx->pid);
 	default:
 		break;
 	}
-	if (!t->interrupted)
-		t->synced = true;
-	return resume(tx, t, 0);
+	return after_stop(tx, t, 0, false);
 }
 
 static int on_signal(struct tx *tx, struct lp_thread *t, int sig)
@@ -375,16 +392,14 @@ static int on_signal(struct tx *tx, struct lp_thread *t, int sig)
 	    !pt_getregs(t->tid, &r)) {
 		const struct lp_site *s = site_at(tx, r.rip - 1, &idx);
 		if (s && s->addr == r.rip - 1) {
-			if (!t->interrupted)
-				t->synced = true;
+			t->interrupted = false;
+			t->synced = true;
 			return handle_trap(tx, t, &r, s, idx);	/* ours: never delivered */
 		}
 	}
 	/* Not ours: re-injected exactly once, from its signal-delivery stop. */
 	tx->st->signals_passed++;
-	if (!t->interrupted && !t->want_trap)
-		t->synced = true;
-	return resume(tx, t, sig);
+	return after_stop(tx, t, sig, false);
 }
 
 static int on_wait_status(struct tx *tx, pid_t tid, int status, bool hold_last);
@@ -444,7 +459,7 @@ static int on_wait_status(struct tx *tx, pid_t tid, int status, bool hold_last)
 			return ret == -ESRCH ? 0 : ret;
 		}
 		bool hold = hold_last && unsynced(tx) == (t->synced ? 0 : 1);
-		return stopped_after_write(tx, t, hold);
+		return after_stop(tx, t, 0, hold);
 	}
 	if (event)
 		return on_event(tx, t, event);
@@ -463,7 +478,7 @@ static enum seen observe(struct tx *tx, pid_t tid)
 	char path[96], buf[512];
 	int fd, n;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", tx->pid, tid);
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);	/* also for a vfork sharer */
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return SEEN_GONE;
 	n = (int)read(fd, buf, sizeof(buf) - 1);
@@ -476,7 +491,7 @@ static enum seen observe(struct tx *tx, pid_t tid)
 		return SEEN_TRACED;
 	if (state == 'Z' || state == 'X')
 		return SEEN_GONE;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", tx->pid, tid);
+	snprintf(path, sizeof(path), "/proc/%d/syscall", tid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return SEEN_GONE;
 	n = (int)read(fd, buf, sizeof(buf) - 1);
@@ -497,12 +512,22 @@ static enum seen observe(struct tx *tx, pid_t tid)
 
 static int timed_out(struct tx *tx)
 {
+	static const char *const why[] = {
+		[SEEN_RUNNING] = "it was interrupted but did not stop",
+		[SEEN_BLOCKED] = "it is blocked in the kernel",
+		[SEEN_BLOCKED_IN_SITE] = "it is blocked in a system call inside the bytes to replace",
+		[SEEN_TRACED] = "its ptrace stop was never reported",
+		[SEEN_GONE] = "it is exiting",
+	};
+
 	for (size_t i = 0; i < tx->ts.n; i++) {
 		const struct lp_thread *t = &tx->ts.v[i];
 		if (!t->synced && t->state != TH_GONE && !t->child)
 			return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d did not reach a safe point "
-				       "within %u ms; the patch was rolled back (retry, or raise "
-				       "--timeout)", t->tid, tx->timeout_ms);
+				       "within %u ms: %s%s%s; the patch was rolled back (retry, or raise "
+				       "--timeout)", t->tid, tx->timeout_ms, why[observe(tx, t->tid)],
+				       t->interrupted ? ", interrupt pending" : "",
+				       t->want_trap ? ", trap pending" : "");
 	}
 	return 0;
 }
@@ -595,12 +620,13 @@ static int sync_threads(struct tx *tx, bool hold_last)
 	if (tx->held && tx->held->state == TH_STOPPED) {
 		/* Stopped across the write: synced, but it may sit where the write matters. */
 		struct lp_thread *h = tx->held;
+		int sig = 0;
 		tx->held = NULL;
-		ret = look(tx, h);
+		ret = look(tx, h, &sig);
 		if (ret < 0)
 			return ret;
 		h->synced = ret == 0;
-		if (h->state == TH_STOPPED && (ret = resume(tx, h, 0)))
+		if (h->state == TH_STOPPED && (ret = resume(tx, h, sig)))
 			return ret;
 	}
 	/* Two looks before interrupting: a thread seen running a moment ago may be asleep now. */
@@ -736,15 +762,25 @@ static int transition(struct tx *tx)
 		tail_differs |= memcmp(cur + 1, tx->to[i] + 1, s->len - 1) != 0;
 		head_differs |= cur[0] != tx->to[i][0];
 	}
+	/*
+	 * The forward walk stops at the first failure and rolls back. The roll-back
+	 * goes on through a failed sync (a thread stuck in the kernel runs no user
+	 * code): a half-written site would be a certain crash.
+	 */
+	int first = 0;
 	if (tail_differs) {
-		if ((ret = phase(tx, 0, 0, 1, true, true, true)))
+		ret = phase(tx, 0, 0, 1, true, true, true);
+		if (ret && (tx->forward || !process_alive(tx)))
 			return ret;
-		if ((ret = phase(tx, 1, 1, LP_SITE_MAX, false, false, true)))
+		first = first ? first : ret;
+		ret = phase(tx, 1, 1, LP_SITE_MAX, false, false, true);
+		if (ret && (tx->forward || !process_alive(tx)))
 			return ret;
+		first = first ? first : ret;
 	}
 	if (tail_differs || head_differs)
-		return phase(tx, 2, 0, 1, false, false, false);
-	return 0;
+		ret = phase(tx, 2, 0, 1, false, false, false);
+	return first ? first : ret;
 }
 
 /* A fork child copied the text at some moment: give it the final bytes, then let it go. */
