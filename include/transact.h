@@ -21,7 +21,8 @@ struct lp_tx_stats {
 
 struct lp_tx_opts {
 	unsigned int timeout_ms;	/* for any one sync */
-	bool verbose;
+	/* Log sink for -v (protocol steps); NULL: silent. The library never prints itself. */
+	void (*log)(const char *fmt, ...) LP_PRINTF(1, 2);
 };
 
 

@@ -122,7 +122,9 @@ int livepatch_run(const struct lp_options *o)
 	};
 	struct lp_tx_stats st = { 0 };
 	if (!o->dry_run && plan.state == LP_PLAN_WRITE) {
-		struct lp_tx_opts txo = { .timeout_ms = o->timeout_ms, .verbose = o->verbose };
+		struct lp_tx_opts txo = {
+			.timeout_ms = o->timeout_ms, .log = o->verbose ? report_verbose : NULL,
+		};
 		ret = run_tracer(proc.pid, &plan, &txo, &st, &d);
 		r.tx = &st;
 		r.exit_code = lp_exit_code(ret);

@@ -38,6 +38,7 @@ struct tx {
 	bool in_sync;
 	const char *fault;
 	long fault_sleep_ms;
+	void (*log)(const char *fmt, ...) LP_PRINTF(1, 2);
 	unsigned int timeout_ms;
 	struct timespec deadline;
 	double *pauses;
@@ -45,6 +46,8 @@ struct tx {
 	struct lp_tx_stats *st;
 	struct lp_diag *d;
 };
+
+#define LOG(tx, ...) do { if ((tx)->log) (tx)->log(__VA_ARGS__); } while (0)
 
 static double ms_since(const struct timespec *t0)
 {
@@ -740,6 +743,10 @@ static int phase(struct tx *tx, int idx, size_t from, size_t to_excl, bool int3,
 		ret = fault_point(tx, names[idx][1]);
 	if (tx->forward)
 		tx->st->phase_ms[idx] += ms_since(&t0);
+	LOG(tx, "%s%s: wrote %s, synced %zu threads in %.3f ms (%u stops so far, %u left "
+	    "blocked)%s%s", tx->forward ? "" : "roll-back ", names[idx][1],
+	    idx == 0 ? "int3" : idx == 1 ? "tails" : "heads", tx->ts.n, ms_since(&t0),
+	    tx->st->thread_stops, tx->st->blocked_left_alone, ret ? ": " : "", ret ? tx->d->msg : "");
 	return ret;
 }
 
@@ -868,6 +875,7 @@ static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
 	/* Roll back with the same protocol; the first failure stays the reported one. */
 	tx->to = to_old;
 	tx->forward = false;
+	LOG(tx, "rolling back: %s", tx->d->msg);
 	int back = transition(tx);
 	tx->st->rolled_back = !back;
 	if (back)
@@ -901,6 +909,8 @@ int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts 
 	ret = seize_all(&tx.ts, pid, d);
 	st->threads = (unsigned int)tx.ts.n;
 	st->seize_ms = ms_since(&t0);
+	tx.log = o->log;
+	LOG(&tx, "seized %u threads of process %d in %.3f ms", st->threads, pid, st->seize_ms);
 	if (!ret && tx.mem_fd < 0)
 		ret = lp_fail(d, LP_EXIT_PROCESS, "cannot open /proc/%d/mem for writing (run as root)", pid);
 	if (!ret)
