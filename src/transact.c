@@ -798,10 +798,12 @@ static void release_children(struct tx *tx)
 		int status;
 		if (!t->child || t->state == TH_GONE)
 			continue;
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		while (t->state == TH_NEW) {	/* its first stop is still on its way */
 			pid_t w = waitpid(t->tid, &status, __WALL);
-			if (w < 0 && errno == EINTR)
-				continue;
+			if (w < 0 && errno == EINTR && ms_since(&t0) < tx->timeout_ms)
+				continue;	/* never hang: past the timeout it is let go as it is */
 			if (w < 0 || !WIFSTOPPED(status))
 				t->state = TH_GONE;
 			else
