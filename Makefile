@@ -2,17 +2,17 @@
 # clone on a fresh Debian 12 machine: both install what is missing first (deps).
 
 CC       ?= cc
-PKGS     := libelf libdw capstone
+PKGS     := libelf libdw capstone libbpf
 B        := build
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-               -D_GNU_SOURCE -Iinclude -Wno-format-truncation
+               -D_GNU_SOURCE -Iinclude -I$(B) -Wno-format-truncation
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   ?=
 CFLAGS   += $(CFLAGS_BASE)
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
-LIB_SRC  := $(sort $(wildcard src/*.c))
+LIB_SRC  := $(filter-out %.bpf.c,$(sort $(wildcard src/*.c)))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(B)/src/%.o)
 ASAN_OBJ := $(LIB_SRC:src/%.c=$(B)/asan/%.o)
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -41,6 +41,20 @@ $(B)/cmd/%.o: cmd/%.c $(wildcard include/*.h)
 $(B)/asan/%.o: src/%.c $(wildcard include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -DLP_VERSION='"$(VERSION)"' -c -o $@ $<
+
+# The --verify probes: a BPF object built with clang, wrapped in a libbpf skeleton.
+# vmlinux.h comes from the running kernel's BTF (CO-RE relocates it elsewhere).
+$(B)/vmlinux.h:
+	@mkdir -p $(B)
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(B)/verify.bpf.o: src/verify.bpf.c $(B)/vmlinux.h
+	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(B) -Wall -Werror -c -o $@ $<
+
+$(B)/verify.skel.h: $(B)/verify.bpf.o
+	bpftool gen skeleton $< name verify_bpf > $@.tmp && mv $@.tmp $@
+
+$(B)/src/verify.o $(B)/asan/verify.o: $(B)/verify.skel.h
 
 include test/daemons/daemons.mk
 include test/unit/unit.mk

@@ -12,8 +12,8 @@
 #define DEFAULT_TIMEOUT_MS 3000
 
 static const char usage[] =
-	"Usage: livepatch --pid PID --func F --target G [--dry-run] [--json] [--timeout MS]\n"
-	"       livepatch --pid PID --revert F [--dry-run] [--json]\n"
+	"Usage: livepatch --pid PID --func F --target G [--dry-run] [--verify[=SECONDS]] [--json]\n"
+	"       livepatch --pid PID --revert F [--dry-run] [--verify[=SECONDS]] [--json]\n"
 	"\n"
 	"Redirect function F of a running x86-64 process to function G, live, without\n"
 	"stopping the process: int3 over F's entry, then the jump, in three synchronized phases.\n"
@@ -27,6 +27,9 @@ static const char usage[] =
 	"How:\n"
 	"  -n, --dry-run         print the plan only; the process is not touched, not even attached\n"
 	"      --timeout MS      give up and roll back when a sync takes longer (default 3000)\n"
+	"      --verify[=SECONDS]  prove it with BPF: no breakpoint trap reached the program,\n"
+	"                        the new code runs and the old does not (window default 1 s)\n"
+	"      --verify-min-calls N  calls the window must see, else inconclusive (default 1)\n"
 	"\n"
 	"Output:\n"
 	"  -j, --json            print exactly one JSON object on stdout (also on errors)\n"
@@ -47,6 +50,8 @@ static const struct option long_opts[] = {
 	{ "revert", required_argument, NULL, 'r' },
 	{ "dry-run", no_argument, NULL, 'n' },
 	{ "timeout", required_argument, NULL, 'T' },
+	{ "verify", optional_argument, NULL, 'Y' },
+	{ "verify-min-calls", required_argument, NULL, 'M' },
 	{ "json", no_argument, NULL, 'j' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -71,6 +76,18 @@ static int parse_number(const char *s, long min, long max, long *out)
 	errno = 0;
 	long v = strtol(s, &end, 10);
 	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0) || v > 3600)
 		return -EINVAL;
 	*out = v;
 	return 0;
@@ -105,6 +122,18 @@ static int parse(int argc, char **argv, struct lp_options *o)
 				return usage_error(o, "--timeout takes milliseconds, 1 to 600000 (e.g. --timeout 3000)");
 			o->timeout_ms = (unsigned int)v;
 			break;
+		case 'Y':
+			o->verify_s = 1.0;
+			if (optarg && parse_seconds(optarg, &o->verify_s))
+				return usage_error(o, "--verify takes seconds, more than 0 and at most 3600 "
+						   "(e.g. --verify=2)");
+			break;
+		case 'M':
+			if (parse_number(optarg, 0, 1000000000, &v))
+				return usage_error(o, "--verify-min-calls takes a count, 0 or more (e.g. "
+						   "--verify-min-calls 10)");
+			o->verify_min_calls = (unsigned int)v;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -123,6 +152,9 @@ static int parse(int argc, char **argv, struct lp_options *o)
 		return usage_error(o, "--pid is required (e.g. livepatch --pid 4242 --func F --target G)");
 	if (o->revert && (o->func || o->target))
 		return usage_error(o, "--revert cannot be combined with --func or --target (run them separately)");
+	if (o->verify_s > 0 && o->dry_run)
+		return usage_error(o, "--verify checks a patch that runs; it cannot go with --dry-run "
+				   "(drop one of them)");
 	if (!o->revert && (!o->func || !o->target))
 		return usage_error(o, "give both --func F and --target G, or --revert F (see livepatch --help)");
 	return -1;
@@ -130,7 +162,7 @@ static int parse(int argc, char **argv, struct lp_options *o)
 
 int main(int argc, char **argv)
 {
-	struct lp_options o = { .timeout_ms = DEFAULT_TIMEOUT_MS };
+	struct lp_options o = { .timeout_ms = DEFAULT_TIMEOUT_MS, .verify_min_calls = 1 };
 	int ret = parse(argc, argv, &o);
 
 	if (ret >= 0)

@@ -3,8 +3,8 @@
 # Works without the bash-completion package. The option lists must match
 # long_opts in cmd/livepatch.c (test/integration/cli.bats checks it).
 
-_livepatch_long_opts='--pid --func --target --revert --dry-run --timeout --json
-	--quiet --verbose --help --version'
+_livepatch_long_opts='--pid --func --target --revert --dry-run --timeout --verify
+	--verify-min-calls --json --quiet --verbose --help --version'
 _livepatch_short_opts='-p -f -t -r -n -j -q -v -h -V'
 
 # Set _livepatch_pid to the pid given by -p/--pid among the arguments (the
@@ -81,8 +81,8 @@ _livepatch()
 			[[ -n $s && $s != *[[:space:]]* && $s == "$cur"* ]] && COMPREPLY+=("$s")
 		done
 		;;
-	--timeout)
-		;;	# milliseconds: nothing to offer
+	--timeout | --verify-min-calls)
+		;;	# a number: nothing to offer
 	*)
 		[[ -z $cur || $cur == -* ]] &&
 			mapfile -t COMPREPLY < <(compgen -W "$_livepatch_short_opts $_livepatch_long_opts" -- "$cur")

@@ -12,6 +12,8 @@ struct lp_options {
 	const char *revert;	/* --revert */
 	bool dry_run, json, quiet, verbose;
 	unsigned int timeout_ms;
+	double verify_s;		/* --verify window; 0: no verification */
+	unsigned int verify_min_calls;
 };
 
 /* Run the whole pipeline; prints through the report stage; returns the exit code. */

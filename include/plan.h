@@ -26,6 +26,9 @@ enum lp_form {
 struct lp_site {
 	uint64_t addr;		/* first byte replaced (after a leading endbr64) */
 	unsigned int len;
+	unsigned int displaced_len;	/* whole instructions replaced: len rounded up */
+	uint64_t after[8];	/* the old body's first instructions after them (for --verify) */
+	unsigned int nafter;
 	uint8_t old_bytes[LP_SITE_MAX];	/* what memory holds now */
 	uint8_t new_bytes[LP_SITE_MAX];
 	enum lp_emul emul;

@@ -8,6 +8,7 @@
 #include "resolve.h"
 
 struct lp_tx_stats;
+struct lp_verify;
 
 struct lp_report {
 	const struct lp_proc *proc;
@@ -16,6 +17,7 @@ struct lp_report {
 	const struct lp_plan *plan;
 	bool dry_run;
 	const struct lp_tx_stats *tx;	/* NULL unless a transaction ran */
+	const struct lp_verify *verify;	/* NULL unless --verify ran */
 	int exit_code;			/* of a transaction that failed after writing, else 0 */
 	const struct lp_diag *diag;	/* its failure, or NULL */
 };

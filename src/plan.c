@@ -132,6 +132,8 @@ static int analyse(csh cs, const struct lp_request *rq, uint64_t site, unsigned 
 	out->displaced[0] = 0;
 	while (size && cs_disasm_iter(cs, &code, &size, &addr, in)) {
 		dc->bounds[dc->n++] = in->address;
+		if (an->range_end && in->address >= an->range_end && out->nafter < LP_ARRAY_SIZE(out->after))
+			out->after[out->nafter++] = in->address;
 		if (in->address >= site && !an->range_end) {
 			append_insn(out->displaced, sizeof(out->displaced), in);
 			if (cs_insn_group(cs, in, CS_GRP_CALL) && !an->why[0])
@@ -307,6 +309,7 @@ int plan_site(const struct lp_request *rq, struct lp_site *s, struct lp_plan *pl
 	if (ret)
 		goto out;
 	memcpy(s->old_bytes, rq->live + (s->addr - rq->start), need);
+	s->displaced_len = (unsigned int)(an.range_end - s->addr);
 	plan->state = LP_PLAN_WRITE;
 	ret = rq->revert ? plan_revert(rq, s, plan, cur_len, d) : choose_form(rq, s, plan, cur_len, d);
 	memcpy(s->old_bytes, rq->live + (s->addr - rq->start), s->len);

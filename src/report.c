@@ -7,6 +7,7 @@
 #include "json.h"
 #include "report.h"
 #include "transact.h"
+#include "verify.h"
 
 static const char *form_name(enum lp_form f)
 {
@@ -67,6 +68,24 @@ static void print_tx_plain(FILE *f, const struct lp_tx_stats *t)
 		t->signals_passed, t->clones, t->forks, t->exits);
 }
 
+static const char *verdict_name(enum lp_verdict v)
+{
+	return v == LP_VERIFY_PASS ? "pass" : v == LP_VERIFY_FAIL ? "fail" : "inconclusive";
+}
+
+static void print_verify_plain(FILE *f, const struct lp_verify *v)
+{
+	fprintf(f, "verify    %s: %s\n", verdict_name(v->verdict), v->reason);
+	fprintf(f, "          SIGTRAPs at the sites: %" PRIu64 " raised, %" PRIu64 " delivered, %"
+		PRIu64 " handled by livepatch\n", v->traps_generated, v->traps_delivered, v->traps_handled);
+	if (v->target_probe)
+		fprintf(f, "          in %.1f s: target entered %" PRIu64 " times, old body %" PRIu64
+			" times\n", v->window_s, v->target_hits, v->old_hits);
+	else
+		fprintf(f, "          in %.1f s: original code ran %" PRIu64 " times\n", v->window_s,
+			v->old_hits);
+}
+
 static void print_plain(FILE *f, const struct lp_report *r)
 {
 	const struct lp_plan *pl = r->plan;
@@ -104,6 +123,8 @@ static void print_plain(FILE *f, const struct lp_report *r)
 			"is sent to the target at once (the jump is emulated)");
 	if (r->tx)
 		print_tx_plain(f, r->tx);
+	if (r->verify)
+		print_verify_plain(f, r->verify);
 	if (r->dry_run)
 		fprintf(f, "dry run: nothing was changed, the process was not attached\n");
 	else if (!r->exit_code)
@@ -165,6 +186,23 @@ static void json_tx(struct json *j, const struct lp_tx_stats *t)
 	json_close(j, '}');
 }
 
+static void json_verify(struct json *j, const struct lp_verify *v)
+{
+	json_open(j, "verify", '{');
+	json_str(j, "verdict", verdict_name(v->verdict));
+	json_str(j, "reason", v->reason);
+	json_double(j, "window_s", v->window_s);
+	json_uint(j, "min_calls", v->min_calls);
+	json_hex(j, "target_probe", v->target_probe);
+	json_hex(j, "old_probe", v->old_probe);
+	json_uint(j, "traps_generated", v->traps_generated);
+	json_uint(j, "traps_delivered", v->traps_delivered);
+	json_uint(j, "traps_handled", v->traps_handled);
+	json_uint(j, "target_hits", v->target_hits);
+	json_uint(j, "old_hits", v->old_hits);
+	json_close(j, '}');
+}
+
 static void print_json(FILE *f, const struct lp_report *r)
 {
 	struct json j;
@@ -189,6 +227,8 @@ static void print_json(FILE *f, const struct lp_report *r)
 	json_close(&j, ']');
 	if (r->tx)
 		json_tx(&j, r->tx);
+	if (r->verify)
+		json_verify(&j, r->verify);
 	if (r->diag && r->exit_code) {
 		json_open(&j, "error", '{');
 		json_int(&j, "code", r->exit_code);

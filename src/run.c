@@ -14,6 +14,7 @@
 #include "report.h"
 #include "resolve.h"
 #include "transact.h"
+#include "verify.h"
 
 static int fail(const struct lp_options *o, struct lp_diag *d, int ret)
 {
@@ -100,6 +101,7 @@ int livepatch_run(const struct lp_options *o)
 	struct lp_proc proc;
 	struct lp_symbol f, g;
 	struct lp_plan plan = { 0 };
+	struct lp_verifier *verifier = NULL;
 	int ret;
 
 	ret = proc_open(&proc, o->pid, &d);
@@ -121,14 +123,33 @@ int livepatch_run(const struct lp_options *o)
 		.dry_run = o->dry_run,
 	};
 	struct lp_tx_stats st = { 0 };
+	struct lp_verify vr = { .window_s = o->verify_s, .min_calls = o->verify_min_calls };
 	if (!o->dry_run && plan.state == LP_PLAN_WRITE) {
 		struct lp_tx_opts txo = {
 			.timeout_ms = o->timeout_ms, .log = o->verbose ? report_verbose : NULL,
 		};
+		/* Probes first: a missing privilege fails before anything is written. */
+		if (o->verify_s > 0) {
+			ret = verify_prepare(&verifier, &proc, &plan, o->revert ? NULL : &g, &d);
+			if (ret) {
+				ret = fail(o, &d, ret);
+				goto out;
+			}
+		}
 		ret = run_tracer(proc.pid, &plan, &txo, &st, &d);
 		r.tx = &st;
 		r.exit_code = lp_exit_code(ret);
 		r.diag = &d;
+		if (!ret && verifier) {
+			vr.traps_handled = st.traps_emulated + st.traps_parked + st.traps_late;
+			ret = verify_window(verifier, &vr);
+			r.verify = &vr;
+			if (!ret && vr.verdict != LP_VERIFY_PASS)
+				ret = lp_fail(&d, LP_EXIT_VERIFY, "verification %s: %s",
+					      vr.verdict == LP_VERIFY_FAIL ? "failed" : "inconclusive",
+					      vr.reason);
+			r.exit_code = lp_exit_code(ret);
+		}
 		if (ret && !o->json)
 			report_error(&d, r.exit_code, false);
 	}
@@ -136,6 +157,7 @@ int livepatch_run(const struct lp_options *o)
 		report_print(stdout, &r, o->json);
 	ret = r.exit_code;
 out:
+	verify_close(verifier);
 	plan_free(&plan);
 	proc_close(&proc);
 	return ret;

@@ -1,0 +1,40 @@
+/* Verify: the kernel's own count of what ran, from BPF, independent of our bookkeeping. */
+#ifndef LP_VERIFY_H
+#define LP_VERIFY_H
+
+#include <stdbool.h>
+#include "lp.h"
+#include "plan.h"
+#include "resolve.h"
+
+enum lp_verdict { LP_VERIFY_PASS, LP_VERIFY_FAIL, LP_VERIFY_INCONCLUSIVE };
+
+struct lp_verify {
+	double window_s;
+	uint64_t target_probe;		/* where G's entry probe sits (0: none, a revert) */
+	uint64_t old_probe;		/* F's first instruction after the displaced bytes */
+	uint64_t traps_generated;	/* SIGTRAPs raised at our sites during the transaction */
+	uint64_t traps_delivered;	/* of those, how many reached the program (must be 0) */
+	uint64_t traps_handled;		/* what the transaction counted, for the cross-check */
+	uint64_t target_hits, old_hits;	/* during the window */
+	unsigned int min_calls;
+	enum lp_verdict verdict;
+	char reason[256];
+};
+
+struct lp_verifier;
+
+/*
+ * Load and attach the probes before anything is written, so a missing privilege
+ * or kernel feature fails early (LP_EXIT_PROCESS) with the process untouched.
+ * @g is NULL for a revert. Probes never sit on a byte livepatch changes.
+ */
+int verify_prepare(struct lp_verifier **v, struct lp_proc *p, const struct lp_plan *plan,
+		   const struct lp_symbol *g, struct lp_diag *d) LP_MUST_CHECK;
+
+/* After the transaction: read the trap counts, then count hits for @out->window_s seconds. */
+int verify_window(struct lp_verifier *v, struct lp_verify *out) LP_MUST_CHECK;
+
+void verify_close(struct lp_verifier *v);
+
+#endif
