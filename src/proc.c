@@ -3,6 +3,7 @@
  * mappings, memory reads. Nothing here attaches or stops anything.
  */
 #include <ctype.h>
+#include <stdbool.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -108,11 +109,17 @@ static int diagnose_eperm(pid_t pid, const struct status *st, struct lp_diag *d)
 			       "not permitted to trace process %d: CAP_SYS_PTRACE is not in this "
 			       "process's bounding set (in a container, add --cap-add=SYS_PTRACE "
 			       "or run livepatch in the host's namespace)", pid);
+	if (!has_cap && me == 0)
+		return lp_fail(d, LP_EXIT_PROCESS,
+			       "not permitted to trace process %d: livepatch runs as root but without "
+			       "CAP_SYS_PTRACE in its effective set (securebits or a capability-dropping "
+			       "wrapper; run it with CAP_SYS_PTRACE, e.g. from a root shell)", pid);
 	if (!has_cap && st->uid[1] != me)
 		return lp_fail(d, LP_EXIT_PROCESS,
 			       "not permitted to trace process %d: it runs as uid %u and livepatch as "
 			       "uid %u (run livepatch as root or as uid %u)", pid, st->uid[1], me, st->uid[1]);
-	snprintf(path, sizeof(path), "/proc/%d", pid);
+	/* A non-dumpable process's /proc files (not its directory) belong to root. */
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	if (!has_cap && !stat(path, &sb) && sb.st_uid != st->uid[1])
 		return lp_fail(d, LP_EXIT_PROCESS,
 			       "not permitted to trace process %d: it is not dumpable (setuid, or "
@@ -149,6 +156,25 @@ static int check_arch(pid_t pid, struct lp_diag *d)
 	return 0;
 }
 
+#define PF_KTHREAD 0x00200000
+
+static bool is_kernel_thread(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long flags = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "re")))
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');	/* comm may hold spaces and parentheses */
+	/* after ") ": state ppid pgrp session tty_nr tpgid flags */
+	return p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) == 1 && (flags & PF_KTHREAD);
+}
+
 static int check_process(pid_t pid, struct status *st, struct lp_diag *d)
 {
 	char tracer[64];
@@ -168,6 +194,9 @@ static int check_process(pid_t pid, struct status *st, struct lp_diag *d)
 			       "(nothing to patch; restart the service)", pid);
 	if (st->state == 'X')
 		return lp_fail(d, LP_EXIT_PROCESS, "process %d is exiting (nothing to patch)", pid);
+	if (is_kernel_thread(pid))
+		return lp_fail(d, LP_EXIT_PROCESS, "process %d (%s) is a kernel thread: it has no user "
+			       "code to patch (give the pid of a user-space program)", pid, st->name);
 	if (st->tracer) {
 		read_comm(st->tracer, tracer, sizeof(tracer));
 		return lp_fail(d, LP_EXIT_PROCESS,

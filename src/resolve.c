@@ -475,6 +475,33 @@ static int not_found(struct lp_proc *p, struct lp_object *only, const char *name
 		       "nm -D, or give OBJECT:SYMBOL or 0xADDRESS)", name, where);
 }
 
+/* The name exists, not with that version: say which versions there are. */
+static int unknown_version(struct lp_proc *p, struct lp_object *only, const char *name,
+			   const char *ver, struct lp_diag *d)
+{
+	struct cands all = { .n = 0 };
+	char list[400] = "";
+
+	for (size_t i = 0; i < p->nobjs; i++) {
+		struct lp_object *o = &p->objs[i];
+		const struct lp_symtab *t;
+		if ((only && o != only) || load_symtab(o) || !(t = o->symtab) || !t->nsyms)
+			continue;
+		for (uint32_t k = t->buckets[hash_name(name) & (t->nbuckets - 1)]; k; k = t->next[k - 1])
+			if (!strcmp(t->syms[k - 1].name, name))
+				cand_add(&all, &t->syms[k - 1]);
+	}
+	for (size_t i = 0; i < all.n && strlen(list) < 320; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s%s%s", i ? ", " : "",
+			 name, all.v[i].default_version ? "@@" : "@",
+			 all.v[i].version ? all.v[i].version : "(none)");
+	if (!all.n)
+		return not_found(p, only, name, d);
+	return lp_fail(d, LP_EXIT_SYMBOL, "symbol '%s@%s' not found: %s has %s (write one of "
+		       "these, or the name alone for the default version)", name, ver,
+		       only ? only->name : "the process", list);
+}
+
 static int ambiguous(const struct cands *c, const char *name, struct lp_diag *d)
 {
 	char list[640] = "";
@@ -563,6 +590,8 @@ int resolve_function(struct lp_proc *p, const char *spec, const char *role,
 	if (only && only->elf_error)
 		return lp_fail(d, LP_EXIT_SYMBOL, "cannot read the symbols of %s: %s (is it an ELF "
 			       "file?)", only->path, strerror(-only->elf_error));
+	if (!c.n && ver)
+		return unknown_version(p, only, name, ver, d);
 	if (!c.n)
 		return not_found(p, only, name, d);
 	if (c.total > 1)
