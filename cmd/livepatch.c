@@ -14,6 +14,8 @@
 static const char usage[] =
 	"Usage: livepatch --pid PID --func F --target G [--dry-run] [--verify[=SECONDS]] [--json]\n"
 	"       livepatch --pid PID --revert F [--dry-run] [--verify[=SECONDS]] [--json]\n"
+	"       livepatch --pid PID --list [--json]\n"
+	"       livepatch --pid PID --symbols [PREFIX] [--json]\n"
 	"\n"
 	"Redirect function F of a running x86-64 process to function G, live, without\n"
 	"stopping the process: int3 over F's entry, then the jump, in three synchronized phases.\n"
@@ -23,6 +25,11 @@ static const char usage[] =
 	"  -f, --func F          the function to redirect: [OBJECT:]SYMBOL or 0xADDRESS\n"
 	"  -t, --target G        the function F will jump to: [OBJECT:]SYMBOL or 0xADDRESS\n"
 	"  -r, --revert F        restore F's original bytes from its mapped file\n"
+	"\n"
+	"Inspect (read-only, nothing is attached):\n"
+	"  -l, --list            list every function whose code differs from its file, and\n"
+	"                        where it jumps now\n"
+	"      --symbols [PREFIX]  list the function symbols, as OBJECT:SYMBOL\n"
 	"\n"
 	"How:\n"
 	"  -n, --dry-run         print the plan only; the process is not touched, not even attached\n"
@@ -48,6 +55,8 @@ static const struct option long_opts[] = {
 	{ "func", required_argument, NULL, 'f' },
 	{ "target", required_argument, NULL, 't' },
 	{ "revert", required_argument, NULL, 'r' },
+	{ "list", no_argument, NULL, 'l' },
+	{ "symbols", no_argument, NULL, 'S' },
 	{ "dry-run", no_argument, NULL, 'n' },
 	{ "timeout", required_argument, NULL, 'T' },
 	{ "verify", optional_argument, NULL, 'Y' },
@@ -103,7 +112,7 @@ static int parse(int argc, char **argv, struct lp_options *o)
 		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
 			o->json = true;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:f:t:r:njqvhV", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:f:t:r:lnjqvhV", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_number(optarg, 1, INT_MAX, &v))
@@ -113,6 +122,8 @@ static int parse(int argc, char **argv, struct lp_options *o)
 		case 'f': o->func = optarg; break;
 		case 't': o->target = optarg; break;
 		case 'r': o->revert = optarg; break;
+		case 'l': o->list = true; break;
+		case 'S': o->symbols = true; break;
 		case 'n': o->dry_run = true; break;
 		case 'j': o->json = true; break;
 		case 'q': o->quiet = true; break;
@@ -146,10 +157,17 @@ static int parse(int argc, char **argv, struct lp_options *o)
 			return usage_error(o, "unknown option (see livepatch --help)");
 		}
 	}
+	if (o->symbols && optind < argc)
+		o->prefix = argv[optind++];	/* --symbols [PREFIX] */
 	if (optind < argc)
 		return usage_error(o, "unexpected argument (options only; see livepatch --help)");
 	if (!o->pid)
 		return usage_error(o, "--pid is required (e.g. livepatch --pid 4242 --func F --target G)");
+	if (o->list + o->symbols + !!o->revert + !!(o->func || o->target) > 1)
+		return usage_error(o, "give one of --func/--target, --revert, --list or --symbols "
+				   "(run them separately)");
+	if (o->list || o->symbols)
+		return -1;
 	if (o->revert && (o->func || o->target))
 		return usage_error(o, "--revert cannot be combined with --func or --target (run them separately)");
 	if (o->verify_s > 0 && o->dry_run)

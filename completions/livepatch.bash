@@ -3,9 +3,9 @@
 # Works without the bash-completion package. The option lists must match
 # long_opts in cmd/livepatch.c (test/integration/cli.bats checks it).
 
-_livepatch_long_opts='--pid --func --target --revert --dry-run --timeout --verify
-	--verify-min-calls --json --quiet --verbose --help --version'
-_livepatch_short_opts='-p -f -t -r -n -j -q -v -h -V'
+_livepatch_long_opts='--pid --func --target --revert --list --symbols --dry-run --timeout
+	--verify --verify-min-calls --json --quiet --verbose --help --version'
+_livepatch_short_opts='-p -f -t -r -l -n -j -q -v -h -V'
 
 # Set _livepatch_pid to the pid given by -p/--pid among the arguments (the
 # words before the current one); the last one wins, as with getopt.

@@ -10,6 +10,9 @@ struct lp_options {
 	const char *func;	/* --func */
 	const char *target;	/* --target */
 	const char *revert;	/* --revert */
+	bool list;		/* --list: functions that differ from their files */
+	bool symbols;		/* --symbols [PREFIX] */
+	const char *prefix;
 	bool dry_run, json, quiet, verbose;
 	unsigned int timeout_ms;
 	double verify_s;		/* --verify window; 0: no verification */

@@ -9,6 +9,8 @@
 
 struct lp_tx_stats;
 struct lp_verify;
+struct lp_changes;
+struct json;
 
 struct lp_report {
 	const struct lp_proc *proc;
@@ -23,6 +25,19 @@ struct lp_report {
 };
 
 void report_print(FILE *f, const struct lp_report *r, bool json);
+
+/* --list: every function whose bytes differ from its file. */
+void report_changes(FILE *f, const struct lp_proc *p, const struct lp_changes *c, bool json);
+
+/* --symbols: one "OBJECT:SYMBOL" a line, or a JSON object with them. */
+struct report_symbols {
+	FILE *f;
+	bool json;
+	size_t n;
+};
+void report_symbols_begin(struct report_symbols *r, const struct lp_proc *p);
+void report_symbol(const char *obj, const char *sym, void *r);
+void report_symbols_end(struct report_symbols *r);
 
 /* "livepatch: error: ..." on stderr, or {"error":{...}} on stdout in JSON mode. */
 void report_error(const struct lp_diag *d, int exit_code, bool json);

@@ -76,6 +76,10 @@ const struct lp_object *proc_object_at(const struct lp_proc *p, uint64_t addr,
 /* The function symbol that contains @addr (best: exact start, then smallest), or -ENOENT. */
 int resolve_symbolize(struct lp_proc *p, uint64_t addr, struct lp_symbol *out) LP_MUST_CHECK;
 
+/* Call @fn for every function symbol of every object, by address within each object. */
+int resolve_each_function(struct lp_proc *p, void (*fn)(const struct lp_symbol *s, void *arg),
+			  void *arg) LP_MUST_CHECK;
+
 /* Read @len bytes at @addr of the live process (/proc/PID/mem). */
 int proc_read(const struct lp_proc *p, uint64_t addr, void *buf, size_t len) LP_MUST_CHECK;
 

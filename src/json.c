@@ -10,7 +10,7 @@ void json_init(struct json *j, FILE *f)
 	j->need_comma[0] = false;
 }
 
-static void put_string(FILE *f, const char *s)
+void put_json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -43,7 +43,7 @@ static void key(struct json *j, const char *k)
 		fputc(',', j->f);
 	*slot(j) = true;
 	if (k) {
-		put_string(j->f, k);
+		put_json_string(j->f, k);
 		fputc(':', j->f);
 	}
 }
@@ -70,7 +70,7 @@ void json_str(struct json *j, const char *k, const char *val)
 {
 	key(j, k);
 	if (val)
-		put_string(j->f, val);
+		put_json_string(j->f, val);
 	else
 		fputs("null", j->f);
 }

@@ -8,6 +8,7 @@
 #include "report.h"
 #include "transact.h"
 #include "verify.h"
+#include "inspect.h"
 
 static const char *form_name(enum lp_form f)
 {
@@ -288,4 +289,89 @@ void report_verbose(const char *fmt, ...)
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
+}
+
+void report_changes(FILE *f, const struct lp_proc *p, const struct lp_changes *c, bool json)
+{
+	if (json) {
+		struct json j;
+		json_init(&j, f);
+		json_open(&j, NULL, '{');
+		json_int(&j, "pid", p->pid);
+		json_str(&j, "comm", p->comm);
+		json_uint(&j, "bytes_compared", c->bytes_compared);
+		json_double(&j, "ms", c->ms);
+		json_open(&j, "changed", '[');
+		for (size_t i = 0; i < c->n; i++) {
+			const struct lp_change *x = &c->v[i];
+			json_open(&j, NULL, '{');
+			json_str(&j, "object", x->func.obj ? x->func.obj->name : NULL);
+			json_str(&j, "symbol", x->func.name);
+			json_hex(&j, "address", x->func.addr);
+			json_hex(&j, "at", x->at);
+			json_str(&j, "kind", x->ours ? "jump" : "unknown");
+			if (x->ours) {
+				json_hex(&j, "target", x->target);
+				json_str(&j, "target_symbol", x->target_name[0] ? x->target_name : NULL);
+			}
+			json_bytes(&j, "bytes", x->bytes, x->nbytes);
+			json_bytes(&j, "file_bytes", x->file, x->nbytes);
+			json_close(&j, '}');
+		}
+		json_close(&j, ']');
+		json_close(&j, '}');
+		fflush(f);
+		return;
+	}
+	fprintf(f, "process   %d (%s): %zu function(s) differ from their files (%.1f MiB compared "
+		"in %.1f ms)\n", p->pid, p->comm, c->n, c->bytes_compared / 1048576.0, c->ms);
+	for (size_t i = 0; i < c->n; i++) {
+		const struct lp_change *x = &c->v[i];
+		fprintf(f, "%s:%s at 0x%" PRIx64 ": ", x->func.obj ? x->func.obj->name : "?",
+			x->func.name, x->func.addr);
+		if (x->ours) {
+			fprintf(f, "jumps to %s (0x%" PRIx64 ")\n", x->target_name[0] ? x->target_name : "?",
+				x->target);
+			continue;
+		}
+		fprintf(f, "unknown modification at +0x%" PRIx64 ": [", x->at - x->func.addr);
+		hexbytes(f, x->bytes, x->nbytes);
+		fprintf(f, "], file has [");
+		hexbytes(f, x->file, x->nbytes);
+		fprintf(f, "]\n");
+	}
+	fflush(f);
+}
+
+void report_symbols_begin(struct report_symbols *r, const struct lp_proc *p)
+{
+	r->n = 0;
+	if (!r->json)
+		return;
+	fprintf(r->f, "{\"pid\":%d,\"comm\":", p->pid);
+	put_json_string(r->f, p->comm);
+	fputs(",\"symbols\":[", r->f);
+}
+
+void report_symbol(const char *obj, const char *sym, void *arg)
+{
+	struct report_symbols *r = arg;
+
+	if (!r->json) {
+		fprintf(r->f, "%s:%s\n", obj, sym);
+	} else {
+		char full[600];
+		snprintf(full, sizeof(full), "%s:%s", obj, sym);
+		if (r->n)
+			fputc(',', r->f);
+		put_json_string(r->f, full);
+	}
+	r->n++;
+}
+
+void report_symbols_end(struct report_symbols *r)
+{
+	if (r->json)
+		fputs("]}\n", r->f);
+	fflush(r->f);
 }

@@ -630,3 +630,16 @@ int resolve_symbolize(struct lp_proc *p, uint64_t addr, struct lp_symbol *out)
 	out->offset = 0;
 	return 0;
 }
+
+int resolve_each_function(struct lp_proc *p, void (*fn)(const struct lp_symbol *s, void *arg),
+			  void *arg)
+{
+	for (size_t o = 0; o < p->nobjs; o++) {
+		struct lp_object *obj = &p->objs[o];
+		if (load_symtab(obj) || !obj->symtab)
+			continue;	/* not an ELF file we can read: nothing to list */
+		for (size_t i = 0; i < obj->symtab->nfuncs; i++)
+			fn(&obj->symtab->syms[obj->symtab->by_addr[i]], arg);
+	}
+	return 0;
+}

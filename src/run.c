@@ -15,6 +15,7 @@
 #include "resolve.h"
 #include "transact.h"
 #include "verify.h"
+#include "inspect.h"
 
 static int fail(const struct lp_options *o, struct lp_diag *d, int ret)
 {
@@ -95,6 +96,24 @@ static int run_tracer(pid_t pid, const struct lp_plan *plan, const struct lp_tx_
 	return res.ret;
 }
 
+/* --list and --symbols: read-only views; nothing is attached. */
+static int run_inspect(const struct lp_options *o, struct lp_proc *proc, struct lp_diag *d)
+{
+	if (o->symbols) {
+		struct report_symbols rs = { .f = stdout, .json = o->json };
+		report_symbols_begin(&rs, proc);
+		int ret = inspect_symbols(proc, o->prefix, report_symbol, &rs);
+		report_symbols_end(&rs);
+		return ret;
+	}
+	struct lp_changes c;
+	int ret = inspect_changes(proc, &c, d);
+	if (!ret && (!o->quiet || o->json))
+		report_changes(stdout, proc, &c, o->json);
+	inspect_free(&c);
+	return ret;
+}
+
 int livepatch_run(const struct lp_options *o)
 {
 	struct lp_diag d = { 0 };
@@ -105,6 +124,12 @@ int livepatch_run(const struct lp_options *o)
 	int ret;
 
 	ret = proc_open(&proc, o->pid, &d);
+	if (!ret && (o->list || o->symbols)) {
+		ret = run_inspect(o, &proc, &d);
+		if (ret)
+			ret = fail(o, &d, ret);
+		goto out;
+	}
 	if (!ret)
 		ret = resolve_function(&proc, o->revert ? o->revert : o->func, "function", &f, &d);
 	if (!ret && !o->revert)

@@ -1,0 +1,36 @@
+/* Inspect: what a process's code looks like now, compared with its files. Read-only. */
+#ifndef LP_INSPECT_H
+#define LP_INSPECT_H
+
+#include <stdbool.h>
+#include "lp.h"
+#include "resolve.h"
+
+/* One function whose bytes in memory differ from its mapped file. */
+struct lp_change {
+	struct lp_symbol func;		/* obj, name, addr, size */
+	uint64_t at;			/* first differing byte */
+	uint8_t bytes[16];		/* memory from @at */
+	uint8_t file[16];		/* the file from @at */
+	unsigned int nbytes;		/* differing span, at most 16 shown */
+	bool ours;			/* a jump livepatch writes, at the entry (after endbr64) */
+	uint64_t target;		/* where it jumps, when ours */
+	char target_name[300];		/* OBJECT:SYMBOL+0xOFF of the target, or "" */
+};
+
+struct lp_changes {
+	struct lp_change *v;
+	size_t n;
+	double ms;			/* how long the comparison took */
+	size_t bytes_compared;
+};
+
+/* Compare every executable mapping of every object with its file. */
+int inspect_changes(struct lp_proc *p, struct lp_changes *out, struct lp_diag *d) LP_MUST_CHECK;
+void inspect_free(struct lp_changes *c);
+
+/* Call @fn for every function symbol "OBJECT:SYMBOL" starting with @prefix (NULL: all). */
+int inspect_symbols(struct lp_proc *p, const char *prefix,
+		    void (*fn)(const char *obj, const char *sym, void *arg), void *arg) LP_MUST_CHECK;
+
+#endif

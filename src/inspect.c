@@ -1,0 +1,171 @@
+/*
+ * Inspect: compare the code in memory with the mapped files (no state file, no
+ * attach), and list function symbols. Both are read-only views of the process.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "inspect.h"
+
+#define CHUNK (1u << 20)
+
+static const uint8_t endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
+
+/* A jump as livepatch writes it at @p (the site): its destination. */
+static bool decode_jump(const uint8_t *p, uint64_t site, uint64_t *target)
+{
+	int32_t rel;
+
+	if (p[0] == 0xe9) {
+		memcpy(&rel, p + 1, 4);
+		*target = site + 5 + (int64_t)rel;
+		return true;
+	}
+	if (p[0] == 0xff && p[1] == 0x25 && !p[2] && !p[3] && !p[4] && !p[5]) {
+		memcpy(target, p + 6, 8);
+		return true;
+	}
+	return false;
+}
+
+static void name_target(struct lp_proc *p, struct lp_change *c)
+{
+	struct lp_symbol s;
+
+	c->target_name[0] = 0;
+	if (resolve_symbolize(p, c->target, &s))
+		return;
+	if (c->target == s.addr)
+		snprintf(c->target_name, sizeof(c->target_name), "%s:%s", s.obj->name, s.name);
+	else
+		snprintf(c->target_name, sizeof(c->target_name), "%s:%s+0x%" PRIx64, s.obj->name,
+			 s.name, c->target - s.addr);
+}
+
+/*
+ * A difference at @at; @mem and @file point at it, with @before bytes before and
+ * @after bytes from it in the buffers. One entry per function.
+ */
+static int add_change(struct lp_proc *p, struct lp_changes *out, uint64_t at, const uint8_t *mem,
+		      const uint8_t *file, size_t before, size_t after)
+{
+	struct lp_change c = { .at = at };
+
+	if (resolve_symbolize(p, at, &c.func)) {
+		c.func.obj = proc_object_at(p, at, NULL);
+		c.func.name = "?";
+		c.func.addr = at;
+	}
+	if (out->n && out->v[out->n - 1].func.obj == c.func.obj &&
+	    out->v[out->n - 1].func.addr == c.func.addr)
+		return 0;
+	/* Our jump sits at the entry, after an endbr64 the file still shows. */
+	uint64_t site = c.func.addr;
+	if (site + 4 <= at && at - site <= before && !memcmp(file - (at - site), endbr64, 4))
+		site += 4;
+	if (site <= at && at < site + 14 && at - site <= before && after >= 14 - (at - site)) {
+		c.ours = decode_jump(mem - (at - site), site, &c.target);
+		if (c.ours)
+			c.at = site;
+	}
+	size_t back = c.at < at ? at - c.at : 0;
+	c.nbytes = after + back < sizeof(c.bytes) ? (unsigned int)(after + back) : sizeof(c.bytes);
+	memcpy(c.bytes, mem - back, c.nbytes);
+	memcpy(c.file, file - back, c.nbytes);
+	if (c.ours)
+		name_target(p, &c);
+	struct lp_change *v = realloc(out->v, (out->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	out->v = v;
+	out->v[out->n++] = c;
+	return 0;
+}
+
+/* Compare one executable mapping with the file, a chunk at a time. */
+static int compare_mapping(struct lp_proc *p, const struct lp_object *obj,
+			   const struct lp_mapping *m, uint8_t *mem, uint8_t *file,
+			   struct lp_changes *out)
+{
+	for (uint64_t a = m->start; a < m->end; a += CHUNK) {
+		size_t len = m->end - a < CHUNK ? (size_t)(m->end - a) : CHUNK;
+		if (proc_read(p, a, mem, len) || object_read_at(obj, a, file, len))
+			continue;	/* a hole or a short file: nothing to compare there */
+		out->bytes_compared += len;
+		for (size_t i = 0; i < len; i++) {
+			if (mem[i] == file[i])
+				continue;
+			size_t j = i;
+			while (j < len && j - i < 16 && mem[j] != file[j])
+				j++;
+			int ret = add_change(p, out, a + i, mem + i, file + i, i, len - i);
+			if (ret)
+				return ret;
+			i = j;
+		}
+	}
+	return 0;
+}
+
+int inspect_changes(struct lp_proc *p, struct lp_changes *out, struct lp_diag *d)
+{
+	struct timespec t0, t1;
+	uint8_t *mem = malloc(CHUNK), *file = malloc(CHUNK);
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!mem || !file)
+		ret = -ENOMEM;
+	for (size_t o = 0; !ret && o < p->nobjs; o++)
+		for (size_t k = 0; !ret && k < p->objs[o].nmaps; k++)
+			if (p->objs[o].maps[k].exec)
+				ret = compare_mapping(p, &p->objs[o], &p->objs[o].maps[k], mem, file, out);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	out->ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	free(mem);
+	free(file);
+	if (ret)
+		return lp_fail(d, LP_EXIT_INTERNAL, "comparing memory with files failed: %s",
+			       strerror(-ret));
+	return 0;
+}
+
+void inspect_free(struct lp_changes *c)
+{
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+struct sym_walk {
+	const char *prefix;
+	size_t plen;
+	void (*fn)(const char *obj, const char *sym, void *arg);
+	void *arg;
+};
+
+static void each_symbol(const struct lp_symbol *s, void *arg)
+{
+	struct sym_walk *w = arg;
+	char full[600];
+
+	if (s->kind != LP_SYM_FUNC)
+		return;
+	if (w->prefix) {
+		snprintf(full, sizeof(full), "%s:%s", s->obj->name, s->name);
+		if (strncmp(full, w->prefix, w->plen) && strncmp(s->name, w->prefix, w->plen))
+			return;
+	}
+	w->fn(s->obj->name, s->name, w->arg);
+}
+
+int inspect_symbols(struct lp_proc *p, const char *prefix,
+		    void (*fn)(const char *obj, const char *sym, void *arg), void *arg)
+{
+	struct sym_walk w = { prefix && *prefix ? prefix : NULL, prefix ? strlen(prefix) : 0, fn, arg };
+
+	return resolve_each_function(p, each_symbol, &w);
+}
