@@ -58,6 +58,7 @@ $(B)/src/verify.o $(B)/asan/verify.o: $(B)/verify.skel.h
 
 include test/daemons/daemons.mk
 include test/unit/unit.mk
+-include bench/bench.mk
 
 check: deps
 	@$(MAKE) --no-print-directory all daemons unit-build

@@ -14,7 +14,7 @@ D_HDR    := $(D_DIR)/common.h $(D_DIR)/daemons.mk
 D_SIMPLE := sigstormd forkd churnd blockd sigtrapd vforkd execd
 D_ALL    := $(D_SIMPLE:%=$(D_OUT)/%) \
             $(D_OUT)/counterd $(D_OUT)/counterd-nopie $(D_OUT)/counterd-lib \
-            $(D_OUT)/libsample.so $(D_OUT)/sigsend $(D_OUT)/sleep32
+            $(D_OUT)/libsample.so $(D_OUT)/sigsend $(D_OUT)/sleep32 $(D_OUT)/manyd
 D_BASE   := $(D_OBJ)/common.o $(D_OBJ)/compute.o
 
 .PHONY: daemons
@@ -66,3 +66,10 @@ $(D_OUT)/sigsend: $(D_DIR)/sigsend.c $(D_DIR)/daemons.mk | $(D_OUT)
 # i386, static, no libc.
 $(D_OUT)/sleep32: $(D_DIR)/sleep32.S $(D_DIR)/daemons.mk | $(D_OUT)
 	$(CC) -m32 -nostdlib -static -no-pie -Wl,--build-id=none -o $@ $<
+
+# manyd: 1000 generated pairs fNNNN/gNNNN for batch patches (gen_manyd.py writes the source).
+$(D_OBJ)/manyd.c: $(D_DIR)/gen_manyd.py | $(D_OBJ)
+	python3 $< 1000 > $@.tmp && mv $@.tmp $@
+
+$(D_OUT)/manyd: $(D_OBJ)/manyd.c $(D_BASE) $(D_HDR) | $(D_OUT)
+	$(CC) $(D_CFLAGS) $(D_CET) -I$(D_DIR) -o $@ $(D_OBJ)/manyd.c $(D_BASE)
