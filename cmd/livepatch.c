@@ -12,8 +12,11 @@
 #define DEFAULT_TIMEOUT_MS 3000
 
 static const char usage[] =
-	"Usage: livepatch --pid PID --func F --target G [--dry-run] [--verify[=SECONDS]] [--json]\n"
-	"       livepatch --pid PID --revert F [--dry-run] [--verify[=SECONDS]] [--json]\n"
+	"Usage: livepatch --pid PID --func F --target G [--func F2 --target G2 ...] [--dry-run]\n"
+	"                 [--verify[=SECONDS]] [--json]\n"
+	"       livepatch --pid PID --plan FILE|- [--dry-run] [--json]\n"
+	"       livepatch --pid PID --revert F [--revert F2 ...] [--dry-run] [--verify[=SECONDS]] [--json]\n"
+	"       livepatch --pid PID --revert-all [--dry-run] [--json]\n"
 	"       livepatch --pid PID --list [--json]\n"
 	"       livepatch --pid PID --symbols [PREFIX] [--json]\n"
 	"\n"
@@ -25,6 +28,9 @@ static const char usage[] =
 	"  -f, --func F          the function to redirect: [OBJECT:]SYMBOL or 0xADDRESS\n"
 	"  -t, --target G        the function F will jump to: [OBJECT:]SYMBOL or 0xADDRESS\n"
 	"  -r, --revert F        restore F's original bytes from its mapped file\n"
+	"      --plan FILE       patch every 'F G' line of FILE (- for stdin), '#' comments\n"
+	"      --revert-all      restore every function that holds a jump livepatch wrote\n"
+	"  --func/--target and --revert repeat: all pairs form one transaction, all or nothing.\n"
 	"\n"
 	"Inspect (read-only, nothing is attached):\n"
 	"  -l, --list            list every function whose code differs from its file, and\n"
@@ -55,6 +61,8 @@ static const struct option long_opts[] = {
 	{ "func", required_argument, NULL, 'f' },
 	{ "target", required_argument, NULL, 't' },
 	{ "revert", required_argument, NULL, 'r' },
+	{ "revert-all", no_argument, NULL, 'A' },
+	{ "plan", required_argument, NULL, 'P' },
 	{ "list", no_argument, NULL, 'l' },
 	{ "symbols", no_argument, NULL, 'S' },
 	{ "dry-run", no_argument, NULL, 'n' },
@@ -119,9 +127,11 @@ static int parse(int argc, char **argv, struct lp_options *o)
 				return usage_error(o, "--pid takes a process id, a positive number (see pgrep)");
 			o->pid = (pid_t)v;
 			break;
-		case 'f': o->func = optarg; break;
-		case 't': o->target = optarg; break;
-		case 'r': o->revert = optarg; break;
+		case 'f': o->funcs[o->nfuncs++] = optarg; break;
+		case 't': o->targets[o->ntargets++] = optarg; break;
+		case 'r': o->reverts[o->nreverts++] = optarg; break;
+		case 'P': o->plan_file = optarg; break;
+		case 'A': o->revert_all = true; break;
 		case 'l': o->list = true; break;
 		case 'S': o->symbols = true; break;
 		case 'n': o->dry_run = true; break;
@@ -163,17 +173,19 @@ static int parse(int argc, char **argv, struct lp_options *o)
 		return usage_error(o, "unexpected argument (options only; see livepatch --help)");
 	if (!o->pid)
 		return usage_error(o, "--pid is required (e.g. livepatch --pid 4242 --func F --target G)");
-	if (o->list + o->symbols + !!o->revert + !!(o->func || o->target) > 1)
-		return usage_error(o, "give one of --func/--target, --revert, --list or --symbols "
-				   "(run them separately)");
+	bool patch = o->nfuncs || o->ntargets || o->plan_file;
+	if (o->list + o->symbols + patch + !!o->nreverts + o->revert_all > 1)
+		return usage_error(o, "give one of --func/--target (or --plan), --revert, --revert-all, "
+				   "--list or --symbols (run them separately)");
 	if (o->list || o->symbols)
 		return -1;
-	if (o->revert && (o->func || o->target))
-		return usage_error(o, "--revert cannot be combined with --func or --target (run them separately)");
 	if (o->verify_s > 0 && o->dry_run)
 		return usage_error(o, "--verify checks a patch that runs; it cannot go with --dry-run "
 				   "(drop one of them)");
-	if (!o->revert && (!o->func || !o->target))
+	if (o->nfuncs != o->ntargets)
+		return usage_error(o, "give both --func F and --target G, as many of each, paired in order "
+				   "(or --revert F; see livepatch --help)");
+	if (!patch && !o->nreverts && !o->revert_all)
 		return usage_error(o, "give both --func F and --target G, or --revert F (see livepatch --help)");
 	return -1;
 }
@@ -181,9 +193,17 @@ static int parse(int argc, char **argv, struct lp_options *o)
 int main(int argc, char **argv)
 {
 	struct lp_options o = { .timeout_ms = DEFAULT_TIMEOUT_MS, .verify_min_calls = 1 };
+	/* Every --func, --target and --revert is one argument at least: argc bounds each list. */
+	const char **lists = calloc(3 * (size_t)argc, sizeof(*lists));
+	if (!lists)
+		return LP_EXIT_INTERNAL;
+	o.funcs = lists;
+	o.targets = lists + argc;
+	o.reverts = lists + 2 * argc;
 	int ret = parse(argc, argv, &o);
 
-	if (ret >= 0)
-		return ret;
-	return livepatch_run(&o);
+	if (ret < 0)
+		ret = livepatch_run(&o);
+	free(lists);
+	return ret;
 }

@@ -3,8 +3,8 @@
 # Works without the bash-completion package. The option lists must match
 # long_opts in cmd/livepatch.c (test/integration/cli.bats checks it).
 
-_livepatch_long_opts='--pid --func --target --revert --list --symbols --dry-run --timeout
-	--verify --verify-min-calls --json --quiet --verbose --help --version'
+_livepatch_long_opts='--pid --func --target --revert --revert-all --plan --list --symbols
+	--dry-run --timeout --verify --verify-min-calls --json --quiet --verbose --help --version'
 _livepatch_short_opts='-p -f -t -r -l -n -j -q -v -h -V'
 
 # Set _livepatch_pid to the pid given by -p/--pid among the arguments (the
@@ -83,6 +83,9 @@ _livepatch()
 		;;
 	--timeout | --verify-min-calls)
 		;;	# a number: nothing to offer
+	--plan)
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		;;
 	*)
 		[[ -z $cur || $cur == -* ]] &&
 			mapfile -t COMPREPLY < <(compgen -W "$_livepatch_short_opts $_livepatch_long_opts" -- "$cur")

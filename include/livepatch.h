@@ -7,9 +7,14 @@
 
 struct lp_options {
 	pid_t pid;
-	const char *func;	/* --func */
-	const char *target;	/* --target */
-	const char *revert;	/* --revert */
+	const char **funcs;	/* --func, in order (repeatable) */
+	size_t nfuncs;
+	const char **targets;	/* --target, paired with funcs by position */
+	size_t ntargets;
+	const char **reverts;	/* --revert (repeatable) */
+	size_t nreverts;
+	const char *plan_file;	/* --plan FILE: "F G" a line; "-" is stdin */
+	bool revert_all;	/* --revert-all: every function livepatch changed */
 	bool list;		/* --list: functions that differ from their files */
 	bool symbols;		/* --symbols [PREFIX] */
 	const char *prefix;

@@ -35,6 +35,10 @@ struct lp_site {
 	uint64_t target;	/* JMP/CALL destination */
 	enum lp_form form;
 	bool endbr;		/* an endbr64 precedes the site and stays */
+	char func[200];		/* OBJECT:SYMBOL of the function patched */
+	char target_name[200];	/* OBJECT:SYMBOL it will reach; "" for a revert */
+	char was[200];		/* OBJECT:SYMBOL it jumped to before (revert, re-point); "" */
+	uint64_t func_addr;
 	char displaced[256];	/* the instructions replaced, as text */
 	char written[160];	/* the instruction written, as text */
 };
@@ -45,14 +49,27 @@ enum lp_plan_state {
 	LP_PLAN_NOT_PATCHED,	/* revert of a function that matches its file */
 };
 
+/* A pair of a batch that needs no write (already applied, or a revert of an unpatched F). */
+struct lp_skip {
+	char func[200];
+	enum lp_plan_state why;
+};
+
+/*
+ * One transaction's worth of sites (one pair or a batch). state, repoint,
+ * prev_target and why describe the first pair, which is all a single patch has.
+ */
 struct lp_plan {
 	enum lp_plan_state state;
 	bool revert;
 	bool repoint;		/* F jumped elsewhere before */
 	uint64_t prev_target;	/* where F jumped before (repoint, revert, already) */
 	char why[256];		/* why this form was chosen */
-	struct lp_site *sites;	/* sorted by address */
-	size_t nsites;
+	struct lp_site *sites;	/* sorted by address (plan_finish) */
+	size_t nsites, cap;
+	size_t npairs;		/* pairs added, written or skipped */
+	struct lp_skip *skipped;
+	size_t nskipped;
 };
 
 /* The bytes of one function, live and as the file has them; input of plan_site(). */
@@ -73,7 +90,17 @@ struct lp_request {
 int plan_site(const struct lp_request *rq, struct lp_site *site, struct lp_plan *plan,
 	      struct lp_diag *d) LP_MUST_CHECK;
 
-/* Read F's bytes from the process and its file, then plan_site(). @g is NULL for a revert. */
+/*
+ * Add one pair to @plan: read F's bytes from the process and its file, then
+ * plan_site(). @g is NULL for a revert. A refusal refuses the whole batch.
+ */
+int plan_add(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
+	     struct lp_plan *plan, struct lp_diag *d) LP_MUST_CHECK;
+
+/* Sort the sites by address and refuse overlaps; sets the batch's state. */
+int plan_finish(struct lp_plan *plan, struct lp_diag *d) LP_MUST_CHECK;
+
+/* plan_add() + plan_finish() for a single pair, on a fresh @plan. */
 int plan_build(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
 	       struct lp_plan *plan, struct lp_diag *d) LP_MUST_CHECK;
 

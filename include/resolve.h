@@ -69,6 +69,24 @@ int proc_count_threads(pid_t pid);
 int resolve_function(struct lp_proc *p, const char *spec, const char *role,
 		     struct lp_symbol *out, struct lp_diag *d) LP_MUST_CHECK;
 
+/* A batch: functions and their targets (has_target false: a revert). */
+struct lp_pairs {
+	struct lp_symbol *f, *g;
+	size_t n;
+	bool revert;
+};
+
+struct lp_options;
+
+/*
+ * Resolve every pair the options name: --func/--target pairs, --revert, a plan
+ * file, or --revert-all (every jump livepatch wrote, from memory vs files).
+ * A bad plan-file line is a usage error naming FILE:LINE.
+ */
+int pairs_collect(struct lp_proc *p, const struct lp_options *o, struct lp_pairs *out,
+		  struct lp_diag *d) LP_MUST_CHECK;
+void pairs_free(struct lp_pairs *pairs);
+
 /* The object and mapping that hold @addr, or NULL. */
 const struct lp_object *proc_object_at(const struct lp_proc *p, uint64_t addr,
 				       const struct lp_mapping **map);

@@ -27,10 +27,12 @@ struct lp_verifier;
 /*
  * Load and attach the probes before anything is written, so a missing privilege
  * or kernel feature fails early (LP_EXIT_PROCESS) with the process untouched.
- * @g is NULL for a revert. Probes never sit on a byte livepatch changes.
+ * Traps are counted at every site; calls at @site (the first pair's) and @g,
+ * which is NULL for a revert. Probes never sit on a byte livepatch changes.
  */
 int verify_prepare(struct lp_verifier **v, struct lp_proc *p, const struct lp_plan *plan,
-		   const struct lp_symbol *g, struct lp_diag *d) LP_MUST_CHECK;
+		   const struct lp_site *site, const struct lp_symbol *g,
+		   struct lp_diag *d) LP_MUST_CHECK;
 
 /* After the transaction: read the trap counts, then count hits for @out->window_s seconds. */
 int verify_window(struct lp_verifier *v, struct lp_verify *out) LP_MUST_CHECK;

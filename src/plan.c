@@ -338,52 +338,124 @@ const struct lp_site *plan_find_site(const struct lp_plan *plan, uint64_t addr)
 void plan_free(struct lp_plan *plan)
 {
 	free(plan->sites);
+	free(plan->skipped);
 	memset(plan, 0, sizeof(*plan));
 }
 
-int plan_build(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
-	       struct lp_plan *plan, struct lp_diag *d)
+static int read_function(struct lp_proc *p, const struct lp_symbol *f, uint8_t **live,
+			 uint8_t **file, struct lp_diag *d)
 {
 	uint64_t start = f->addr - f->offset, end = f->addr + f->size;
-	struct lp_request rq = {
-		.start = start, .end = end, .entry = f->addr, .target = g ? g->addr : 0,
-		.revert = !g, .name = f->name,
-	};
-	uint8_t *live = NULL, *file = NULL;
 	int ret;
 
-	memset(plan, 0, sizeof(*plan));
 	if (!f->size)
 		return lp_fail(d, LP_EXIT_SITE, "%s has no size in the symbol table, so its bounds are "
 			       "unknown (patch a function with a known size)", f->name);
 	if (end - start > LP_FUNC_MAX)
 		return lp_fail(d, LP_EXIT_SITE, "%s is %" PRIu64 " bytes long, more than livepatch decodes "
 			       "(%u) (patch a smaller function)", f->name, end - start, LP_FUNC_MAX);
-	live = malloc(end - start);
-	file = malloc(end - start);
-	plan->sites = calloc(1, sizeof(*plan->sites));
-	if (!live || !file || !plan->sites) {
-		ret = -ENOMEM;
-		goto out;
+	*live = malloc(end - start);
+	*file = malloc(end - start);
+	if (!*live || !*file)
+		return -ENOMEM;
+	ret = proc_read(p, start, *live, end - start);
+	if (ret)
+		return lp_fail(d, LP_EXIT_PROCESS, "cannot read %s from process %d: %s (did it exit?)",
+			       f->name, p->pid, strerror(-ret));
+	ret = object_read_at(f->obj, start, *file, end - start);
+	if (ret)
+		return lp_fail(d, LP_EXIT_SITE, "cannot read %s from %s: %s (the original bytes are needed "
+			       "to check and revert the site)", f->name, f->obj->path, strerror(-ret));
+	return 0;
+}
+
+static int keep(struct lp_plan *plan, const struct lp_plan *one, const struct lp_site *s,
+		const struct lp_symbol *f)
+{
+	if (one->state != LP_PLAN_WRITE) {
+		struct lp_skip *k = realloc(plan->skipped, (plan->nskipped + 1) * sizeof(*k));
+		if (!k)
+			return -ENOMEM;
+		plan->skipped = k;
+		snprintf(k[plan->nskipped].func, sizeof(k->func), "%s:%s", f->obj->name, f->name);
+		k[plan->nskipped++].why = one->state;
+		return 0;
 	}
-	ret = proc_read(p, start, live, end - start);
-	if (ret) {
-		ret = lp_fail(d, LP_EXIT_PROCESS, "cannot read %s from process %d: %s (did it exit?)",
-			      f->name, p->pid, strerror(-ret));
-		goto out;
+	if (plan->nsites == plan->cap) {
+		size_t cap = plan->cap ? plan->cap * 2 : 4;
+		struct lp_site *v = realloc(plan->sites, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		plan->sites = v;
+		plan->cap = cap;
 	}
-	ret = object_read_at(f->obj, start, file, end - start);
-	if (ret) {
-		ret = lp_fail(d, LP_EXIT_SITE, "cannot read %s from %s: %s (the original bytes are needed "
-			      "to check and revert the site)", f->name, f->obj->path, strerror(-ret));
-		goto out;
+	plan->sites[plan->nsites++] = *s;
+	return 0;
+}
+
+int plan_add(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
+	     struct lp_plan *plan, struct lp_diag *d)
+{
+	struct lp_plan one = { 0 };
+	struct lp_site site;
+	struct lp_symbol gs;
+	uint8_t *live = NULL, *file = NULL;
+	int ret = read_function(p, f, &live, &file, d);
+
+	if (!ret) {
+		struct lp_request rq = {
+			.start = f->addr - f->offset, .end = f->addr + f->size, .entry = f->addr,
+			.target = g ? g->addr : 0, .revert = !g, .name = f->name, .live = live,
+			.file = file,
+		};
+		ret = plan_site(&rq, &site, &one, d);
 	}
-	rq.live = live;
-	rq.file = file;
-	ret = plan_site(&rq, &plan->sites[0], plan, d);
-	plan->nsites = ret || plan->state != LP_PLAN_WRITE ? 0 : 1;
-out:
 	free(live);
 	free(file);
-	return ret;
+	if (ret)
+		return ret;
+	snprintf(site.func, sizeof(site.func), "%s:%s", f->obj->name, f->name);
+	site.func_addr = f->addr;
+	site.target_name[0] = site.was[0] = 0;
+	if (g)
+		snprintf(site.target_name, sizeof(site.target_name), "%s:%s", g->obj->name, g->name);
+	if (one.prev_target && !resolve_symbolize(p, one.prev_target, &gs))
+		snprintf(site.was, sizeof(site.was), "%s:%s", gs.obj->name, gs.name);
+	if (!plan->npairs++) {	/* the first pair speaks for a single patch */
+		plan->state = one.state;
+		plan->revert = one.revert;
+		plan->repoint = one.repoint;
+		plan->prev_target = one.prev_target;
+		memcpy(plan->why, one.why, sizeof(plan->why));
+	}
+	return keep(plan, &one, &site, f);
+}
+
+static int cmp_site(const void *a, const void *b)
+{
+	const struct lp_site *x = a, *y = b;
+
+	return (x->addr > y->addr) - (x->addr < y->addr);
+}
+
+int plan_finish(struct lp_plan *plan, struct lp_diag *d)
+{
+	qsort(plan->sites, plan->nsites, sizeof(*plan->sites), cmp_site);
+	for (size_t i = 1; i < plan->nsites; i++)
+		if (plan->sites[i].addr < plan->sites[i - 1].addr + plan->sites[i - 1].len)
+			return lp_fail(d, LP_EXIT_USAGE, "%s and %s overlap (0x%" PRIx64 "): each function "
+				       "may appear once in a batch (remove the duplicate)",
+				       plan->sites[i - 1].func, plan->sites[i].func, plan->sites[i].addr);
+	/* Any site to write makes it a transaction; otherwise the first pair's verdict stands. */
+	if (plan->nsites)
+		plan->state = LP_PLAN_WRITE;
+	return 0;
+}
+
+int plan_build(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
+	       struct lp_plan *plan, struct lp_diag *d)
+{
+	memset(plan, 0, sizeof(*plan));
+	int ret = plan_add(p, f, g, plan, d);
+	return ret ? ret : plan_finish(plan, d);
 }

@@ -87,24 +87,8 @@ static void print_verify_plain(FILE *f, const struct lp_verify *v)
 			v->old_hits);
 }
 
-static void print_plain(FILE *f, const struct lp_report *r)
+static void print_sites_long(FILE *f, const struct lp_plan *pl)
 {
-	const struct lp_plan *pl = r->plan;
-
-	fprintf(f, "process   %d (%s), %d threads\n", r->proc->pid, r->proc->comm, r->proc->threads);
-	print_symbol(f, "function", r->func);
-	if (r->target)
-		print_symbol(f, "target", r->target);
-	if (pl->state == LP_PLAN_ALREADY) {
-		fprintf(f, "already applied: %s already jumps to 0x%" PRIx64 ", nothing to do\n",
-			r->func->name, pl->prev_target);
-		return;
-	}
-	if (pl->state == LP_PLAN_NOT_PATCHED) {
-		fprintf(f, "not patched: %s matches %s on disk, nothing to revert\n", r->func->name,
-			r->func->obj->name);
-		return;
-	}
 	for (size_t i = 0; i < pl->nsites; i++) {
 		const struct lp_site *s = &pl->sites[i];
 		fprintf(f, "site      0x%" PRIx64 "%s, %u bytes\n", s->addr,
@@ -115,9 +99,56 @@ static void print_plain(FILE *f, const struct lp_report *r)
 		hexbytes(f, s->new_bytes, s->len);
 		fprintf(f, "]\n");
 	}
-	fprintf(f, "form      %s\n", pl->why);
-	if (pl->repoint)
-		fprintf(f, "re-point  it jumped to 0x%" PRIx64 " before\n", pl->prev_target);
+}
+
+/* A batch: one line a site, one a skipped pair. */
+static void print_sites_short(FILE *f, const struct lp_plan *pl)
+{
+	fprintf(f, "batch     %zu pairs: %zu sites to write, %zu with nothing to do, one transaction\n",
+		pl->npairs, pl->nsites, pl->nskipped);
+	for (size_t i = 0; i < pl->nsites; i++) {
+		const struct lp_site *s = &pl->sites[i];
+		if (s->target_name[0])
+			fprintf(f, "site      0x%" PRIx64 " %s -> %s: %s (%u bytes)\n", s->addr, s->func,
+				s->target_name, s->written, s->len);
+		else
+			fprintf(f, "site      0x%" PRIx64 " %s: restores %s (%u bytes; it jumped to %s)\n",
+				s->addr, s->func, s->written, s->len, s->was[0] ? s->was : "?");
+	}
+	for (size_t i = 0; i < pl->nskipped; i++)
+		fprintf(f, "skipped   %s: %s\n", pl->skipped[i].func,
+			pl->skipped[i].why == LP_PLAN_ALREADY ? "already applied" : "not patched");
+}
+
+static void print_plain(FILE *f, const struct lp_report *r)
+{
+	const struct lp_plan *pl = r->plan;
+	bool batch = pl->npairs > 1;
+
+	fprintf(f, "process   %d (%s), %d threads\n", r->proc->pid, r->proc->comm, r->proc->threads);
+	if (!batch) {
+		print_symbol(f, "function", r->func);
+		if (r->target)
+			print_symbol(f, "target", r->target);
+	}
+	if (pl->state == LP_PLAN_ALREADY && !batch) {
+		fprintf(f, "already applied: %s already jumps to 0x%" PRIx64 ", nothing to do\n",
+			r->func->name, pl->prev_target);
+		return;
+	}
+	if (pl->state == LP_PLAN_NOT_PATCHED && !batch) {
+		fprintf(f, "not patched: %s matches %s on disk, nothing to revert\n", r->func->name,
+			r->func->obj->name);
+		return;
+	}
+	if (batch) {
+		print_sites_short(f, pl);
+	} else {
+		print_sites_long(f, pl);
+		fprintf(f, "form      %s\n", pl->why);
+		if (pl->repoint)
+			fprintf(f, "re-point  it jumped to 0x%" PRIx64 " before\n", pl->prev_target);
+	}
 	if (pl->nsites)
 		fprintf(f, "traps     a thread that hits the breakpoint %s\n", pl->revert ?
 			"waits until the original first byte is back, then runs it" :
@@ -128,8 +159,10 @@ static void print_plain(FILE *f, const struct lp_report *r)
 		print_verify_plain(f, r->verify);
 	if (r->dry_run)
 		fprintf(f, "dry run: nothing was changed, the process was not attached\n");
-	else if (!r->exit_code)
+	else if (!r->exit_code && pl->nsites)
 		fprintf(f, "%s\n", pl->revert ? "reverted" : "applied");
+	else if (!r->exit_code)
+		fprintf(f, "nothing to do: every pair is %s\n", pl->revert ? "not patched" : "already applied");
 }
 
 static void json_symbol(struct json *j, const char *key, const struct lp_symbol *s)
@@ -147,6 +180,9 @@ static void json_symbol(struct json *j, const char *key, const struct lp_symbol 
 static void json_site(struct json *j, const struct lp_site *s)
 {
 	json_open(j, NULL, '{');
+	json_str(j, "function", s->func);
+	json_str(j, "target", s->target_name[0] ? s->target_name : NULL);
+	json_str(j, "previous_target", s->was[0] ? s->was : NULL);
 	json_hex(j, "address", s->addr);
 	json_uint(j, "length", s->len);
 	json_bool(j, "endbr64", s->endbr);
@@ -222,9 +258,19 @@ static void print_json(FILE *f, const struct lp_report *r)
 	if (r->plan->prev_target)
 		json_hex(&j, "previous_target", r->plan->prev_target);
 	json_str(&j, "why", r->plan->why[0] ? r->plan->why : NULL);
+	json_uint(&j, "pairs", r->plan->npairs);
 	json_open(&j, "sites", '[');
 	for (size_t i = 0; i < r->plan->nsites; i++)
 		json_site(&j, &r->plan->sites[i]);
+	json_close(&j, ']');
+	json_open(&j, "skipped", '[');
+	for (size_t i = 0; i < r->plan->nskipped; i++) {
+		json_open(&j, NULL, '{');
+		json_str(&j, "function", r->plan->skipped[i].func);
+		json_str(&j, "reason", r->plan->skipped[i].why == LP_PLAN_ALREADY ? "already_applied" :
+			 "not_patched");
+		json_close(&j, '}');
+	}
 	json_close(&j, ']');
 	if (r->tx)
 		json_tx(&j, r->tx);
@@ -374,4 +420,26 @@ void report_symbols_end(struct report_symbols *r)
 	if (r->json)
 		fputs("]}\n", r->f);
 	fflush(r->f);
+}
+
+void report_nothing_patched(FILE *f, const struct lp_proc *p, bool json)
+{
+	if (json) {
+		struct json j;
+		json_init(&j, f);
+		json_open(&j, NULL, '{');
+		json_int(&j, "pid", p->pid);
+		json_str(&j, "comm", p->comm);
+		json_int(&j, "threads", p->threads);
+		json_str(&j, "action", "revert");
+		json_str(&j, "status", "not_patched");
+		json_uint(&j, "pairs", 0);
+		json_open(&j, "sites", '[');
+		json_close(&j, ']');
+		json_close(&j, '}');
+	} else {
+		fprintf(f, "process   %d (%s): no function holds a jump livepatch wrote, nothing to "
+			"revert\n", p->pid, p->comm);
+	}
+	fflush(f);
 }

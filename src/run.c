@@ -114,11 +114,30 @@ static int run_inspect(const struct lp_options *o, struct lp_proc *proc, struct 
 	return ret;
 }
 
+static int build_plan(struct lp_proc *proc, const struct lp_pairs *ps, struct lp_plan *plan,
+		      struct lp_diag *d)
+{
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < ps->n; i++)
+		ret = plan_add(proc, &ps->f[i], ps->revert ? NULL : &ps->g[i], plan, d);
+	return ret ? ret : plan_finish(plan, d);
+}
+
+/* The site of the first pair: --verify probes it (the traps are counted at every site). */
+static const struct lp_site *first_site(const struct lp_plan *plan, const struct lp_pairs *ps)
+{
+	for (size_t i = 0; i < plan->nsites; i++)
+		if (plan->sites[i].func_addr == ps->f[0].addr)
+			return &plan->sites[i];
+	return plan->nsites ? &plan->sites[0] : NULL;
+}
+
 int livepatch_run(const struct lp_options *o)
 {
 	struct lp_diag d = { 0 };
 	struct lp_proc proc;
-	struct lp_symbol f, g;
+	struct lp_pairs ps = { 0 };
 	struct lp_plan plan = { 0 };
 	struct lp_verifier *verifier = NULL;
 	int ret;
@@ -131,20 +150,20 @@ int livepatch_run(const struct lp_options *o)
 		goto out;
 	}
 	if (!ret)
-		ret = resolve_function(&proc, o->revert ? o->revert : o->func, "function", &f, &d);
-	if (!ret && !o->revert)
-		ret = resolve_function(&proc, o->target, "target", &g, &d);
-	if (!ret && !o->revert && f.addr == g.addr)
-		ret = lp_fail(&d, LP_EXIT_USAGE, "the function and the target are the same (0x%lx) "
-			      "(give --target the replacement function)", (unsigned long)f.addr);
+		ret = pairs_collect(&proc, o, &ps, &d);
+	if (!ret && !ps.n) {	/* --revert-all found nothing livepatch wrote */
+		if (!o->quiet || o->json)
+			report_nothing_patched(stdout, &proc, o->json);
+		goto out;
+	}
 	if (!ret)
-		ret = plan_build(&proc, &f, o->revert ? NULL : &g, &plan, &d);
+		ret = build_plan(&proc, &ps, &plan, &d);
 	if (ret) {
 		ret = fail(o, &d, ret);
 		goto out;
 	}
 	struct lp_report r = {
-		.proc = &proc, .func = &f, .target = o->revert ? NULL : &g, .plan = &plan,
+		.proc = &proc, .func = &ps.f[0], .target = ps.revert ? NULL : &ps.g[0], .plan = &plan,
 		.dry_run = o->dry_run,
 	};
 	struct lp_tx_stats st = { 0 };
@@ -155,7 +174,8 @@ int livepatch_run(const struct lp_options *o)
 		};
 		/* Probes first: a missing privilege fails before anything is written. */
 		if (o->verify_s > 0) {
-			ret = verify_prepare(&verifier, &proc, &plan, o->revert ? NULL : &g, &d);
+			ret = verify_prepare(&verifier, &proc, &plan, first_site(&plan, &ps),
+					     ps.revert ? NULL : &ps.g[0], &d);
 			if (ret) {
 				ret = fail(o, &d, ret);
 				goto out;
@@ -183,6 +203,7 @@ int livepatch_run(const struct lp_options *o)
 	ret = r.exit_code;
 out:
 	verify_close(verifier);
+	pairs_free(&ps);
 	plan_free(&plan);
 	proc_close(&proc);
 	return ret;

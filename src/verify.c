@@ -73,7 +73,7 @@ static int load(struct lp_verifier *v, pid_t pid, struct lp_diag *d)
 }
 
 int verify_prepare(struct lp_verifier **out, struct lp_proc *p, const struct lp_plan *plan,
-		   const struct lp_symbol *g, struct lp_diag *d)
+		   const struct lp_site *s, const struct lp_symbol *g, struct lp_diag *d)
 {
 	struct lp_verifier *v = calloc(1, sizeof(*v));
 	int ret;
@@ -93,7 +93,6 @@ int verify_prepare(struct lp_verifier **out, struct lp_proc *p, const struct lp_
 		return ret;
 	/* Never on a byte we change: G's entry, and the first instruction after the displaced bytes. */
 	/* uprobes refuse some instructions (LOCK prefixes): take the first of the old body they accept. */
-	const struct lp_site *s = &plan->sites[0];
 	for (unsigned int i = 0; i < s->nafter && !v->old_link; i++) {
 		v->old_probe = s->after[i];
 		v->old_link = probe(p, v->skel->progs.on_old, v->old_probe, i + 1 < s->nafter ? NULL : d);
