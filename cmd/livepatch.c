@@ -30,6 +30,9 @@ static const char usage[] =
 	"  -r, --revert F        restore F's original bytes from its mapped file\n"
 	"      --plan FILE       patch every 'F G' line of FILE (- for stdin), '#' comments\n"
 	"      --revert-all      restore every function that holds a jump livepatch wrote\n"
+	"      --callsites       rewrite every direct 'call F' into 'call G' instead of F's entry\n"
+	"                        (with --revert F: back to 'call F'); others are listed, left alone\n"
+	"      --in OBJECT       with --callsites: only the calls inside OBJECT\n"
 	"  --func/--target and --revert repeat: all pairs form one transaction, all or nothing.\n"
 	"\n"
 	"Inspect (read-only, nothing is attached):\n"
@@ -62,6 +65,8 @@ static const struct option long_opts[] = {
 	{ "target", required_argument, NULL, 't' },
 	{ "revert", required_argument, NULL, 'r' },
 	{ "revert-all", no_argument, NULL, 'A' },
+	{ "callsites", no_argument, NULL, 'C' },
+	{ "in", required_argument, NULL, 'I' },
 	{ "plan", required_argument, NULL, 'P' },
 	{ "list", no_argument, NULL, 'l' },
 	{ "symbols", no_argument, NULL, 'S' },
@@ -132,6 +137,8 @@ static int parse(int argc, char **argv, struct lp_options *o)
 		case 'r': o->reverts[o->nreverts++] = optarg; break;
 		case 'P': o->plan_file = optarg; break;
 		case 'A': o->revert_all = true; break;
+		case 'C': o->callsites = true; break;
+		case 'I': o->in = optarg; break;
 		case 'l': o->list = true; break;
 		case 'S': o->symbols = true; break;
 		case 'n': o->dry_run = true; break;
@@ -182,6 +189,11 @@ static int parse(int argc, char **argv, struct lp_options *o)
 	if (o->verify_s > 0 && o->dry_run)
 		return usage_error(o, "--verify checks a patch that runs; it cannot go with --dry-run "
 				   "(drop one of them)");
+	if (o->in && !o->callsites)
+		return usage_error(o, "--in OBJECT limits --callsites; add --callsites or drop --in");
+	if (o->callsites && (o->verify_s > 0 || o->revert_all))
+		return usage_error(o, "--callsites does not go with --verify or --revert-all yet (verify "
+				   "or revert the call sites with --revert F --callsites)");
 	if (o->nfuncs != o->ntargets)
 		return usage_error(o, "give both --func F and --target G, as many of each, paired in order "
 				   "(or --revert F; see livepatch --help)");

@@ -3,8 +3,8 @@
 # Works without the bash-completion package. The option lists must match
 # long_opts in cmd/livepatch.c (test/integration/cli.bats checks it).
 
-_livepatch_long_opts='--pid --func --target --revert --revert-all --plan --list --symbols
-	--dry-run --timeout --verify --verify-min-calls --json --quiet --verbose --help --version'
+_livepatch_long_opts='--pid --func --target --revert --revert-all --plan --callsites --in
+	--list --symbols --dry-run --timeout --verify --verify-min-calls --json --quiet --verbose --help --version'
 _livepatch_short_opts='-p -f -t -r -l -n -j -q -v -h -V'
 
 # Set _livepatch_pid to the pid given by -p/--pid among the arguments (the
@@ -85,6 +85,12 @@ _livepatch()
 		;;	# a number: nothing to offer
 	--plan)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		;;
+	--in)	# the objects mapped by the process of --pid: the OBJECT part of its symbols
+		_livepatch_pid_of "${COMP_WORDS[@]:0:COMP_CWORD}"
+		[[ -n $_livepatch_pid ]] && mapfile -t COMPREPLY < <(
+			"${COMP_WORDS[0]}" --pid "$_livepatch_pid" --symbols 2>/dev/null |
+				cut -d: -f1 | sort -u | grep -F -- "$cur")
 		;;
 	*)
 		[[ -z $cur || $cur == -* ]] &&

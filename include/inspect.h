@@ -14,6 +14,8 @@ struct lp_change {
 	uint8_t file[16];		/* the file from @at */
 	unsigned int nbytes;		/* differing span, at most 16 shown */
 	bool ours;			/* a jump livepatch writes, at the entry (after endbr64) */
+	bool call;			/* a call site redirected (call-site mode): at = the call */
+	char was_name[300];		/* for a call site: the callee the file has */
 	uint64_t target;		/* where it jumps, when ours */
 	char target_name[300];		/* OBJECT:SYMBOL+0xOFF of the target, or "" */
 };

@@ -15,6 +15,8 @@ struct lp_options {
 	size_t nreverts;
 	const char *plan_file;	/* --plan FILE: "F G" a line; "-" is stdin */
 	bool revert_all;	/* --revert-all: every function livepatch changed */
+	bool callsites;		/* --callsites: rewrite direct calls of F, not F's entry */
+	const char *in;		/* --in OBJECT: only the calls in that object */
 	bool list;		/* --list: functions that differ from their files */
 	bool symbols;		/* --symbols [PREFIX] */
 	const char *prefix;

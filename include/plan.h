@@ -20,6 +20,7 @@ enum lp_form {
 	LP_FORM_JMP_REL32,	/* e9 rel32: 5 bytes, target within +-2 GiB */
 	LP_FORM_JMP_ABS64,	/* ff 25 00000000 + 8-byte address: 14 bytes */
 	LP_FORM_ORIGINAL,	/* the file's own instructions (revert) */
+	LP_FORM_CALL_REL32,	/* call-site mode: e8 rel32 to the new callee */
 };
 
 /* One patch site: everything the transaction needs, nothing it must look up. */
@@ -55,6 +56,13 @@ struct lp_skip {
 	enum lp_plan_state why;
 };
 
+/* A reference to F that call-site mode found and leaves alone (listed in the plan). */
+struct lp_other {
+	uint64_t addr;
+	char where[200];	/* OBJECT:SYMBOL+0xOFF */
+	const char *kind;	/* "tail_call", "pointer", "plt", "via_plt" */
+};
+
 /*
  * One transaction's worth of sites (one pair or a batch). state, repoint,
  * prev_target and why describe the first pair, which is all a single patch has.
@@ -70,6 +78,9 @@ struct lp_plan {
 	size_t npairs;		/* pairs added, written or skipped */
 	struct lp_skip *skipped;
 	size_t nskipped;
+	struct lp_other *others;	/* call-site mode: references not rewritten */
+	size_t nothers;
+	bool callsites;
 };
 
 /* The bytes of one function, live and as the file has them; input of plan_site(). */
@@ -96,6 +107,19 @@ int plan_site(const struct lp_request *rq, struct lp_site *site, struct lp_plan 
  */
 int plan_add(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
 	     struct lp_plan *plan, struct lp_diag *d) LP_MUST_CHECK;
+
+/*
+ * Call-site mode: add every direct `call F` (e8 rel32) in the executable sections
+ * of @in (or of every object, NULL) as a site rewritten to `call G` (@g NULL: back
+ * to `call F`). Tail calls, calls through memory and PLT stubs are listed in
+ * plan->others and left alone. Refused under a user shadow stack.
+ */
+int plan_add_callsites(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
+		       const char *in, struct lp_plan *plan, struct lp_diag *d) LP_MUST_CHECK;
+
+/* Append a planned site (or a skip, when @one's state is not WRITE); for plan_add*. */
+int plan_keep(struct lp_plan *plan, const struct lp_plan *one, const struct lp_site *s,
+	      const struct lp_symbol *f) LP_MUST_CHECK;
 
 /* Sort the sites by address and refuse overlaps; sets the batch's state. */
 int plan_finish(struct lp_plan *plan, struct lp_diag *d) LP_MUST_CHECK;

@@ -105,6 +105,11 @@ int proc_read(const struct lp_proc *p, uint64_t addr, void *buf, size_t len) LP_
 int object_open(const struct lp_object *obj) LP_MUST_CHECK;
 void object_free_symtab(struct lp_object *obj);
 
+/* Call @fn with the file bytes of every executable section of @obj, at its runtime address. */
+int object_each_exec_section(struct lp_object *obj,
+			     int (*fn)(const char *name, uint64_t addr, const uint8_t *bytes,
+				       size_t len, void *arg), void *arg) LP_MUST_CHECK;
+
 /* Read @len bytes of @obj's file that are mapped at runtime address @addr. */
 int object_read_at(const struct lp_object *obj, uint64_t addr, void *buf, size_t len) LP_MUST_CHECK;
 

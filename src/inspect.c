@@ -71,11 +71,26 @@ static int add_change(struct lp_proc *p, struct lp_changes *out, uint64_t at, co
 		if (c.ours)
 			c.at = site;
 	}
+	/* A call site: an e8 in both, the difference within its rel32 (call-site mode). */
+	for (size_t k = 1; !c.ours && k <= 4 && k <= before; k++) {
+		int32_t rm, rf;
+		if (mem[-(long)k] != 0xe8 || file[-(long)k] != 0xe8 || after < 5 - k)
+			continue;
+		memcpy(&rm, mem - k + 1, 4);
+		memcpy(&rf, file - k + 1, 4);
+		c.at = at - k;
+		c.call = true;
+		c.target = c.at + 5 + (int64_t)rm;
+		struct lp_change was = { .target = c.at + 5 + (int64_t)rf };
+		name_target(p, &was);
+		memcpy(c.was_name, was.target_name, sizeof(c.was_name));
+		break;
+	}
 	size_t back = c.at < at ? at - c.at : 0;
 	c.nbytes = after + back < sizeof(c.bytes) ? (unsigned int)(after + back) : sizeof(c.bytes);
 	memcpy(c.bytes, mem - back, c.nbytes);
 	memcpy(c.file, file - back, c.nbytes);
-	if (c.ours)
+	if (c.ours || c.call)
 		name_target(p, &c);
 	struct lp_change *v = realloc(out->v, (out->n + 1) * sizeof(*v));
 	if (!v)

@@ -339,6 +339,7 @@ void plan_free(struct lp_plan *plan)
 {
 	free(plan->sites);
 	free(plan->skipped);
+	free(plan->others);
 	memset(plan, 0, sizeof(*plan));
 }
 
@@ -369,7 +370,7 @@ static int read_function(struct lp_proc *p, const struct lp_symbol *f, uint8_t *
 	return 0;
 }
 
-static int keep(struct lp_plan *plan, const struct lp_plan *one, const struct lp_site *s,
+int plan_keep(struct lp_plan *plan, const struct lp_plan *one, const struct lp_site *s,
 		const struct lp_symbol *f)
 {
 	if (one->state != LP_PLAN_WRITE) {
@@ -428,7 +429,7 @@ int plan_add(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbo
 		plan->prev_target = one.prev_target;
 		memcpy(plan->why, one.why, sizeof(plan->why));
 	}
-	return keep(plan, &one, &site, f);
+	return plan_keep(plan, &one, &site, f);
 }
 
 static int cmp_site(const void *a, const void *b)

@@ -15,6 +15,7 @@ static const char *form_name(enum lp_form f)
 	switch (f) {
 	case LP_FORM_JMP_REL32: return "jmp_rel32";
 	case LP_FORM_JMP_ABS64: return "jmp_abs64";
+	case LP_FORM_CALL_REL32: return "call_rel32";
 	default: return "original";
 	}
 }
@@ -87,6 +88,17 @@ static void print_verify_plain(FILE *f, const struct lp_verify *v)
 			v->old_hits);
 }
 
+static const char *other_text(const char *kind)
+{
+	if (!strcmp(kind, "tail_call"))
+		return "a tail call (jmp)";
+	if (!strcmp(kind, "pointer"))
+		return "a call or jump through a pointer in memory";
+	if (!strcmp(kind, "plt"))
+		return "a PLT stub";
+	return "a call through a PLT stub";
+}
+
 static void print_sites_long(FILE *f, const struct lp_plan *pl)
 {
 	for (size_t i = 0; i < pl->nsites; i++) {
@@ -123,7 +135,7 @@ static void print_sites_short(FILE *f, const struct lp_plan *pl)
 static void print_plain(FILE *f, const struct lp_report *r)
 {
 	const struct lp_plan *pl = r->plan;
-	bool batch = pl->npairs > 1;
+	bool batch = pl->npairs > 1 || pl->callsites;
 
 	fprintf(f, "process   %d (%s), %d threads\n", r->proc->pid, r->proc->comm, r->proc->threads);
 	if (!batch) {
@@ -149,7 +161,13 @@ static void print_plain(FILE *f, const struct lp_report *r)
 		if (pl->repoint)
 			fprintf(f, "re-point  it jumped to 0x%" PRIx64 " before\n", pl->prev_target);
 	}
-	if (pl->nsites)
+	for (size_t i = 0; i < pl->nothers; i++)
+		fprintf(f, "left      0x%" PRIx64 " %s: %s, not rewritten\n", pl->others[i].addr,
+			pl->others[i].where, other_text(pl->others[i].kind));
+	if (pl->callsites && pl->nsites)
+		fprintf(f, "traps     a thread that hits a breakpoint gets the call emulated: return "
+			"address pushed, then the new callee\n");
+	else if (pl->nsites)
 		fprintf(f, "traps     a thread that hits the breakpoint %s\n", pl->revert ?
 			"waits until the original first byte is back, then runs it" :
 			"is sent to the target at once (the jump is emulated)");
@@ -263,6 +281,16 @@ static void print_json(FILE *f, const struct lp_report *r)
 	for (size_t i = 0; i < r->plan->nsites; i++)
 		json_site(&j, &r->plan->sites[i]);
 	json_close(&j, ']');
+	json_bool(&j, "callsites", r->plan->callsites);
+	json_open(&j, "left_alone", '[');
+	for (size_t i = 0; i < r->plan->nothers; i++) {
+		json_open(&j, NULL, '{');
+		json_hex(&j, "address", r->plan->others[i].addr);
+		json_str(&j, "where", r->plan->others[i].where);
+		json_str(&j, "kind", r->plan->others[i].kind);
+		json_close(&j, '}');
+	}
+	json_close(&j, ']');
 	json_open(&j, "skipped", '[');
 	for (size_t i = 0; i < r->plan->nskipped; i++) {
 		json_open(&j, NULL, '{');
@@ -355,11 +383,13 @@ void report_changes(FILE *f, const struct lp_proc *p, const struct lp_changes *c
 			json_str(&j, "symbol", x->func.name);
 			json_hex(&j, "address", x->func.addr);
 			json_hex(&j, "at", x->at);
-			json_str(&j, "kind", x->ours ? "jump" : "unknown");
-			if (x->ours) {
+			json_str(&j, "kind", x->ours ? "jump" : x->call ? "call" : "unknown");
+			if (x->ours || x->call) {
 				json_hex(&j, "target", x->target);
 				json_str(&j, "target_symbol", x->target_name[0] ? x->target_name : NULL);
 			}
+			if (x->call)
+				json_str(&j, "file_target_symbol", x->was_name[0] ? x->was_name : NULL);
 			json_bytes(&j, "bytes", x->bytes, x->nbytes);
 			json_bytes(&j, "file_bytes", x->file, x->nbytes);
 			json_close(&j, '}');
@@ -378,6 +408,11 @@ void report_changes(FILE *f, const struct lp_proc *p, const struct lp_changes *c
 		if (x->ours) {
 			fprintf(f, "jumps to %s (0x%" PRIx64 ")\n", x->target_name[0] ? x->target_name : "?",
 				x->target);
+			continue;
+		}
+		if (x->call) {
+			fprintf(f, "the call at +0x%" PRIx64 " goes to %s instead of %s\n", x->at - x->func.addr,
+				x->target_name[0] ? x->target_name : "?", x->was_name[0] ? x->was_name : "?");
 			continue;
 		}
 		fprintf(f, "unknown modification at +0x%" PRIx64 ": [", x->at - x->func.addr);

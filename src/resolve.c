@@ -643,3 +643,37 @@ int resolve_each_function(struct lp_proc *p, void (*fn)(const struct lp_symbol *
 	}
 	return 0;
 }
+
+int object_each_exec_section(struct lp_object *obj,
+			     int (*fn)(const char *name, uint64_t addr, const uint8_t *bytes,
+				       size_t len, void *arg), void *arg)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	int ret = load_symtab(obj), fd;
+
+	if (ret)
+		return ret;	/* also computes the bias */
+	fd = object_open(obj);
+	if (fd < 0)
+		return fd;
+	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_getshdrstrndx(elf, &shstrndx)) {
+		ret = -ENOEXEC;
+		goto out;
+	}
+	while (!ret && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS || !(sh.sh_flags & SHF_EXECINSTR))
+			continue;
+		Elf_Data *data = elf_getdata(scn, NULL);
+		const char *name = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (data && data->d_buf)
+			ret = fn(name ? name : "?", sh.sh_addr + obj->bias, data->d_buf, data->d_size, arg);
+	}
+out:
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return ret;
+}

@@ -114,13 +114,15 @@ static int run_inspect(const struct lp_options *o, struct lp_proc *proc, struct 
 	return ret;
 }
 
-static int build_plan(struct lp_proc *proc, const struct lp_pairs *ps, struct lp_plan *plan,
-		      struct lp_diag *d)
+static int build_plan(const struct lp_options *o, struct lp_proc *proc, const struct lp_pairs *ps,
+		      struct lp_plan *plan, struct lp_diag *d)
 {
 	int ret = 0;
 
 	for (size_t i = 0; !ret && i < ps->n; i++)
-		ret = plan_add(proc, &ps->f[i], ps->revert ? NULL : &ps->g[i], plan, d);
+		ret = o->callsites ?
+		      plan_add_callsites(proc, &ps->f[i], ps->revert ? NULL : &ps->g[i], o->in, plan, d) :
+		      plan_add(proc, &ps->f[i], ps->revert ? NULL : &ps->g[i], plan, d);
 	return ret ? ret : plan_finish(plan, d);
 }
 
@@ -157,7 +159,7 @@ int livepatch_run(const struct lp_options *o)
 		goto out;
 	}
 	if (!ret)
-		ret = build_plan(&proc, &ps, &plan, &d);
+		ret = build_plan(o, &proc, &ps, &plan, &d);
 	if (ret) {
 		ret = fail(o, &d, ret);
 		goto out;

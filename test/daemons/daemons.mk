@@ -14,7 +14,7 @@ D_HDR    := $(D_DIR)/common.h $(D_DIR)/daemons.mk
 D_SIMPLE := sigstormd forkd churnd blockd sigtrapd vforkd execd
 D_ALL    := $(D_SIMPLE:%=$(D_OUT)/%) \
             $(D_OUT)/counterd $(D_OUT)/counterd-nopie $(D_OUT)/counterd-lib \
-            $(D_OUT)/libsample.so $(D_OUT)/sigsend $(D_OUT)/sleep32 $(D_OUT)/manyd
+            $(D_OUT)/libsample.so $(D_OUT)/sigsend $(D_OUT)/sleep32 $(D_OUT)/manyd $(D_OUT)/callersd
 D_BASE   := $(D_OBJ)/common.o $(D_OBJ)/compute.o
 
 .PHONY: daemons
@@ -73,3 +73,7 @@ $(D_OBJ)/manyd.c: $(D_DIR)/gen_manyd.py | $(D_OBJ)
 
 $(D_OUT)/manyd: $(D_OBJ)/manyd.c $(D_BASE) $(D_HDR) | $(D_OUT)
 	$(CC) $(D_CFLAGS) $(D_CET) -I$(D_DIR) -o $@ $(D_OBJ)/manyd.c $(D_BASE)
+
+# callersd: compute reached by direct calls, a register, memory and a tail call.
+$(D_OUT)/callersd: $(D_OBJ)/callersd.o $(D_OBJ)/callers_asm.o $(D_BASE) | $(D_OUT)
+	$(CC) $(D_CFLAGS) $(D_CET) -o $@ $^

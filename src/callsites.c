@@ -1,0 +1,242 @@
+/*
+ * Call-site mode of the plan stage: find every direct `call F` by a linear sweep
+ * of the executable sections (the file's bytes, so a site we rewrote is still
+ * found), and plan each as a 5-byte site `call G`. References that are not a
+ * direct call (tail calls, calls through memory, PLT stubs) are listed, not touched.
+ */
+#include <capstone/capstone.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "plan.h"
+
+struct sweep {
+	struct lp_proc *p;
+	const struct lp_object *obj;
+	const struct lp_symbol *f, *g;
+	struct lp_plan *plan;
+	struct lp_diag *d;
+	csh cs;
+	cs_insn *in;
+	uint64_t stubs[64];	/* PLT stubs that jump to F */
+	size_t nstubs;
+	size_t found, already, written;
+	int err;
+};
+
+static void where(struct lp_proc *p, uint64_t addr, char *out, size_t len)
+{
+	struct lp_symbol s;
+
+	if (!resolve_symbolize(p, addr, &s))
+		snprintf(out, len, "%s:%s+0x%" PRIx64, s.obj->name, s.name, addr - s.addr);
+	else
+		snprintf(out, len, "0x%" PRIx64, addr);
+}
+
+static int other(struct sweep *w, uint64_t addr, const char *kind)
+{
+	struct lp_plan *pl = w->plan;
+	struct lp_other *o = realloc(pl->others, (pl->nothers + 1) * sizeof(*o));
+
+	if (!o)
+		return -ENOMEM;
+	pl->others = o;
+	o[pl->nothers].addr = addr;
+	o[pl->nothers].kind = kind;
+	where(w->p, addr, o[pl->nothers].where, sizeof(o->where));
+	pl->nothers++;
+	return 0;
+}
+
+static void encode_call(uint64_t site, uint64_t target, uint8_t *out)
+{
+	int32_t rel = (int32_t)(target - (site + 5));
+
+	out[0] = 0xe8;
+	memcpy(out + 1, &rel, 4);
+}
+
+static bool fits(uint64_t site, uint64_t target)
+{
+	int64_t rel = (int64_t)(target - (site + 5));
+
+	return rel >= INT32_MIN && rel <= INT32_MAX;
+}
+
+/* One `call F` at @site: compare memory with the file, then plan `call G` (or back to F). */
+static int call_site(struct sweep *w, uint64_t site, const uint8_t *file)
+{
+	struct lp_site s = { .addr = site, .len = 5, .displaced_len = 5, .form = LP_FORM_CALL_REL32,
+			     .emul = LP_EMUL_CALL, .func_addr = site };
+	uint64_t to = w->g ? w->g->addr : w->f->addr, cur;
+	int32_t rel;
+	int ret = proc_read(w->p, site, s.old_bytes, 5);
+
+	w->found++;
+	if (ret)
+		return lp_fail(w->d, LP_EXIT_PROCESS, "cannot read the call site at 0x%" PRIx64 ": %s",
+			       site, strerror(-ret));
+	where(w->p, site, s.func, sizeof(s.func));
+	if (s.old_bytes[0] != 0xe8)
+		return lp_fail(w->d, LP_EXIT_SITE, "the call to %s at %s was changed by another tool "
+			       "(%02x, not a call) (remove that change first)", w->f->name, s.func,
+			       s.old_bytes[0]);
+	memcpy(&rel, s.old_bytes + 1, 4);
+	cur = site + 5 + (int64_t)rel;
+	if (cur == to) {
+		w->already++;
+		return 0;
+	}
+	if (!fits(site, to))
+		return lp_fail(w->d, LP_EXIT_SITE, "%s is more than 2 GiB from the call site at %s, out "
+			       "of reach of a call rel32 (patch the entry of %s instead)",
+			       w->g ? w->g->name : w->f->name, s.func, w->f->name);
+	if ((site >> 12) != ((site + 4) >> 12))
+		return lp_fail(w->d, LP_EXIT_SITE, "the call site at %s crosses a page boundary, which "
+			       "a single write cannot cover (patch the entry of %s instead)", s.func,
+			       w->f->name);
+	if (w->g)
+		encode_call(site, to, s.new_bytes);
+	else
+		memcpy(s.new_bytes, file, 5);
+	s.target = to;
+	snprintf(s.displaced, sizeof(s.displaced), "call 0x%" PRIx64, cur);
+	snprintf(s.written, sizeof(s.written), "call 0x%" PRIx64, to);
+	if (w->g)
+		snprintf(s.target_name, sizeof(s.target_name), "%s:%s", w->g->obj->name, w->g->name);
+	where(w->p, cur, s.was, sizeof(s.was));
+	struct lp_plan one = { .state = LP_PLAN_WRITE };
+	w->written++;
+	return plan_keep(w->plan, &one, &s, w->f);
+}
+
+static bool is_stub(const struct sweep *w, uint64_t a)
+{
+	for (size_t i = 0; i < w->nstubs; i++)
+		if (w->stubs[i] == a)
+			return true;
+	return false;
+}
+
+/* What one instruction does with F: a direct call, a tail call, or a jump through memory. */
+static int classify(struct sweep *w, const char *section, const cs_insn *in, const uint8_t *bytes)
+{
+	const cs_x86 *x = &in->detail->x86;
+	bool call = in->id == X86_INS_CALL, jmp = in->id == X86_INS_JMP;
+	uint64_t f = w->f->addr, slot;
+
+	if ((!call && !jmp) || x->op_count != 1)
+		return 0;
+	const cs_x86_op *op = &x->operands[0];
+	if (op->type == X86_OP_IMM) {
+		if ((uint64_t)op->imm == f)
+			return call && in->size == 5 ? call_site(w, in->address, bytes) :
+			       other(w, in->address, "tail_call");
+		return is_stub(w, (uint64_t)op->imm) ? other(w, in->address, "via_plt") : 0;
+	}
+	if (op->type != X86_OP_MEM || op->mem.base != X86_REG_RIP || op->mem.index != X86_REG_INVALID)
+		return 0;
+	uint64_t at = in->address + in->size + (uint64_t)op->mem.disp;
+	if (proc_read(w->p, at, &slot, 8) || slot != f)
+		return 0;
+	if (jmp && !strncmp(section, ".plt", 4)) {
+		if (w->nstubs < LP_ARRAY_SIZE(w->stubs))
+			w->stubs[w->nstubs++] = in->address;
+		return other(w, in->address, "plt");
+	}
+	return other(w, in->address, "pointer");
+}
+
+/* Linear sweep; an undecodable byte is skipped, as objdump does. */
+static int sweep_section(const char *name, uint64_t addr, const uint8_t *bytes, size_t len, void *arg)
+{
+	struct sweep *w = arg;
+	const uint8_t *code = bytes;
+	size_t size = len;
+	uint64_t a = addr;
+
+	while (size) {
+		if (!cs_disasm_iter(w->cs, &code, &size, &a, w->in)) {
+			code++, size--, a++;
+			continue;
+		}
+		int ret = classify(w, name, w->in, code - w->in->size);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static bool shadow_stack(pid_t pid)
+{
+	char path[64], line[256];
+	bool on = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if (!(f = fopen(path, "re")))
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "x86_Thread_features:", 20) && strstr(line, "shstk"))
+			on = true;
+	fclose(f);
+	return on;
+}
+
+int plan_add_callsites(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
+		       const char *in, struct lp_plan *plan, struct lp_diag *d)
+{
+	struct sweep w = { .p = p, .f = f, .g = g, .plan = plan, .d = d };
+	int ret = 0;
+
+	if (shadow_stack(p->pid))
+		return lp_fail(d, LP_EXIT_SITE, "process %d runs with a user shadow stack "
+			       "(x86_Thread_features: shstk): emulating a call would have to push there "
+			       "too, which livepatch does not do yet (patch the entry, without --callsites)",
+			       p->pid);
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &w.cs) != CS_ERR_OK)
+		return lp_fail(d, LP_EXIT_INTERNAL, "capstone cannot open an x86-64 decoder");
+	cs_option(w.cs, CS_OPT_DETAIL, CS_OPT_ON);
+	w.in = cs_malloc(w.cs);
+	bool named = false;
+	for (size_t i = 0; !ret && w.in && i < p->nobjs; i++) {
+		struct lp_object *o = &p->objs[i];
+		if (in && strcmp(o->name, in) && strcmp(o->path, in))
+			continue;
+		named = true;
+		w.obj = o;
+		ret = object_each_exec_section(o, sweep_section, &w);
+		if (ret == -ENOEXEC || ret == -ENOENT || ret == -ESTALE)
+			ret = 0;	/* not an ELF we can read (a deleted-and-replaced file): no calls */
+	}
+	if (w.in)
+		cs_free(w.in, 1);
+	cs_close(&w.cs);
+	if (ret <= -LP_ERR_BASE)
+		return ret;
+	if (ret)
+		return lp_fail(d, LP_EXIT_INTERNAL, "scanning for calls failed: %s", strerror(-ret));
+	if (in && !named)
+		return lp_fail(d, LP_EXIT_SYMBOL, "--in %s: no such object is mapped in process %d "
+			       "(give a base name such as libc.so.6, or a path)", in, p->pid);
+	if (!w.found && g)
+		return lp_fail(d, LP_EXIT_SITE, "no direct call to %s found%s%s (%zu other reference(s): "
+			       "tail calls, pointers, PLT; patch its entry instead, without --callsites)",
+			       f->name, in ? " in " : "", in ? in : "", plan->nothers);
+	if (!plan->npairs++) {
+		plan->revert = !g;
+		plan->callsites = true;
+		plan->state = w.written ? LP_PLAN_WRITE : g ? LP_PLAN_ALREADY : LP_PLAN_NOT_PATCHED;
+		snprintf(plan->why, sizeof(plan->why), "call-site mode: %zu direct call(s) of %s, %zu to "
+			 "rewrite as call rel32 (5 bytes each), %zu left alone", w.found, f->name,
+			 w.written, plan->nothers);
+	}
+	if (!w.written) {	/* every call site already says it: the pair needs nothing */
+		struct lp_plan none = { .state = g ? LP_PLAN_ALREADY : LP_PLAN_NOT_PATCHED };
+		return plan_keep(plan, &none, NULL, f);
+	}
+	return 0;
+}
