@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 #include "plan.h"
 #include "resolve.h"
 
@@ -44,6 +45,14 @@ void report_symbols_end(struct report_symbols *r);
 
 /* "livepatch: error: ..." on stderr, or {"error":{...}} on stdout in JSON mode. */
 void report_error(const struct lp_diag *d, int exit_code, bool json);
+
+/*
+ * A one-line progress indicator on stderr (callers show it only on a terminal)
+ * once @what has run for a second: overwritten in place, cleared by _done().
+ * Returns true when it printed.
+ */
+bool report_progress(const char *what, const struct timespec *since, unsigned int timeout_ms);
+void report_progress_done(void);
 
 /* -v: one line per protocol step, with a timestamp, on stderr. */
 void report_verbose(const char *fmt, ...) LP_PRINTF(1, 2);

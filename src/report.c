@@ -478,3 +478,23 @@ void report_nothing_patched(FILE *f, const struct lp_proc *p, bool json)
 	}
 	fflush(f);
 }
+
+bool report_progress(const char *what, const struct timespec *since, unsigned int timeout_ms)
+{
+	struct timespec now;
+	char line[160];
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double s = (double)(now.tv_sec - since->tv_sec) + (now.tv_nsec - since->tv_nsec) / 1e9;
+	if (s < 1.0)
+		return false;
+	int n = snprintf(line, sizeof(line), "\rlivepatch: %s, %.1f s (each sync gives up after "
+			 "%.1f s) ", what, s, timeout_ms / 1000.0);
+	return write(STDERR_FILENO, line, (size_t)n) == n;
+}
+
+void report_progress_done(void)
+{
+	if (write(STDERR_FILENO, "\r\033[K", 4) < 0)
+		return;	/* clear the progress line so the report starts clean */
+}

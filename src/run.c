@@ -4,6 +4,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <time.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -50,7 +53,7 @@ static void forward_signal(int sig)
  * makes them return EINTR). The parent reports.
  */
 static int run_tracer(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts *o,
-		      struct lp_tx_stats *st, struct lp_diag *d)
+		      bool progress, struct lp_tx_stats *st, struct lp_diag *d)
 {
 	struct tracer_result res = { 0 };
 	struct sigaction sa = { .sa_handler = forward_signal }, old[4];
@@ -74,7 +77,15 @@ static int run_tracer(pid_t pid, const struct lp_plan *plan, const struct lp_tx_
 	for (int i = 0; i < 4; i++)
 		sigaction(sigs[i], &sa, &old[i]);
 	size_t got = 0;
+	struct timespec t0;
+	bool shown = false;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (got < sizeof(res)) {
+		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+		if (progress && poll(&pfd, 1, 250) == 0) {
+			shown |= report_progress("transaction in progress", &t0, o->timeout_ms);
+			continue;
+		}
 		ssize_t n = read(fds[0], (char *)&res + got, sizeof(res) - got);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -82,6 +93,8 @@ static int run_tracer(pid_t pid, const struct lp_plan *plan, const struct lp_tx_
 			break;
 		got += (size_t)n;
 	}
+	if (shown)
+		report_progress_done();
 	close(fds[0]);
 	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
 		;
@@ -183,7 +196,9 @@ int livepatch_run(const struct lp_options *o)
 				goto out;
 			}
 		}
-		ret = run_tracer(proc.pid, &plan, &txo, &st, &d);
+		/* A progress line only for a person watching: a terminal, not --json, not -q. */
+		bool progress = !o->json && !o->quiet && isatty(STDERR_FILENO);
+		ret = run_tracer(proc.pid, &plan, &txo, progress, &st, &d);
 		r.tx = &st;
 		r.exit_code = lp_exit_code(ret);
 		r.diag = &d;
