@@ -59,6 +59,9 @@ struct lp_symbol {
 int proc_open(struct lp_proc *p, pid_t pid, struct lp_diag *d) LP_MUST_CHECK;
 void proc_close(struct lp_proc *p);
 
+/* One numeric field of /proc/TID/status ("Tgid", "TracerPid"), or -1. */
+long proc_status_field(pid_t tid, const char *key);
+
 /* Re-read the thread count (the report shows it; it changes while we work). */
 int proc_count_threads(pid_t pid);
 

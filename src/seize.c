@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ptrace_ops.h"
+#include "resolve.h"
 #include "seize.h"
 
 #define SEIZE_PASSES 64	/* a thread-spawning storm must not keep us here forever */
@@ -77,22 +78,6 @@ static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 	return found;
 }
 
-static pid_t tracer_of(pid_t tid)
-{
-	char path[64], line[128];
-	pid_t tracer = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", tid);
-	if (!(f = fopen(path, "re")))
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "TracerPid: %d", &tracer) == 1)
-			break;
-	fclose(f);
-	return tracer;
-}
-
 /*
  * A vfork child (or posix_spawn's) runs in the parent's memory but is not one of
  * its threads: left untraced it would die on our int3. Find every child of every
@@ -115,7 +100,7 @@ static int seize_sharers(struct lp_threads *ts, struct lp_diag *d)
 			int ret = pt_seize(c);
 			if (ret == -ESRCH)
 				continue;
-			bool ours = ret == -EPERM && tracer_of(c) == getpid();
+			bool ours = ret == -EPERM && proc_status_field(c, "TracerPid") == getpid();
 			if (ret && !ours) {
 				fclose(f);
 				return lp_fail(d, LP_EXIT_PROCESS, "cannot seize %d, a vfork child of process "

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "ptrace_ops.h"
+#include "resolve.h"
 #include "seize.h"
 #include "transact.h"
 
@@ -287,22 +288,6 @@ static bool is_stop_signal(int sig)
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
-static pid_t tgid_of(pid_t tid)
-{
-	char path[64], line[128];
-	pid_t tgid = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", tid);
-	if (!(f = fopen(path, "re")))
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
-			break;
-	fclose(f);
-	return tgid;
-}
-
 /* A tid we did not know: a new thread whose first stop beat its clone event, or a fork child. */
 static struct lp_thread *adopt(struct tx *tx, pid_t tid, bool child)
 {
@@ -363,7 +348,7 @@ static int on_event(struct tx *tx, struct lp_thread *t, int event)
 		}
 		break;
 	case PTRACE_EVENT_EXEC:
-		if (t->sharer || tgid_of(t->tid) != tx->pid) {
+		if (t->sharer || (pid_t)proc_status_field(t->tid, "Tgid") != tx->pid) {
 			/* A vfork child left our memory for its own image: not ours any more. */
 			t->state = TH_GONE;
 			ret = pt_detach(t->tid, 0);
@@ -434,8 +419,8 @@ static int on_wait_status(struct tx *tx, pid_t tid, int status, bool hold_last)
 	struct lp_thread *t = threads_find(&tx->ts, tid);
 
 	if (!t) {
-		pid_t tgid = tgid_of(tid);
-		t = adopt(tx, tid, tgid && tgid != tx->pid);
+		pid_t tgid = (pid_t)proc_status_field(tid, "Tgid");
+		t = adopt(tx, tid, tgid > 0 && tgid != tx->pid);
 		if (!t)
 			return -ENOMEM;
 	}
