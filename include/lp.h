@@ -39,7 +39,7 @@ struct lp_diag {
 	char msg[1024];
 };
 
-/* Record a failure in @d (first one wins) and return LP_ERR(code). */
+/* Record a failure in @d (first one wins) and return LP_ERR of the code recorded there. */
 int lp_fail(struct lp_diag *d, int code, const char *fmt, ...) LP_PRINTF(3, 4);
 
 /* Map a library return value to the command's exit code. */

@@ -28,7 +28,7 @@ struct lp_report {
 void report_print(FILE *f, const struct lp_report *r, bool json);
 
 /* --revert-all when no function differs from its file. */
-void report_nothing_patched(FILE *f, const struct lp_proc *p, bool json);
+void report_nothing_patched(FILE *f, const struct lp_proc *p, bool dry_run, bool json);
 
 /* --list: every function whose bytes differ from its file. */
 void report_changes(FILE *f, const struct lp_proc *p, const struct lp_changes *c, bool json);

@@ -30,7 +30,9 @@ static void where(struct lp_proc *p, uint64_t addr, char *out, size_t len)
 {
 	struct lp_symbol s;
 
-	if (!resolve_symbolize(p, addr, &s))
+	if (!resolve_symbolize(p, addr, &s) && addr == s.addr)
+		snprintf(out, len, "%s:%s", s.obj->name, s.name);
+	else if (!resolve_symbolize(p, addr, &s))
 		snprintf(out, len, "%s:%s+0x%" PRIx64, s.obj->name, s.name, addr - s.addr);
 	else
 		snprintf(out, len, "0x%" PRIx64, addr);
@@ -230,6 +232,8 @@ int plan_add_callsites(struct lp_proc *p, const struct lp_symbol *f, const struc
 		plan->revert = !g;
 		plan->callsites = true;
 		plan->state = w.written ? LP_PLAN_WRITE : g ? LP_PLAN_ALREADY : LP_PLAN_NOT_PATCHED;
+	}
+	if (w.written && !plan->why[0]) {
 		snprintf(plan->why, sizeof(plan->why), "call-site mode: %zu direct call(s) of %s, %zu to "
 			 "rewrite as call rel32 (5 bytes each), %zu left alone", w.found, f->name,
 			 w.written, plan->nothers);

@@ -12,7 +12,8 @@ int lp_fail(struct lp_diag *d, int code, const char *fmt, ...)
 		va_end(ap);
 		d->code = code;
 	}
-	return LP_ERR(code);
+	/* The exit code goes with the message shown: the first failure's. */
+	return LP_ERR(d && d->code ? d->code : code);
 }
 
 int lp_exit_code(int ret)

@@ -427,8 +427,9 @@ int plan_add(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbo
 		plan->revert = one.revert;
 		plan->repoint = one.repoint;
 		plan->prev_target = one.prev_target;
-		memcpy(plan->why, one.why, sizeof(plan->why));
 	}
+	if (!plan->why[0] && one.state == LP_PLAN_WRITE)	/* why: of the first pair written */
+		memcpy(plan->why, one.why, sizeof(plan->why));
 	return plan_keep(plan, &one, &site, f);
 }
 
@@ -441,7 +442,8 @@ static int cmp_site(const void *a, const void *b)
 
 int plan_finish(struct lp_plan *plan, struct lp_diag *d)
 {
-	qsort(plan->sites, plan->nsites, sizeof(*plan->sites), cmp_site);
+	if (plan->nsites > 1)	/* qsort must not get the NULL of an empty plan */
+		qsort(plan->sites, plan->nsites, sizeof(*plan->sites), cmp_site);
 	for (size_t i = 1; i < plan->nsites; i++)
 		if (plan->sites[i].addr < plan->sites[i - 1].addr + plan->sites[i - 1].len)
 			return lp_fail(d, LP_EXIT_USAGE, "%s and %s overlap (0x%" PRIx64 "): each function "

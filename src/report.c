@@ -37,7 +37,7 @@ static const char *status_name(const struct lp_report *r)
 		return "not_patched";
 	if (r->dry_run)
 		return "planned";
-	if (r->exit_code)
+	if (r->exit_code && r->exit_code != LP_EXIT_VERIFY)	/* 7: written, not proven */
 		return r->tx && r->tx->rolled_back ? "rolled_back" : "failed";
 	return r->plan->revert ? "reverted" : "applied";
 }
@@ -200,7 +200,7 @@ static void json_site(struct json *j, const struct lp_site *s)
 	json_open(j, NULL, '{');
 	json_str(j, "function", s->func);
 	json_str(j, "target", s->target_name[0] ? s->target_name : NULL);
-	json_str(j, "previous_target", s->was[0] ? s->was : NULL);
+	json_str(j, "previous_target_symbol", s->was[0] ? s->was : NULL);
 	json_hex(j, "address", s->addr);
 	json_uint(j, "length", s->len);
 	json_bool(j, "endbr64", s->endbr);
@@ -457,7 +457,7 @@ void report_symbols_end(struct report_symbols *r)
 	fflush(r->f);
 }
 
-void report_nothing_patched(FILE *f, const struct lp_proc *p, bool json)
+void report_nothing_patched(FILE *f, const struct lp_proc *p, bool dry_run, bool json)
 {
 	if (json) {
 		struct json j;
@@ -467,9 +467,16 @@ void report_nothing_patched(FILE *f, const struct lp_proc *p, bool json)
 		json_str(&j, "comm", p->comm);
 		json_int(&j, "threads", p->threads);
 		json_str(&j, "action", "revert");
+		json_bool(&j, "dry_run", dry_run);
 		json_str(&j, "status", "not_patched");
+		json_str(&j, "why", NULL);
 		json_uint(&j, "pairs", 0);
 		json_open(&j, "sites", '[');
+		json_close(&j, ']');
+		json_bool(&j, "callsites", false);
+		json_open(&j, "left_alone", '[');
+		json_close(&j, ']');
+		json_open(&j, "skipped", '[');
 		json_close(&j, ']');
 		json_close(&j, '}');
 	} else {

@@ -168,7 +168,7 @@ int livepatch_run(const struct lp_options *o)
 		ret = pairs_collect(&proc, o, &ps, &d);
 	if (!ret && !ps.n) {	/* --revert-all found nothing livepatch wrote */
 		if (!o->quiet || o->json)
-			report_nothing_patched(stdout, &proc, o->json);
+			report_nothing_patched(stdout, &proc, o->dry_run, o->json);
 		goto out;
 	}
 	if (!ret)

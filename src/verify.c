@@ -44,7 +44,11 @@ static struct bpf_link *probe(struct lp_proc *p, struct bpf_program *prog, uint6
 		snprintf(alt, sizeof(alt), "/proc/%d/root%s", p->pid, obj->path);
 		l = bpf_program__attach_uprobe(prog, false, p->pid, alt, off);
 	}
-	if (!l)
+	if (!l && (errno == EACCES || errno == EPERM))
+		lp_fail(d, LP_EXIT_PROCESS, "cannot attach a uprobe to %s at 0x%zx: %s (on this kernel "
+			"uprobes need CAP_SYS_ADMIN besides CAP_BPF and CAP_PERFMON; run as root or "
+			"without --verify)", obj->name, off, strerror(errno));
+	else if (!l)
 		lp_fail(d, LP_EXIT_PROCESS, "cannot attach a uprobe to %s at 0x%zx: %s (--verify needs "
 			"a kernel with uprobes, CONFIG_UPROBE_EVENTS; run without --verify)", obj->name,
 			off, strerror(errno));
@@ -97,9 +101,9 @@ int verify_prepare(struct lp_verifier **out, struct lp_proc *p, const struct lp_
 		v->old_probe = s->after[i];
 		v->old_link = probe(p, v->skel->progs.on_old, v->old_probe, i + 1 < s->nafter ? NULL : d);
 	}
-	if (!v->old_link)
+	if (!v->old_link)	/* the code of the uprobe message, if one was recorded */
 		return lp_fail(d, LP_EXIT_SITE, "no instruction of %s's old body after the patch site can "
-			       "carry a uprobe (run without --verify)", "the function");
+			       "carry a uprobe (run without --verify)", s->func);
 	if (g) {
 		v->target_probe = g->addr;
 		v->target_link = probe(p, v->skel->progs.on_target, g->addr, d);

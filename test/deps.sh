@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config libelf-dev libdw-dev libcapstone-dev libbpf-dev clang
       bpftool libcmocka-dev bats groff-base man-db zsh binutils procps util-linux
-      libcap2-bin psmisc iproute2 python3 nginx-light strace)
+      libcap2-bin psmisc iproute2 python3 nginx-light strace python3-jsonschema)
 missing=()
 for p in "${pkgs[@]}"; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -1,0 +1,123 @@
+#!/usr/bin/env bats
+# make install / make uninstall, staged under a temporary DESTDIR: where each file goes,
+# its mode, that the installed binary runs, and that uninstall removes exactly those.
+# Nothing outside $BATS_TEST_TMPDIR is written, and the binary in the tree is not rebuilt.
+
+bats_require_minimum_version 1.5.0
+
+ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+
+setup() {
+	DEST=$BATS_TEST_TMPDIR/dest
+	mkdir -p "$DEST"
+	# A `livepatch` already in the tree is the one the other suites test: install it as it
+	# is (-o: never remake it, even when sources are newer, e.g. edited while the suites
+	# run). Only a missing one is built.
+	if [[ -x $ROOT/livepatch ]]; then
+		KEEP=(-o livepatch)
+		SUM0=$(sha256sum "$ROOT/livepatch" | cut -d' ' -f1)
+	else
+		KEEP=()
+		SUM0=
+	fi
+}
+
+# mk TARGET [VAR=VALUE...]: run make TARGET in the tree, quietly; output in $output.
+mk() {
+	run --separate-stderr make --no-print-directory -C "$ROOT" "${KEEP[@]}" "$@"
+	if ((status != 0)); then
+		echo "make $* exited $status" >&2
+		echo "stdout: $output" >&2
+		echo "stderr: $stderr" >&2
+		return 1
+	fi
+}
+
+# The four files, under a prefix.
+installed_files() {
+	local p=$1
+	echo "$p/sbin/livepatch"
+	echo "$p/share/man/man8/livepatch.8"
+	echo "$p/share/bash-completion/completions/livepatch"
+	echo "$p/share/zsh/vendor-completions/_livepatch"
+}
+
+mode_of() { stat -c %a "$1"; }
+
+# The tree's binary was not rebuilt by make install (when it existed before).
+assert_not_rebuilt() {
+	[[ -z $SUM0 ]] && return 0
+	local now
+	now=$(sha256sum "$ROOT/livepatch" | cut -d' ' -f1)
+	[[ $now == "$SUM0" ]] || {
+		echo "make install rebuilt $ROOT/livepatch (sha256 $SUM0 -> $now)" >&2
+		return 1
+	}
+}
+
+@test "make install DESTDIR=... PREFIX=/usr puts the binary, man page and both completions in place" {
+	mk install DESTDIR="$DEST" PREFIX=/usr
+	local p=$DEST/usr
+	[ -f "$p/sbin/livepatch" ]
+	[ "$(mode_of "$p/sbin/livepatch")" = 755 ]
+	cmp "$ROOT/livepatch" "$p/sbin/livepatch"
+	run "$p/sbin/livepatch" --version
+	[ "$status" -eq 0 ]
+	[[ $output == "livepatch "?* ]]
+	[ "$output" = "$("$ROOT/livepatch" --version)" ]
+
+	[ "$(mode_of "$p/share/man/man8/livepatch.8")" = 644 ]
+	cmp "$ROOT/man/livepatch.8" "$p/share/man/man8/livepatch.8"
+	[ "$(mode_of "$p/share/bash-completion/completions/livepatch")" = 644 ]
+	cmp "$ROOT/completions/livepatch.bash" "$p/share/bash-completion/completions/livepatch"
+	[ "$(mode_of "$p/share/zsh/vendor-completions/_livepatch")" = 644 ]
+	cmp "$ROOT/completions/_livepatch" "$p/share/zsh/vendor-completions/_livepatch"
+
+	# Those four files and nothing else.
+	diff <(installed_files "$p" | sort) <(find "$DEST" -type f | sort)
+	assert_not_rebuilt
+}
+
+@test "the installed man page renders, and the installed bash completion loads" {
+	mk install DESTDIR="$DEST" PREFIX=/usr
+	local p=$DEST/usr
+	if command -v man >/dev/null; then
+		run man -l "$p/share/man/man8/livepatch.8"
+		[ "$status" -eq 0 ]
+		[[ $output == *livepatch* ]]
+	fi
+	run bash -c 'source "$1" && complete -p livepatch' _ "$p/share/bash-completion/completions/livepatch"
+	[ "$status" -eq 0 ]
+	[[ $output == *livepatch* ]]
+}
+
+@test "make uninstall with the same DESTDIR and PREFIX removes all four files" {
+	mk install DESTDIR="$DEST" PREFIX=/usr
+	local f
+	while read -r f; do
+		[ -e "$f" ]
+	done < <(installed_files "$DEST/usr")
+	mk uninstall DESTDIR="$DEST" PREFIX=/usr
+	while read -r f; do
+		[ ! -e "$f" ] || {
+			echo "still there after make uninstall: $f" >&2
+			return 1
+		}
+	done < <(installed_files "$DEST/usr")
+	[ -z "$(find "$DEST" -type f)" ]
+	# Uninstalling again is not an error.
+	mk uninstall DESTDIR="$DEST" PREFIX=/usr
+	assert_not_rebuilt
+}
+
+@test "without PREFIX, make install uses /usr/local (under DESTDIR)" {
+	mk install DESTDIR="$DEST"
+	local f
+	while read -r f; do
+		[ -f "$f" ]
+	done < <(installed_files "$DEST/usr/local")
+	"$DEST/usr/local/sbin/livepatch" --version
+	mk uninstall DESTDIR="$DEST"
+	[ -z "$(find "$DEST" -type f)" ]
+	assert_not_rebuilt
+}
