@@ -174,6 +174,12 @@ static void each_symbol(const struct lp_symbol *s, void *arg)
 		if (strncmp(full, w->prefix, w->plen) && strncmp(s->name, w->prefix, w->plen))
 			return;
 	}
+	if (s->version && !s->default_version) {	/* memcpy@GLIBC_2.2.5: resolves to itself */
+		char name[400];
+		snprintf(name, sizeof(name), "%s@%s", s->name, s->version);
+		w->fn(s->obj->name, name, w->arg);
+		return;
+	}
 	w->fn(s->obj->name, s->name, w->arg);
 }
 

@@ -136,7 +136,13 @@ static int analyse(csh cs, const struct lp_request *rq, uint64_t site, unsigned 
 			out->after[out->nafter++] = in->address;
 		if (in->address >= site && !an->range_end) {
 			append_insn(out->displaced, sizeof(out->displaced), in);
-			if (cs_insn_group(cs, in, CS_GRP_CALL) && !an->why[0])
+			/*
+			 * A call returns to its end: inside the displaced bytes only when it ends
+			 * before the jump's last byte (DESIGN §3). A call that is the last
+			 * displaced instruction returns past the jump, into intact old code.
+			 */
+			if (cs_insn_group(cs, in, CS_GRP_CALL) && !an->why[0] &&
+			    in->address + in->size < site + need)
 				snprintf(an->why, sizeof(an->why), "a call at %s+0x%" PRIx64 " (%s %s) is "
 					 "inside the bytes to replace and would return into them",
 					 rq->name, in->address - rq->start, in->mnemonic, in->op_str);

@@ -432,7 +432,8 @@ static int on_wait_status(struct tx *tx, pid_t tid, int status, bool hold_last)
 	}
 	if (!WIFSTOPPED(status))
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &t->paused_at);
+	if (!t->paused_at.tv_sec)	/* an interrupted thread's pause began at the interrupt */
+		clock_gettime(CLOCK_MONOTONIC, &t->paused_at);
 	t->state = TH_STOPPED;
 	int sig = WSTOPSIG(status), event = status >> 16;
 	if (t->child)
@@ -461,12 +462,18 @@ enum seen { SEEN_RUNNING, SEEN_BLOCKED, SEEN_BLOCKED_IN_SITE, SEEN_TRACED, SEEN_
  * blocked in the kernel (with its user PC), running, or in a ptrace stop that
  * has not been reported to us yet.
  */
-static enum seen observe(struct tx *tx, pid_t tid)
+static enum seen observe(struct tx *tx, const struct lp_thread *t)
 {
 	char path[96], buf[512];
 	int fd, n;
+	/*
+	 * /proc/PID/task/TID, not /proc/TID: the latter is the whole-process view,
+	 * which sums every thread's times on each read (O(threads), so O(threads^2)
+	 * per sync). A vfork sharer is its own process: its pid is its tid.
+	 */
+	pid_t tgid = t->sharer ? t->tid : tx->pid, tid = t->tid;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", tid);	/* also for a vfork sharer */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", tgid, tid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return SEEN_GONE;
 	n = (int)read(fd, buf, sizeof(buf) - 1);
@@ -479,7 +486,7 @@ static enum seen observe(struct tx *tx, pid_t tid)
 		return SEEN_TRACED;
 	if (state == 'Z' || state == 'X')
 		return SEEN_GONE;
-	snprintf(path, sizeof(path), "/proc/%d/syscall", tid);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", tgid, tid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return SEEN_GONE;
 	n = (int)read(fd, buf, sizeof(buf) - 1);
@@ -513,7 +520,7 @@ static int timed_out(struct tx *tx)
 		if (!t->synced && t->state != TH_GONE && !t->child)
 			return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d did not reach a safe point "
 				       "within %u ms: %s%s%s; the patch was rolled back (retry, or raise "
-				       "--timeout)", t->tid, tx->timeout_ms, why[observe(tx, t->tid)],
+				       "--timeout)", t->tid, tx->timeout_ms, why[observe(tx, t)],
 				       t->interrupted ? ", interrupt pending" : "",
 				       t->want_trap ? ", trap pending" : "");
 	}
@@ -548,7 +555,7 @@ static int sweep(struct tx *tx, bool interrupt_running)
 		struct lp_thread *t = &tx->ts.v[i];
 		if (t->synced || t->interrupted || t->want_trap || t->child || t->state != TH_RUNNING)
 			continue;
-		switch (observe(tx, t->tid)) {
+		switch (observe(tx, t)) {
 		case SEEN_BLOCKED:
 			t->synced = true;
 			tx->st->blocked_left_alone++;

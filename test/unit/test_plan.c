@@ -19,7 +19,7 @@ struct fn {
 
 static struct fn fns[] = {
 	{ "f_endbr", NULL, 0 }, { "f_noendbr", NULL, 0 }, { "f_small", NULL, 0 },
-	{ "f_branch_in", NULL, 0 }, { "f_loop_site", NULL, 0 }, { "f_call_in", NULL, 0 },
+	{ "f_branch_in", NULL, 0 }, { "f_loop_site", NULL, 0 }, { "f_call_in", NULL, 0 }, { "f_call_short", NULL, 0 },
 	{ "f_long", NULL, 0 }, { "f_boundary", NULL, 0 }, { "f_rip_in", NULL, 0 },
 };
 
@@ -308,13 +308,24 @@ static void test_branch_to_site_start_allowed(void **state)
 	assert_int_equal(C.plan.state, LP_PLAN_WRITE);
 }
 
-/* A call inside the displaced range is refused (its return address would land in it). */
+/* A call whose return address lands inside the displaced range is refused. */
 static void test_call_in_range_refused(void **state)
 {
 	(void)state;
-	mk("f_call_in", BASE + 0x10000);
-	expect_refused("a call at f_call_in+0x4");
+	mk("f_call_short", BASE + 0x10000);
+	expect_refused("a call at f_call_short+0x4");
 	assert_contains(C.d.msg, "return into them");
+}
+
+/* A call that is the last displaced instruction returns past the jump: accepted (DESIGN §3). */
+static void test_call_ending_range_allowed(void **state)
+{
+	(void)state;
+	mk("f_call_in", BASE + 0x10000);
+	assert_int_equal(run(), 0);
+	assert_int_equal(C.plan.state, LP_PLAN_WRITE);
+	assert_contains(C.site.displaced, "call");
+	assert_int_equal(C.site.displaced_len, 5);
 }
 
 /* A rip-relative lea pointing inside the displaced range (site + 3) is refused. */
@@ -615,6 +626,7 @@ int main(void)
 		T(test_branch_into_range_refused),
 		T(test_branch_to_site_start_allowed),
 		T(test_call_in_range_refused),
+		T(test_call_ending_range_allowed),
 		T(test_rip_relative_into_range_refused),
 		T(test_undecodable_function_refused),
 		T(test_site_crossing_page_refused),
