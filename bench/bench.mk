@@ -1,0 +1,26 @@
+# Benchmarks (bench/): `make bench` measures patches against baselines, `make reach` runs the
+# planner over every function of real Debian binaries. Included by the top Makefile, which
+# defines B, CC and the livepatch and daemons targets.
+
+BN_DIR    := bench
+BN_OUT    := $(B)/bench
+BN_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -fcf-protection=full
+BN_BINS   := $(BN_OUT)/benchd $(BN_OUT)/floor $(BN_OUT)/svcd $(BN_OUT)/loadc $(BN_OUT)/run
+
+.PHONY: bench reach bench-build
+
+bench-build: $(BN_BINS)
+
+$(BN_OUT):
+	@mkdir -p $@
+
+$(BN_OUT)/%: $(BN_DIR)/%.c $(wildcard $(BN_DIR)/*.h) $(BN_DIR)/bench.mk | $(BN_OUT)
+	$(CC) $(BN_CFLAGS) -o $@ $< -lm
+
+# Under 10 minutes: the whole matrix, the baselines and the loaded service, one table.
+bench: livepatch bench-build
+	@$(BN_OUT)/run --livepatch ./livepatch --bin $(BN_OUT) --out $(BN_DIR)
+
+# Under 2 minutes: the planner (--dry-run) over every function of libc, libssl, libcrypto, nginx.
+reach: livepatch
+	@$(BN_DIR)/reach.py --livepatch ./livepatch --out $(BN_DIR)/reach.md

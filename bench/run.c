@@ -1,0 +1,1382 @@
+/* run: the `make bench` harness. Starts the bench daemons, runs livepatch and the baselines
+ * against them, measures, prints one table and writes results.md and results.json.
+ *
+ *   run --livepatch PATH --bin DIR --out DIR [--runs N] [--threads 1,8,64,256]
+ *       [--sites 1,100,1000] [--gdb-runs N] [--svc-seconds S] [--svc-period-ms MS]
+ *       [--duty BURST_US:SLEEP_US] [--budget-s S]
+ *
+ * For every T (worker threads of benchd, bench/benchd.c) and N (sites in one transaction):
+ * livepatch end to end (fork to exit) and its JSON transaction numbers, and the largest gap
+ * the daemon's workers saw between two loop iterations while it ran, next to the largest gap
+ * in a quiet window of the same length right after. Baselines on the same daemon: gdb writing
+ * the same 5 bytes (restored by livepatch --revert, untimed) and bench/floor.c (seize, one
+ * interrupt round per thread, exit). Then the loaded service: bench/svcd.c with 8 workers
+ * under bench/loadc.c, one quiet window and one window patched and reverted every period.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "shm.h"
+
+#define MAX_RUNS 32
+#define MAX_LIST 8
+#define OUT_MAX (1 << 20)
+
+struct opts {
+	const char *lp, *bin, *out;
+	int runs, gdb_runs, spin_runs;
+	int threads[MAX_LIST], nthreads;
+	int sites[MAX_LIST], nsites;
+	int spin_threads[MAX_LIST], nspin;
+	double svc_seconds, budget_s, util;
+	int svc_period_ms, burst_us;
+};
+
+/* One measured run of a tool. NAN: not measured. */
+struct sample {
+	double e2e_ms, tx_ms, pause_max_us, pause_med_us, gap_us, quiet_us;
+	double syncs, stops, traps, late, parked, stepouts, blocked;
+	/* The daemon's view of stopped iterations (bench/shm.h): the largest gap of one, the
+	 * time off the run queue in it, how many; and stopped iterations in the quiet window. */
+	double stop_gap_us, off_us, stop_gaps, quiet_stop_gaps;
+};
+
+struct row {
+	char tool[24];
+	char load[8];		/* "duty" or "spin": how benchd's workers ran */
+	int T, N;
+	int nruns, failed;
+	char note[256];
+	struct sample s[MAX_RUNS];
+};
+
+static struct row rows[128];
+static int nrows;
+static const char *cur_load = "duty";	/* the load of the rows being made */
+static double t_start;
+static char lp_help[16384];
+
+static double now_ms(void)
+{
+	return (double)bench_now_ns() / 1e6;
+}
+
+static void sleep_ms(double ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(fmod(ms, 1000) * 1e6) };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static void msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "[%6.1f s] ", (now_ms() - t_start) / 1e3);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- processes ---------------------------------------------------------------------- */
+
+/*
+ * fork + exec @argv with stdout to @out_fd (or /dev/null), stderr to /dev/null. @session:
+ * in a session of its own, as a service started by an init system is: with autogroup
+ * scheduling (on by default) its threads then share the CPUs with the tools as one group,
+ * instead of each thread counting as much as the tool.
+ */
+static pid_t spawn_in(char *const argv[], int out_fd, bool session)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		if (session)
+			setsid();
+		dup2(null, 0);
+		dup2(out_fd >= 0 ? out_fd : null, 1);
+		dup2(null, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Run @argv to its end; its stdout in @out; wall time from before fork to after wait. */
+static int run_capture_in(char *const argv[], char *out, size_t cap, double *wall_ms, bool session)
+{
+	int p[2], status = 0;
+	size_t len = 0;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	double t0 = now_ms();
+	pid_t pid = spawn_in(argv, p[1], session);
+	close(p[1]);
+	for (;;) {
+		ssize_t n = read(p[0], out + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == cap - 1)
+			len = 0;	/* only the end matters; never happens with --json */
+	}
+	out[len] = 0;
+	close(p[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (wall_ms)
+		*wall_ms = now_ms() - t0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int run_capture(char *const argv[], char *out, size_t cap, double *wall_ms)
+{
+	return run_capture_in(argv, out, cap, wall_ms, false);
+}
+
+/* The number after "key": in a JSON text (the first one), or NAN. */
+static double jnum(const char *json, const char *key)
+{
+	char pat[96];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	if (!(p = strstr(json, pat)))
+		return NAN;
+	p += strlen(pat);
+	if (*p == '"')
+		p++;
+	char *end;
+	double v = strtod(p, &end);
+	return end == p ? NAN : v;
+}
+
+static bool jstr(const char *json, const char *key, char *out, size_t cap)
+{
+	char pat[96];
+	const char *p, *e;
+
+	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	if (!(p = strstr(json, pat)))
+		return false;
+	p += strlen(pat);
+	if (!(e = strchr(p, '"')))
+		return false;
+	size_t n = (size_t)(e - p) < cap - 1 ? (size_t)(e - p) : cap - 1;
+	memcpy(out, p, n);
+	out[n] = 0;
+	return true;
+}
+
+/* ---- the gap daemon ----------------------------------------------------------------- */
+
+struct daemon {
+	pid_t pid;
+	int T;
+	bool spin;
+	struct bench_shm *shm;
+	char dir[64], shm_path[96];
+};
+
+/*
+ * duty: every worker runs bursts of burst_us and sleeps in between so that all of them
+ * together want util CPUs (T=1 with util 1: one thread that never sleeps); the CPUs are not
+ * saturated and a gap is a stop, not a wait for a CPU. spin: every worker always runs.
+ */
+static int daemon_start(const struct opts *o, struct daemon *d, int T, bool spin)
+{
+	char bin[512], threads[16], duty[64];
+	double sleep_us = o->burst_us * (T / o->util - 1);
+	int fd;
+
+	memset(d, 0, sizeof(*d));
+	d->T = T;
+	d->spin = spin;
+	snprintf(d->dir, sizeof(d->dir), "/tmp/lp-bench.XXXXXX");
+	if (!mkdtemp(d->dir))
+		return -1;
+	snprintf(d->shm_path, sizeof(d->shm_path), "%s/shm", d->dir);
+	fd = open(d->shm_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)bench_shm_size(T)))
+		return -1;
+	d->shm = mmap(NULL, bench_shm_size(T), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (d->shm == MAP_FAILED)
+		return -1;
+	atomic_store(&d->shm->end_ns, BENCH_OPEN);
+	snprintf(bin, sizeof(bin), "%s/benchd", o->bin);
+	snprintf(threads, sizeof(threads), "%d", T);
+	snprintf(duty, sizeof(duty), "%d:%.0f", o->burst_us, sleep_us);
+	bool duty_on = !spin && sleep_us >= 1;
+	char *argv[] = { bin, "--threads", threads, "--shm", d->shm_path,
+			 duty_on ? "--duty" : NULL, duty, NULL };
+	d->pid = spawn_in(argv, -1, true);
+	double deadline = now_ms() + 10000;
+	while (atomic_load(&d->shm->started) < (unsigned)T && now_ms() < deadline)
+		sleep_ms(10);
+	if (atomic_load(&d->shm->started) < (unsigned)T)
+		return -1;
+	sleep_ms(100);	/* let every worker run a while */
+	return 0;
+}
+
+/* Stop it; returns its wrong-result count, or -1 when it died or misbehaved. */
+static long daemon_stop(struct daemon *d)
+{
+	int status = 0;
+	long wrong;
+
+	kill(d->pid, SIGTERM);
+	waitpid(d->pid, &status, 0);
+	wrong = (long)atomic_load(&d->shm->wrong);
+	munmap(d->shm, bench_shm_size(d->T));
+	DIR *dir = opendir(d->dir);	/* the shared file and the plan files */
+	for (struct dirent *e; dir && (e = readdir(dir));) {
+		char path[512];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", d->dir, e->d_name);
+		unlink(path);
+	}
+	if (dir)
+		closedir(dir);
+	rmdir(d->dir);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return -1;
+	return wrong;
+}
+
+static bool daemon_alive(const struct daemon *d)
+{
+	int status;
+
+	return waitpid(d->pid, &status, WNOHANG) == 0;
+}
+
+/* A new window: every worker resets its slot and says so (bounded wait). */
+static int window_open(struct daemon *d)
+{
+	uint64_t g = atomic_load(&d->shm->gen) + 1;
+
+	atomic_store(&d->shm->end_ns, BENCH_OPEN);
+	atomic_store(&d->shm->gen, g);
+	for (double deadline = now_ms() + 20000; now_ms() < deadline;) {
+		int k = 0;
+		while (k < d->T && atomic_load(&d->shm->slot[k].gen_seen) == g)
+			k++;
+		if (k == d->T)
+			return 0;
+		sleep_ms(0.5);
+	}
+	return -1;
+}
+
+struct gaps {
+	double max_us, stop_gap_us, off_us, stop_gaps;
+};
+
+/* Close the window now; wait until every worker ran past it; the largest gaps (us). */
+static struct gaps window_close(struct daemon *d)
+{
+	uint64_t end = bench_now_ns();
+	struct gaps g = { 0, 0, 0, 0 };
+
+	atomic_store(&d->shm->end_ns, end);
+	for (double deadline = now_ms() + 20000; now_ms() < deadline;) {
+		int k = 0;
+		while (k < d->T && atomic_load(&d->shm->slot[k].last_ns) >= end)
+			k++;
+		if (k == d->T)
+			break;
+		sleep_ms(0.5);
+	}
+	for (int k = 0; k < d->T; k++) {
+		const struct bench_slot *s = &d->shm->slot[k];
+		g.max_us = fmax(g.max_us, (double)atomic_load(&s->max_gap_ns) / 1e3);
+		g.stop_gap_us = fmax(g.stop_gap_us, (double)atomic_load(&s->max_stop_gap_ns) / 1e3);
+		g.off_us = fmax(g.off_us, (double)atomic_load(&s->max_off_ns) / 1e3);
+		g.stop_gaps += (double)atomic_load(&s->stop_gaps);
+	}
+	return g;
+}
+
+static void close_into(struct daemon *d, struct sample *s)
+{
+	struct gaps g = window_close(d);
+
+	s->gap_us = g.max_us;
+	s->stop_gap_us = g.stop_gaps ? g.stop_gap_us : NAN;
+	s->off_us = g.stop_gaps ? g.off_us : NAN;
+	s->stop_gaps = g.stop_gaps;
+}
+
+/* A window of @ms in which nothing is done to the daemon. */
+static void quiet_into(struct daemon *d, double ms, struct sample *s)
+{
+	if (window_open(d))
+		return;
+	sleep_ms(ms);
+	struct gaps g = window_close(d);
+	s->quiet_us = g.max_us;
+	s->quiet_stop_gaps = g.stop_gaps;
+}
+
+/* ---- rows and statistics ------------------------------------------------------------ */
+
+static struct row *row_new(const char *tool, int T, int N)
+{
+	struct row *r = &rows[nrows++];
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->tool, sizeof(r->tool), "%s", tool);
+	snprintf(r->load, sizeof(r->load), "%s", cur_load);
+	r->T = T;
+	r->N = N;
+	return r;
+}
+
+static struct row *row_find(const char *load, const char *tool, int T, int N)
+{
+	for (int i = 0; i < nrows; i++)
+		if (!strcmp(rows[i].load, load) && !strcmp(rows[i].tool, tool) && rows[i].T == T &&
+		    rows[i].N == N)
+			return &rows[i];
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* min, median, max of one field over a row's runs (NANs skipped); false when none. */
+static bool stat3(const struct row *r, size_t off, double out[3])
+{
+	double v[MAX_RUNS];
+	int n = 0;
+
+	for (int i = 0; r && i < r->nruns; i++) {
+		double x = *(const double *)((const char *)&r->s[i] + off);
+		if (!isnan(x))
+			v[n++] = x;
+	}
+	if (!n) {
+		out[0] = out[1] = out[2] = NAN;
+		return false;
+	}
+	qsort(v, n, sizeof(v[0]), cmp_double);
+	out[0] = v[0];
+	out[1] = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	out[2] = v[n - 1];
+	return true;
+}
+
+#define F(field) offsetof(struct sample, field)
+
+static double med(const struct row *r, size_t off)
+{
+	double v[3];
+
+	stat3(r, off, v);
+	return v[1];
+}
+
+static struct sample blank(void)
+{
+	struct sample s;
+	double *p = (double *)&s;
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(double); i++)
+		p[i] = NAN;
+	return s;
+}
+
+/* ---- the tools ---------------------------------------------------------------------- */
+
+static bool lp_has(const char *opt)
+{
+	return strstr(lp_help, opt) != NULL;
+}
+
+static void fill_from_json(struct sample *s, const char *j)
+{
+	s->tx_ms = jnum(j, "total_ms");
+	s->pause_max_us = jnum(j, "pause_max_us");
+	s->pause_med_us = jnum(j, "pause_median_us");
+	s->syncs = jnum(j, "syncs");
+	s->stops = jnum(j, "thread_stops");
+	s->traps = jnum(j, "traps_emulated");
+	s->late = jnum(j, "traps_late");
+	s->parked = jnum(j, "traps_parked");
+	s->stepouts = jnum(j, "stepouts");
+	s->blocked = jnum(j, "blocked_left_alone");
+}
+
+/* argv of a livepatch patch (N == 1: -f/-t; else --plan FILE) or revert. */
+static int lp_argv(const struct opts *o, const struct daemon *d, int N, bool revert,
+		   const char *plan, char *pid, char **argv)
+{
+	int n = 0;
+
+	snprintf(pid, 16, "%d", d->pid);
+	argv[n++] = (char *)o->lp;
+	argv[n++] = "--pid";
+	argv[n++] = pid;
+	if (N == 1 && !revert) {
+		argv[n++] = "--func";
+		argv[n++] = "f0000";
+		argv[n++] = "--target";
+		argv[n++] = "g0000";
+	} else if (N == 1) {
+		argv[n++] = "--revert";
+		argv[n++] = "f0000";
+	} else if (!revert) {
+		argv[n++] = "--plan";
+		argv[n++] = (char *)plan;
+	} else if (lp_has("--revert-all")) {
+		argv[n++] = "--revert-all";
+	} else {
+		return -1;	/* no batch revert: the caller restarts the daemon */
+	}
+	argv[n++] = "--json";
+	argv[n] = NULL;
+	return 0;
+}
+
+static int write_plan(const struct daemon *d, int N, char *path, size_t cap)
+{
+	FILE *f;
+
+	snprintf(path, cap, "%s/plan.%d", d->dir, N);
+	if (!(f = fopen(path, "w")))
+		return -1;
+	fprintf(f, "# bench: f0000..f%04d -> g0000..g%04d\n", N - 1, N - 1);
+	for (int i = 0; i < N; i++)
+		fprintf(f, "f%04d g%04d\n", i, i);
+	return fclose(f);
+}
+
+static char out[OUT_MAX];
+
+/*
+ * Undo a patch: --revert f0000, or --revert-all for a batch (a fresh daemon when livepatch
+ * has no batch revert). A revert rolled back (a sync timeout) is tried again, three times.
+ */
+static int undo_batch(const struct opts *o, struct daemon *d, int N, char *note, size_t cap)
+{
+	char pid[16], *argv[16];
+	int rc = 0;
+
+	if (N > 1 && lp_argv(o, d, N, true, NULL, pid, argv) < 0) {
+		int T = d->T;
+		long wrong = daemon_stop(d);
+		if (wrong != 0)
+			snprintf(note, cap, "daemon reported %ld wrong results or died", wrong);
+		return daemon_start(o, d, T, d->spin);
+	}
+	for (int i = 0; i < 3; i++) {
+		lp_argv(o, d, N, true, NULL, pid, argv);
+		rc = run_capture(argv, out, sizeof(out), NULL);
+		if (rc != 6)
+			break;
+		size_t len = strlen(note);
+		snprintf(note + len, cap - len, "%srevert rolled back (retried)", len ? "; " : "");
+	}
+	if (rc) {
+		snprintf(note, cap, "revert exit %d: %.200s", rc, out);
+		return -1;
+	}
+	return 0;
+}
+
+static void run_livepatch(const struct opts *o, struct daemon *d, int N, int runs)
+{
+	struct row *r = row_new("livepatch", d->T, N);
+	char pid[16], plan[128], *argv[16];
+
+	if (N > 1 && !lp_has("--plan")) {
+		snprintf(r->note, sizeof(r->note), "pending: livepatch has no --plan yet");
+		return;
+	}
+	if (N > 1 && write_plan(d, N, plan, sizeof(plan))) {
+		snprintf(r->note, sizeof(r->note), "cannot write the plan file");
+		return;
+	}
+	for (int i = 0; i < runs; i++) {
+		struct sample *s = &r->s[r->nruns];
+		*s = blank();
+		lp_argv(o, d, N, false, plan, pid, argv);
+		if (window_open(d)) {
+			snprintf(r->note, sizeof(r->note), "window did not open");
+			break;
+		}
+		double t0 = now_ms();
+		int rc = run_capture(argv, out, sizeof(out), &s->e2e_ms);
+		double len = now_ms() - t0;
+		close_into(d, s);
+		char status[32] = "";
+		jstr(out, "status", status, sizeof(status));
+		if (rc || strcmp(status, "applied")) {
+			r->failed++;
+			snprintf(r->note, sizeof(r->note), "exit %d, status '%s': %.180s", rc, status,
+				 strstr(out, "\"error\"") ? strstr(out, "\"error\"") : out);
+			if (!daemon_alive(d))
+				break;
+			if (undo_batch(o, d, N, r->note, sizeof(r->note)))
+				break;
+			continue;
+		}
+		fill_from_json(s, out);
+		if (undo_batch(o, d, N, r->note, sizeof(r->note)))
+			break;
+		quiet_into(d, len, s);
+		r->nruns++;
+	}
+}
+
+/* The site of f0000 and the bytes livepatch would write there, from its dry run. */
+static int site_of(const struct opts *o, const struct daemon *d, char *addr, char *new_bytes,
+		   size_t cap)
+{
+	char pid[16], *argv[16];
+
+	lp_argv(o, d, 1, false, NULL, pid, argv);
+	argv[7] = "--dry-run";
+	argv[8] = "--json";
+	argv[9] = NULL;
+	if (run_capture(argv, out, sizeof(out), NULL))
+		return -1;
+	const char *sites = strstr(out, "\"sites\"");
+	if (!sites || !jstr(sites, "address", addr, cap) || !jstr(sites, "new_bytes", new_bytes, cap))
+		return -1;
+	return 0;
+}
+
+static void run_gdb(const struct opts *o, struct daemon *d, int runs)
+{
+	struct row *r = row_new("gdb", d->T, 1);
+	char addr[64], bytes[64], set[256], pid[16], *argv[16];
+	unsigned int b[5];
+
+	if (access("/usr/bin/gdb", X_OK)) {
+		snprintf(r->note, sizeof(r->note), "gdb is not installed (apt-get install gdb)");
+		return;
+	}
+	if (site_of(o, d, addr, bytes, sizeof(addr)) ||
+	    sscanf(bytes, "%x %x %x %x %x", &b[0], &b[1], &b[2], &b[3], &b[4]) != 5) {
+		snprintf(r->note, sizeof(r->note), "no site from the dry run");
+		return;
+	}
+	snprintf(set, sizeof(set), "set {unsigned char[5]}%s = {0x%02x,0x%02x,0x%02x,0x%02x,0x%02x}",
+		 addr, b[0], b[1], b[2], b[3], b[4]);
+	snprintf(pid, sizeof(pid), "%d", d->pid);
+	char *gdb[] = { "/usr/bin/gdb", "-p", pid, "-batch", "-nx", "-iex",
+			"set debuginfod enabled off", "-ex", set, NULL };
+	for (int i = 0; i < runs; i++) {
+		struct sample *s = &r->s[r->nruns];
+		*s = blank();
+		if (window_open(d))
+			break;
+		double t0 = now_ms();
+		int rc = run_capture(gdb, out, sizeof(out), &s->e2e_ms);
+		double len = now_ms() - t0;
+		close_into(d, s);
+		/* gdb wrote the jump livepatch would: livepatch --revert recognizes and undoes it. */
+		lp_argv(o, d, 1, true, NULL, pid, argv);
+		int rv = run_capture(argv, out, sizeof(out), NULL);
+		char status[32] = "";
+		jstr(out, "status", status, sizeof(status));
+		if (rc || rv || strcmp(status, "reverted")) {
+			r->failed++;
+			snprintf(r->note, sizeof(r->note), "gdb exit %d; revert exit %d status '%s'",
+				 rc, rv, status);
+			if (!daemon_alive(d))
+				break;
+			continue;
+		}
+		quiet_into(d, len, s);
+		r->nruns++;
+	}
+}
+
+static void run_floor(const struct opts *o, struct daemon *d, int runs, bool all)
+{
+	struct row *r = row_new(all ? "floor-all" : "floor", d->T, 0);
+	char bin[512], pid[16];
+
+	snprintf(bin, sizeof(bin), "%s/floor", o->bin);
+	snprintf(pid, sizeof(pid), "%d", d->pid);
+	char *argv[] = { bin, pid, all ? "--all" : NULL, NULL };
+	for (int i = 0; i < runs; i++) {
+		struct sample *s = &r->s[r->nruns];
+		*s = blank();
+		if (window_open(d))
+			break;
+		double t0 = now_ms();
+		int rc = run_capture(argv, out, sizeof(out), &s->e2e_ms);
+		double len = now_ms() - t0;
+		close_into(d, s);
+		if (rc) {
+			r->failed++;
+			snprintf(r->note, sizeof(r->note), "floor exit %d", rc);
+			continue;
+		}
+		s->tx_ms = jnum(out, "total_ms");
+		s->pause_max_us = jnum(out, "rtt_max_us");
+		s->pause_med_us = jnum(out, "rtt_median_us");
+		s->stops = jnum(out, "rounds");
+		quiet_into(d, len, s);
+		r->nruns++;
+	}
+}
+
+/* ---- the loaded service ------------------------------------------------------------- */
+
+struct svc_result {
+	char quiet[768], patched[768], status[512], note[256], slowest[4096];
+	int patches, reverts, tx_failed, slices;
+	double tx_ms_max, pause_max_us, e2e_med_ms, slice_ms;
+	bool ran;
+};
+
+static struct svc_result svc;
+
+/* Copy the object value of "key" (braces balanced; no brace inside strings here) into @buf. */
+static void json_object(const char *json, const char *key, char *buf, size_t cap)
+{
+	char pat[64];
+	const char *p;
+	int depth = 0;
+	size_t n = 0;
+
+	snprintf(pat, sizeof(pat), "\"%s\":{", key);
+	snprintf(buf, cap, "null");
+	if (!(p = strstr(json, pat)))
+		return;
+	for (p += strlen(pat) - 1; *p && n < cap - 1; p++) {
+		buf[n++] = *p;
+		depth += *p == '{' ? 1 : *p == '}' ? -1 : 0;
+		if (!depth)
+			break;
+	}
+	buf[n] = 0;
+}
+
+/* Cut "{"quiet":{...},"patched":{...}}" into its two objects. */
+static void split_classes(const char *j)
+{
+	const char *q = strstr(j, "\"quiet\":"), *p = strstr(j, "\"patched\":");
+
+	if (!q || !p)
+		return;
+	q += 8;
+	p += 10;
+	snprintf(svc.quiet, sizeof(svc.quiet), "%.*s", (int)(strchr(q, '}') - q + 1), q);
+	snprintf(svc.patched, sizeof(svc.patched), "%.*s", (int)(strchr(p, '}') - p + 1), p);
+}
+
+/*
+ * svcd with 8 workers under loadc (4 connections) for 2 x svc_seconds, cut in slices of
+ * 1 s: quiet in the even slices, patched and reverted every svc_period_ms in the odd ones.
+ * Interleaved so that a noisy machine's background load weighs on both alike.
+ */
+static void run_service(const struct opts *o)
+{
+	char dir[64] = "/tmp/lp-bench-svc.XXXXXX", ready[128], status[128], bin[512], port[16];
+	char lbin[512], secs[32], pid[16], t0s[32], slice[32];
+	int p[2];
+
+	if (!mkdtemp(dir))
+		return;
+	snprintf(ready, sizeof(ready), "%s/ready", dir);
+	snprintf(status, sizeof(status), "%s/status", dir);
+	snprintf(bin, sizeof(bin), "%s/svcd", o->bin);
+	snprintf(lbin, sizeof(lbin), "%s/loadc", o->bin);
+	char *sargv[] = { bin, "--threads", "8", "--ready", ready, "--status", status, NULL };
+	pid_t spid = spawn_in(sargv, -1, true);
+	FILE *f = NULL;
+	for (int i = 0; i < 500 && !f; i++) {
+		sleep_ms(10);
+		f = fopen(ready, "r");
+	}
+	if (!f || !fgets(port, sizeof(port), f)) {
+		snprintf(svc.note, sizeof(svc.note), "svcd did not start");
+		kill(spid, SIGKILL);
+		return;
+	}
+	fclose(f);
+	port[strcspn(port, "\n")] = 0;
+	snprintf(pid, sizeof(pid), "%d", spid);
+	svc.ran = true;
+
+	char *warm[] = { lbin, "--port", port, "--conns", "4", "--seconds", "1", NULL };
+	run_capture_in(warm, out, sizeof(out), NULL, true);
+
+	svc.slice_ms = 1000;
+	svc.slices = (int)(2 * o->svc_seconds * 1000 / svc.slice_ms + 0.5);
+	double t0 = now_ms() + 300, end = t0 + svc.slices * svc.slice_ms;
+	snprintf(secs, sizeof(secs), "%g", svc.slices * svc.slice_ms / 1e3);
+	snprintf(t0s, sizeof(t0s), "%.0f", t0 * 1e6);
+	snprintf(slice, sizeof(slice), "%g", svc.slice_ms);
+	char *load[] = { lbin, "--port", port, "--conns", "4", "--seconds", secs, "--t0-ns", t0s,
+			 "--slice-ms", slice, NULL };
+	msg("service: %s s in %d slices of %g ms, odd slices patched and reverted every %d ms",
+	    secs, svc.slices, svc.slice_ms, o->svc_period_ms);
+	if (pipe2(p, O_CLOEXEC))
+		return;
+	pid_t lpid = spawn_in(load, p[1], true);
+	close(p[1]);
+	char *patch[] = { (char *)o->lp, "--pid", pid, "--func", "svc_handle", "--target",
+			  "svc_handle_v2", "--json", NULL };
+	char *revert[] = { (char *)o->lp, "--pid", pid, "--revert", "svc_handle", "--json", NULL };
+	double e2e[4096];
+	int ne2e = 0;
+	bool patched = false;
+	for (int k = 1; k < svc.slices; k += 2) {
+		double s0 = t0 + k * svc.slice_ms, s1 = s0 + svc.slice_ms;
+		/* The last transaction must end inside the slice: stop a period before its end. */
+		for (double next = s0; next + o->svc_period_ms <= s1; next += o->svc_period_ms) {
+			if (next > now_ms())
+				sleep_ms(next - now_ms());
+			double wall;
+			int rc = run_capture(patched ? revert : patch, out, sizeof(out), &wall);
+			char st[32] = "";
+			jstr(out, "status", st, sizeof(st));
+			if (rc || strcmp(st, patched ? "reverted" : "applied")) {
+				svc.tx_failed++;
+				snprintf(svc.note, sizeof(svc.note), "exit %d status '%s': %.180s", rc, st,
+					 out);
+				continue;
+			}
+			patched ? svc.reverts++ : svc.patches++;
+			patched = !patched;
+			if (jnum(out, "total_ms") > svc.tx_ms_max) {
+				json_object(out, "transaction", svc.slowest, sizeof(svc.slowest));
+			}
+			svc.tx_ms_max = fmax(svc.tx_ms_max, jnum(out, "total_ms"));
+			svc.pause_max_us = fmax(svc.pause_max_us, jnum(out, "pause_max_us"));
+			if (ne2e < 4096)
+				e2e[ne2e++] = wall;
+		}
+	}
+	if (end > now_ms())
+		sleep_ms(end - now_ms());
+	char res[2048];
+	size_t len = 0;
+	for (ssize_t n; (n = read(p[0], res + len, sizeof(res) - 1 - len)) > 0;)
+		len += (size_t)n;
+	res[len] = 0;
+	split_classes(res);
+	close(p[0]);
+	waitpid(lpid, NULL, 0);
+	if (patched)
+		run_capture(revert, out, sizeof(out), NULL);
+	qsort(e2e, ne2e, sizeof(e2e[0]), cmp_double);
+	svc.e2e_med_ms = ne2e ? e2e[ne2e / 2] : NAN;
+	kill(spid, SIGTERM);
+	waitpid(spid, NULL, 0);
+	if ((f = fopen(status, "r"))) {
+		size_t n = fread(svc.status, 1, sizeof(svc.status) - 1, f);
+		svc.status[n] = 0;
+		fclose(f);
+	}
+	unlink(ready);
+	unlink(status);
+	rmdir(dir);
+}
+
+/* ---- report ------------------------------------------------------------------------- */
+
+static void fmt3(char *buf, size_t cap, const struct row *r, size_t off, int prec)
+{
+	double v[3];
+
+	if (!stat3(r, off, v))
+		snprintf(buf, cap, "-");
+	else
+		snprintf(buf, cap, "%.*f / %.*f / %.*f", prec, v[0], prec, v[1], prec, v[2]);
+}
+
+static void fmt1(char *buf, size_t cap, double v, int prec)
+{
+	if (isnan(v))
+		snprintf(buf, cap, "-");
+	else
+		snprintf(buf, cap, "%.*f", prec, v);
+}
+
+/* "median / worst" over the runs of a per-run maximum. */
+static void fmt_mw(char *buf, size_t cap, const struct row *r, size_t off)
+{
+	double v[3];
+
+	if (!stat3(r, off, v))
+		snprintf(buf, cap, "-");
+	else
+		snprintf(buf, cap, "%.0f / %.0f", v[1], v[2]);
+}
+
+static void print_table(FILE *f)
+{
+	fprintf(f, "| tool | load | T | N | runs | end to end ms (min / med / max) | transaction ms "
+		"(min / med / max) | tracer pause max / median us | daemon pause: stopped iteration, "
+		"max us (median run / worst run) | of it off the run queue, us | stopped iterations | "
+		"daemon max gap, us: during / quiet | syncs | stops | traps (emulated+late) | notes |\n");
+	fprintf(f, "|---|---|--:|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n");
+	for (int i = 0; i < nrows; i++) {
+		const struct row *r = &rows[i];
+		char e2e[64], tx[64], pm[32], pd[32], gap[32], qu[32], sy[16], st[16], tr[32];
+		char n[16], sg[48], off[48], ns[16];
+		fmt3(e2e, sizeof(e2e), r, F(e2e_ms), 1);
+		fmt3(tx, sizeof(tx), r, F(tx_ms), 2);
+		fmt1(pm, sizeof(pm), med(r, F(pause_max_us)), 0);
+		fmt1(pd, sizeof(pd), med(r, F(pause_med_us)), 0);
+		fmt1(gap, sizeof(gap), med(r, F(gap_us)), 0);
+		fmt1(qu, sizeof(qu), med(r, F(quiet_us)), 0);
+		fmt1(sy, sizeof(sy), med(r, F(syncs)), 0);
+		fmt1(st, sizeof(st), med(r, F(stops)), 0);
+		fmt_mw(sg, sizeof(sg), r, F(stop_gap_us));
+		fmt_mw(off, sizeof(off), r, F(off_us));
+		fmt1(ns, sizeof(ns), med(r, F(stop_gaps)), 0);
+		double t = med(r, F(traps)) + med(r, F(late));
+		fmt1(tr, sizeof(tr), t, 0);
+		if (r->N)
+			snprintf(n, sizeof(n), "%d", r->N);
+		else
+			snprintf(n, sizeof(n), "-");
+		char note[300];
+		if (r->failed)
+			snprintf(note, sizeof(note), "%d failed: %s", r->failed, r->note);
+		else
+			snprintf(note, sizeof(note), "%s", r->note);
+		double qs = 0;
+		for (int k = 0; k < r->nruns; k++)
+			qs += isnan(r->s[k].quiet_stop_gaps) ? 0 : r->s[k].quiet_stop_gaps;
+		if (qs > 0) {
+			size_t len = strlen(note);
+			snprintf(note + len, sizeof(note) - len, "%s%.0f stopped iterations in quiet "
+				 "windows", len ? "; " : "", qs);
+		}
+		fprintf(f, "| %s | %s | %d | %s | %d | %s | %s | %s / %s | %s | %s | %s | %s / %s | %s "
+			"| %s | %s | %s |\n", r->tool, r->load, r->T, n, r->nruns, e2e, tx, pm, pd, sg,
+			off, ns, gap, qu, sy, st, tr, note);
+	}
+}
+
+static void print_service(FILE *f)
+{
+	if (!svc.ran) {
+		fprintf(f, "\nLoaded service: not run (%s)\n", svc.note);
+		return;
+	}
+	fprintf(f, "\n| service (svcd T=8, loadc 4 connections; %d slices of %.0f ms, alternating) "
+		"| requests/s | requests | failed | p50 us "
+		"| p99 us | p99.9 us | max us | answers v1 / v2 |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+		svc.slices, svc.slice_ms);
+	const char *w[2] = { svc.quiet, svc.patched };
+	const char *name[2] = { "quiet slices", "patching slices" };
+	for (int i = 0; i < 2; i++)
+		fprintf(f, "| %s | %.0f | %.0f | %.0f | %.1f | %.1f | %.1f | %.1f | %.0f / %.0f |\n",
+			name[i], jnum(w[i], "rps"), jnum(w[i], "requests"), jnum(w[i], "failed"),
+			jnum(w[i], "p50_us"), jnum(w[i], "p99_us"), jnum(w[i], "p999_us"),
+			jnum(w[i], "max_us"), jnum(w[i], "v1"), jnum(w[i], "v2"));
+	char st[512];
+	snprintf(st, sizeof(st), "%s", svc.status);
+	for (char *c = st; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
+	fprintf(f, "\nFailed requests by kind (quiet / patching): no answer within 1 s %.0f / %.0f, "
+		"connection error %.0f / %.0f, connection closed %.0f / %.0f, wrong answer %.0f / %.0f, "
+		"connect failed %.0f / %.0f.\n", jnum(svc.quiet, "failed_timeout"),
+		jnum(svc.patched, "failed_timeout"), jnum(svc.quiet, "failed_error"),
+		jnum(svc.patched, "failed_error"), jnum(svc.quiet, "failed_eof"),
+		jnum(svc.patched, "failed_eof"), jnum(svc.quiet, "failed_answer"),
+		jnum(svc.patched, "failed_answer"), jnum(svc.quiet, "failed_connect"),
+		jnum(svc.patched, "failed_connect"));
+	fprintf(f, "\nDuring the patching slices: %d patches + %d reverts applied, %d failed "
+		"transactions; livepatch end to end median %.1f ms, transaction max %.2f ms, tracer "
+		"pause max %.0f us. svcd at exit: %s%s%s\n", svc.patches, svc.reverts, svc.tx_failed,
+		svc.e2e_med_ms, svc.tx_ms_max, svc.pause_max_us, st, svc.note[0] ? " note: " : "",
+		svc.note);
+}
+
+struct target {
+	char text[512];
+	int met;	/* 1 met, 0 missed, -1 not measured */
+};
+
+static struct target targets[16];
+static int ntargets;
+
+static void target(int met, const char *fmt, ...)
+{
+	va_list ap;
+	struct target *t = &targets[ntargets++];
+
+	t->met = met;
+	va_start(ap, fmt);
+	vsnprintf(t->text, sizeof(t->text), fmt, ap);
+	va_end(ap);
+}
+
+static void evaluate(const struct opts *o)
+{
+	/* 1: livepatch at least 100x faster than gdb end to end at T=8 and T=64. */
+	for (int T = 8; T <= 64; T *= 8) {
+		const struct row *g = row_find("duty", "gdb", T, 1),
+			  *l = row_find("duty", "livepatch", T, 1);
+		double gm = med(g, F(e2e_ms)), lm = med(l, F(e2e_ms)), ratio = gm / lm;
+		if (isnan(ratio))
+			target(-1, "gdb / livepatch end to end at T=%d: not measured", T);
+		else
+			target(ratio >= 100, "gdb / livepatch end to end at T=%d: %.0f ms / %.1f ms = "
+			       "%.0fx (target >= 100x)", T, gm, lm, ratio);
+	}
+	/*
+	 * 2: the largest pause the daemon saw (a stopped iteration, max over threads; median
+	 * over the runs) <= 10x the floor's per-thread round trip (median), and flat in T.
+	 */
+	double first = NAN, last = NAN;
+	int tfirst = 0, tlast = 0;
+	for (int i = 0; i < o->nthreads; i++) {
+		int T = o->threads[i];
+		const struct row *l = row_find("duty", "livepatch", T, 1),
+			  *fl = row_find("duty", "floor", T, 0);
+		double v[3], w[3];
+		int N = 1;
+		/* No worker stopped in any run (all asleep, left alone): take the next batch size. */
+		for (int k = 0; k < o->nsites && !stat3(l, F(stop_gap_us), v); k++) {
+			N = o->sites[k];
+			l = row_find("duty", "livepatch", T, N);
+		}
+		stat3(l, F(stop_gap_us), v);
+		stat3(l, F(off_us), w);
+		double gap = v[1], rtt = med(fl, F(pause_med_us)), fgap = med(fl, F(stop_gap_us));
+		double ratio = gap / rtt;
+		if (isnan(ratio)) {
+			target(-1, "daemon max pause vs floor round trip at T=%d: not measured (no worker "
+			       "was stopped in any run)", T);
+			continue;
+		}
+		char fg[64] = "none stopped";
+		if (!isnan(fgap))
+			snprintf(fg, sizeof(fg), "%.0f us", fgap);
+		target(ratio <= 10, "daemon max pause at T=%d%s: %.0f us (worst run %.0f us; off the run "
+		       "queue %.0f us) vs floor per-thread round trip (median) %.0f us = %.1fx "
+		       "(target <= 10x); the floor's own daemon-view pause: %s", T,
+		       N == 1 ? "" : N == 100 ? " (N=100: at N=1 no worker was ever stopped)" :
+		       " (N=1000: at N=1 no worker was ever stopped)", gap, v[2], w[1], rtt, ratio, fg);
+		if (isnan(first)) {
+			first = gap;
+			tfirst = T;
+		}
+		last = gap;
+		tlast = T;
+	}
+	if (!isnan(first) && tlast != tfirst)
+		target(last / first <= 2, "daemon max pause flat in T: T=%d %.0f us, T=%d %.0f us = %.1fx "
+		       "(target: roughly flat, <= 2x)", tfirst, first, tlast, last, last / first);
+	/* 3: a 1000-site transaction within 3x of one site. */
+	for (int i = 0; i < o->nthreads; i++) {
+		int T = o->threads[i];
+		const struct row *a = row_find("duty", "livepatch", T, 1),
+			  *b = row_find("duty", "livepatch", T, 1000);
+		double ta = med(a, F(tx_ms)), tb = med(b, F(tx_ms));
+		if (isnan(tb))
+			target(-1, "N=1000 / N=1 transaction at T=%d: N=1000 not measured%s%s", T,
+			       b && b->note[0] ? ": " : "", b ? b->note : "");
+		else
+			target(tb / ta <= 3, "N=1000 / N=1 transaction at T=%d: %.2f ms / %.2f ms = %.1fx "
+			       "(target <= 3x)", T, tb, ta, tb / ta);
+	}
+	/* 4: the loaded service. */
+	if (svc.ran) {
+		double fq = jnum(svc.patched, "failed"), rq = jnum(svc.quiet, "rps"),
+		       rp = jnum(svc.patched, "rps"), pq = jnum(svc.quiet, "p999_us"),
+		       pp = jnum(svc.patched, "p999_us");
+		target(fq == 0 && svc.tx_failed == 0, "service: %.0f failed requests while patching "
+		       "(%d failed transactions) (target 0)", fq, svc.tx_failed);
+		target(rp >= 0.99 * rq, "service: requests/s patching / quiet = %.0f / %.0f = %.1f%% "
+		       "(target >= 99%%)", rp, rq, 100 * rp / rq);
+		target(pp <= 2 * pq, "service: p99.9 patching / quiet = %.0f us / %.0f us = %.2fx "
+		       "(target <= 2x)", pp, pq, pp / pq);
+	} else {
+		target(-1, "service: not run");
+	}
+}
+
+static void print_targets(FILE *f)
+{
+	fprintf(f, "\nTargets:\n");
+	for (int i = 0; i < ntargets; i++)
+		fprintf(f, "- %s: %s\n", targets[i].met > 0 ? "met" : targets[i].met == 0 ? "MISSED" :
+			"not measured", targets[i].text);
+}
+
+static void machine(char *buf, size_t cap)
+{
+	char model[256] = "unknown", line[512];
+	struct utsname u;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+			snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
+			model[strcspn(model, "\n")] = 0;
+			break;
+		}
+	if (f)
+		fclose(f);
+	uname(&u);
+	time_t now = time(NULL);
+	char date[64];
+	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
+	snprintf(buf, cap, "CPU: %s; cores: %ld; kernel: %s %s; date: %s", model,
+		 sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release, date);
+}
+
+static void write_md(const struct opts *o, const char *mach, double total_s)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/results.md", o->out);
+	if (!(f = fopen(path, "w")))
+		return;
+	fprintf(f, "# livepatch benchmark (`make bench`)\n\n%s\n\n", mach);
+	fprintf(f, "T: worker threads of bench/benchd.c, in a session (autogroup) of its own like "
+		"a service. load *duty*: each worker runs %d us bursts of iterations and sleeps so "
+		"that all T together want %.2g CPUs (T=1 never sleeps); the CPUs are not saturated, "
+		"so a gap is what the tool did, not a wait for a CPU. load *spin*: every worker always "
+		"runs (the CPUs are saturated: every thread must be interrupted, and with T > 2 most "
+		"of a gap is waiting for a CPU). N: sites in one transaction (f0000..f(N-1) -> "
+		"g0000..g(N-1), `--plan`). Times over the runs as min / median / max; the other "
+		"columns are medians over the runs. *tracer pause*: livepatch's JSON `pause_max_us` "
+		"/ `pause_median_us` (floor: its per-thread round trip, interrupt to PTRACE_CONT). "
+		"*daemon gap*: the largest gap between two loop iterations of any worker (within a "
+		"burst) while the tool ran, and in a quiet window of the same length right after. "
+		"gdb: `gdb -p PID -batch -nx -ex 'set {unsigned char[5]}ADDR = {...}'` writing the "
+		"same 5 bytes (undone by `livepatch --revert`, untimed). floor: bench/floor.c, seize "
+		"+ one interrupt/wait/continue round per thread + exit (floor-all: every thread "
+		"interrupted at once, as one sync).\n\n", o->burst_us, o->util);
+	print_table(f);
+	print_service(f);
+	print_targets(f);
+	fprintf(f, "\nWhole run: %.0f s.\n", total_s);
+	fclose(f);
+}
+
+static void json_sample(FILE *f, const struct sample *s)
+{
+	const char *names[] = { "e2e_ms", "tx_ms", "pause_max_us", "pause_median_us", "gap_us",
+				"quiet_gap_us", "syncs", "stops", "traps_emulated", "traps_late",
+				"traps_parked", "stepouts", "blocked_left_alone", "stop_gap_us",
+				"stop_off_runqueue_us", "stop_gaps", "quiet_stop_gaps" };
+	const double *v = (const double *)s;
+
+	fputc('{', f);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (isnan(v[i]))
+			fprintf(f, "%s\"%s\":null", i ? "," : "", names[i]);
+		else
+			fprintf(f, "%s\"%s\":%.3f", i ? "," : "", names[i], v[i]);
+	}
+	fputc('}', f);
+}
+
+static void json_escaped(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void write_json(const struct opts *o, const char *mach, double total_s)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/results.json", o->out);
+	if (!(f = fopen(path, "w")))
+		return;
+	fprintf(f, "{\"machine\":");
+	json_escaped(f, mach);
+	fprintf(f, ",\"total_s\":%.1f,\"duty_burst_us\":%d,\"duty_util_cpus\":%.3f",
+		total_s, o->burst_us, o->util);
+	fprintf(f, ",\n\"rows\":[\n");
+	for (int i = 0; i < nrows; i++) {
+		const struct row *r = &rows[i];
+		fprintf(f, "%s{\"tool\":\"%s\",\"load\":\"%s\",\"T\":%d,\"N\":%d,\"runs\":%d,\"failed\":%d,\"note\":",
+			i ? ",\n" : "", r->tool, r->load, r->T, r->N, r->nruns, r->failed);
+		json_escaped(f, r->note);
+		fprintf(f, ",\"samples\":[");
+		for (int k = 0; k < r->nruns; k++) {
+			if (k)
+				fputc(',', f);
+			json_sample(f, &r->s[k]);
+		}
+		fprintf(f, "]}");
+	}
+	fprintf(f, "\n],\n\"service\":{\"ran\":%s,\"quiet\":%s,\"patched\":%s,\"patches\":%d,"
+		"\"reverts\":%d,\"failed_transactions\":%d,\"tx_ms_max\":%.3f,\"pause_max_us\":%.1f,"
+		"\"e2e_median_ms\":%.3f,\"slowest_transaction\":%s,\"svcd_status\":",
+		svc.ran ? "true" : "false",
+		svc.quiet[0] ? svc.quiet : "null", svc.patched[0] ? svc.patched : "null",
+		svc.patches, svc.reverts, svc.tx_failed, svc.tx_ms_max, svc.pause_max_us,
+		isnan(svc.e2e_med_ms) ? 0 : svc.e2e_med_ms, svc.slowest[0] ? svc.slowest : "null");
+	json_escaped(f, svc.status);
+	fprintf(f, ",\"note\":");
+	json_escaped(f, svc.note);
+	fprintf(f, "},\n\"targets\":[");
+	for (int i = 0; i < ntargets; i++) {
+		fprintf(f, "%s{\"met\":%s,\"text\":", i ? "," : "",
+			targets[i].met > 0 ? "true" : targets[i].met == 0 ? "false" : "null");
+		json_escaped(f, targets[i].text);
+		fputc('}', f);
+	}
+	fprintf(f, "]}\n");
+	fclose(f);
+}
+
+/* ---- main --------------------------------------------------------------------------- */
+
+static int parse_list(const char *s, int *v)
+{
+	int n = 0;
+
+	for (char *e; *s && n < MAX_LIST; s = *e ? e + 1 : e)
+		v[n++] = (int)strtol(s, &e, 10);
+	return n;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: run --livepatch PATH --bin DIR --out DIR [--runs N] [--gdb-runs N]\n"
+		"       [--threads 1,8,64,256] [--sites 1,100,1000] [--util CPUS] [--burst-us US]\n"
+		"       [--spin-threads 8,64,256|-] [--spin-runs N] [--svc-seconds S]\n"
+		"       [--svc-period-ms MS] [--budget-s S]\n");
+	exit(2);
+}
+
+/* Runs for this combination: fewer when the time left would not hold the full count. */
+static int runs_for(const struct opts *o, int left_combos, double per_run_s)
+{
+	double left = o->budget_s - (now_ms() - t_start) / 1e3;
+	int n = o->runs;
+
+	if (per_run_s > 0 && left_combos > 0) {
+		int fit = (int)(left / left_combos / per_run_s);
+		if (fit < n)
+			n = fit < 3 ? 3 : fit;
+	}
+	return n;
+}
+
+static void note_daemon(struct daemon *d)
+{
+	long wrong = daemon_stop(d);
+	struct row *r = row_find(cur_load, "livepatch", d->T, 1);
+
+	if (wrong && r)
+		snprintf(r->note + strlen(r->note), sizeof(r->note) - strlen(r->note),
+			 "%sbenchd: %s", r->note[0] ? "; " : "",
+			 wrong < 0 ? "died or exited badly" : "wrong results seen");
+}
+
+static void warm_up(const struct opts *o, struct daemon *d)
+{
+	char pid[16], *av[16];
+
+	lp_argv(o, d, 1, false, NULL, pid, av);
+	run_capture(av, out, sizeof(out), NULL);
+	lp_argv(o, d, 1, true, NULL, pid, av);
+	run_capture(av, out, sizeof(out), NULL);
+}
+
+/* The matrix: every T and N, duty-cycled workers, with the baselines. */
+static void run_matrix(const struct opts *o)
+{
+	double per_run_s = 0;
+	int combos_left = o->nthreads * o->nsites;
+
+	cur_load = "duty";
+	for (int i = 0; i < o->nthreads; i++) {
+		struct daemon d;
+		int T = o->threads[i];
+		msg("duty T=%d: starting benchd", T);
+		if (daemon_start(o, &d, T, false)) {
+			struct row *r = row_new("livepatch", T, 1);
+			snprintf(r->note, sizeof(r->note), "benchd with %d threads did not start", T);
+			continue;
+		}
+		warm_up(o, &d);
+		for (int k = 0; k < o->nsites; k++) {
+			int N = o->sites[k], runs = runs_for(o, combos_left, per_run_s);
+			double t0 = now_ms();
+			msg("duty T=%d N=%d: livepatch x%d", T, N, runs);
+			run_livepatch(o, &d, N, runs);
+			struct row *r = &rows[nrows - 1];
+			if (r->nruns)
+				per_run_s = fmax(per_run_s * 0.5, (now_ms() - t0) / 1e3 / r->nruns);
+			combos_left--;
+		}
+		msg("duty T=%d: floor x%d, floor-all x%d", T, o->runs, o->runs);
+		run_floor(o, &d, o->runs, false);
+		run_floor(o, &d, o->runs, true);
+		msg("duty T=%d: gdb x%d", T, o->gdb_runs);
+		run_gdb(o, &d, o->gdb_runs);
+		note_daemon(&d);
+	}
+}
+
+/* Saturated: every worker always runnable, one site; the floor with every thread at once. */
+static void run_saturated(const struct opts *o)
+{
+	cur_load = "spin";
+	for (int i = 0; i < o->nspin; i++) {
+		struct daemon d;
+		int T = o->spin_threads[i];
+		if ((now_ms() - t_start) / 1e3 > o->budget_s) {
+			msg("spin T=%d: skipped, over the time budget", T);
+			struct row *r = row_new("livepatch", T, 1);
+			snprintf(r->note, sizeof(r->note), "skipped: over the time budget");
+			continue;
+		}
+		msg("spin T=%d: starting benchd", T);
+		if (daemon_start(o, &d, T, true)) {
+			struct row *r = row_new("livepatch", T, 1);
+			snprintf(r->note, sizeof(r->note), "benchd with %d threads did not start", T);
+			continue;
+		}
+		warm_up(o, &d);
+		msg("spin T=%d: livepatch x%d, floor-all x%d", T, o->spin_runs, o->spin_runs);
+		run_livepatch(o, &d, 1, o->spin_runs);
+		run_floor(o, &d, o->spin_runs, true);
+		note_daemon(&d);
+	}
+}
+
+static void loadavg(char *buf, size_t cap)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	buf[0] = 0;
+	if (f && fgets(buf, (int)cap, f))
+		buf[strcspn(buf, "\n")] = 0;
+	if (f)
+		fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .runs = 7, .gdb_runs = 5, .spin_runs = 3, .svc_seconds = 10,
+			  .svc_period_ms = 200, .budget_s = 480, .util = 0.5, .burst_us = 1000 };
+	char mach[512], load0[128], load1[128];
+
+	o.nthreads = parse_list("1,8,64,256", o.threads);
+	o.nsites = parse_list("1,100,1000", o.sites);
+	o.nspin = parse_list("8,64,256", o.spin_threads);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!v)
+			usage();
+		i++;
+		if (!strcmp(a, "--livepatch"))
+			o.lp = v;
+		else if (!strcmp(a, "--bin"))
+			o.bin = v;
+		else if (!strcmp(a, "--out"))
+			o.out = v;
+		else if (!strcmp(a, "--runs"))
+			o.runs = atoi(v);
+		else if (!strcmp(a, "--gdb-runs"))
+			o.gdb_runs = atoi(v);
+		else if (!strcmp(a, "--spin-runs"))
+			o.spin_runs = atoi(v);
+		else if (!strcmp(a, "--threads"))
+			o.nthreads = parse_list(v, o.threads);
+		else if (!strcmp(a, "--sites"))
+			o.nsites = parse_list(v, o.sites);
+		else if (!strcmp(a, "--spin-threads"))
+			o.nspin = *v == '-' ? 0 : parse_list(v, o.spin_threads);
+		else if (!strcmp(a, "--svc-seconds"))
+			o.svc_seconds = atof(v);
+		else if (!strcmp(a, "--svc-period-ms"))
+			o.svc_period_ms = atoi(v);
+		else if (!strcmp(a, "--util"))
+			o.util = atof(v);
+		else if (!strcmp(a, "--burst-us"))
+			o.burst_us = atoi(v);
+		else if (!strcmp(a, "--budget-s"))
+			o.budget_s = atof(v);
+		else
+			usage();
+	}
+	if (!o.lp || !o.bin || !o.out || o.runs < 1 || o.runs > MAX_RUNS || o.gdb_runs > MAX_RUNS ||
+	    o.spin_runs > MAX_RUNS || o.util <= 0 || o.burst_us < 1)
+		usage();
+	if (geteuid() != 0) {
+		fprintf(stderr, "run: ptrace needs root (or CAP_SYS_PTRACE): run make bench as root\n");
+		return 3;
+	}
+	t_start = now_ms();
+	machine(mach, sizeof(mach));
+	loadavg(load0, sizeof(load0));
+	char *help[] = { (char *)o.lp, "--help", NULL }, *version[] = { (char *)o.lp, "--version", NULL };
+	char ver[128] = "";
+	run_capture(help, lp_help, sizeof(lp_help), NULL);
+	run_capture(version, ver, sizeof(ver), NULL);
+	ver[strcspn(ver, "\n")] = 0;
+	size_t mlen = strlen(mach);
+	snprintf(mach + mlen, sizeof(mach) - mlen, "; %s", ver);
+	msg("%s; load average %s", mach, load0);
+	msg("livepatch %s --plan (batches)%s", lp_has("--plan") ? "has" : "has no",
+	    lp_has("--plan") ? "" : ": N>1 is pending");
+
+	run_matrix(&o);
+	if (o.svc_seconds > 0)
+		run_service(&o);
+	run_saturated(&o);
+	evaluate(&o);
+	loadavg(load1, sizeof(load1));
+	double total_s = (now_ms() - t_start) / 1e3;
+	size_t len = strlen(mach);
+	snprintf(mach + len, sizeof(mach) - len, "; load average at start %s, at end %s", load0, load1);
+	printf("\n%s\n\n", mach);
+	print_table(stdout);
+	print_service(stdout);
+	print_targets(stdout);
+	printf("\nWhole run: %.0f s. Wrote %s/results.md and %s/results.json\n", total_s, o.out, o.out);
+	write_md(&o, mach, total_s);
+	write_json(&o, mach, total_s);
+	return 0;
+}
