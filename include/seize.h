@@ -36,6 +36,11 @@ struct lp_threads {
 
 /* PTRACE_SEIZE every thread of @pid, rescanning /proc/PID/task until a pass finds none new. */
 int seize_all(struct lp_threads *ts, pid_t pid, struct lp_diag *d) LP_MUST_CHECK;
+/*
+ * One more pass, at every sync: a thread whose clone() began before its parent
+ * was seized is not auto-attached, and may show up in /proc after seize_all().
+ */
+int seize_rescan(struct lp_threads *ts, struct lp_diag *d) LP_MUST_CHECK;
 struct lp_thread *threads_find(struct lp_threads *ts, pid_t tid);
 struct lp_thread *threads_add(struct lp_threads *ts, pid_t tid);
 void threads_free(struct lp_threads *ts);

@@ -43,6 +43,22 @@ void threads_free(struct lp_threads *ts)
 	memset(ts, 0, sizeof(*ts));
 }
 
+/* A thread past do_exit (zombie or dead) or already reaped. */
+static bool exiting(pid_t pid, pid_t tid)
+{
+	char path[96], buf[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	if (!(f = fopen(path, "re")))
+		return true;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
 /* One pass over /proc/PID/task: seize what is new. Returns how many were new, or -errno. */
 static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 {
@@ -62,16 +78,23 @@ static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 		int ret = pt_seize(tid);
 		if (ret == -ESRCH)
 			continue;	/* exited between readdir and seize: normal */
-		if (ret) {
+		/* Created by a thread we seized already: auto-attached (TRACECLONE), first stop pending. */
+		bool ours = ret == -EPERM && proc_status_field(tid, "TracerPid") == getpid();
+		if (ret == -EPERM && !ours && exiting(ts->pid, tid))
+			continue;	/* the kernel refuses to seize an exiting thread: it is gone */
+		if (ret && !ours) {
 			closedir(dir);
 			return lp_fail(d, LP_EXIT_PROCESS, "cannot seize thread %d of process %d: %s "
 				       "(another tracer? run as root with CAP_SYS_PTRACE)", tid, ts->pid,
 				       strerror(-ret));
 		}
-		if (!threads_add(ts, tid)) {
+		struct lp_thread *t = threads_add(ts, tid);
+		if (!t) {
 			closedir(dir);
 			return -ENOMEM;
 		}
+		t->state = ours ? TH_NEW : TH_RUNNING;
+		t->synced = ours;
 		found++;
 	}
 	closedir(dir);
@@ -122,6 +145,13 @@ static int seize_sharers(struct lp_threads *ts, struct lp_diag *d)
 			fclose(f);
 	}
 	return found;
+}
+
+int seize_rescan(struct lp_threads *ts, struct lp_diag *d)
+{
+	int ret = seize_pass(ts, d);
+
+	return ret < 0 ? ret : seize_sharers(ts, d);
 }
 
 int seize_all(struct lp_threads *ts, pid_t pid, struct lp_diag *d)

@@ -31,7 +31,7 @@ struct tx {
 	struct lp_threads ts;
 	const struct lp_plan *plan;
 	const uint8_t (*to)[LP_SITE_MAX];	/* the bytes this walk moves each site to */
-	struct lp_thread *held;			/* a stopped thread to write through */
+	pid_t held;	/* a stopped thread to write through, by tid: the array moves on realloc */
 	int mem_fd;
 	bool stepout;				/* this sync steps threads out of displaced ranges */
 	bool forward;				/* not a roll-back: fault injection applies */
@@ -101,9 +101,9 @@ static int fault_point(struct tx *tx, const char *name)
 
 static int mem_rw(struct tx *tx, uint64_t addr, void *buf, size_t len, bool write)
 {
-	if (tx->held && tx->held->state == TH_STOPPED) {
-		int ret = write ? pt_write(tx->held->tid, addr, buf, len)
-				: pt_read(tx->held->tid, addr, buf, len);
+	struct lp_thread *h = tx->held ? threads_find(&tx->ts, tx->held) : NULL;
+	if (h && h->state == TH_STOPPED) {
+		int ret = write ? pt_write(h->tid, addr, buf, len) : pt_read(h->tid, addr, buf, len);
 		if (ret != -ESRCH)
 			return ret;
 	}
@@ -326,7 +326,7 @@ static int after_stop(struct tx *tx, struct lp_thread *t, int sig, bool hold)
 		return 0;
 	t->synced = true;
 	if (hold && !sig) {
-		tx->held = t;
+		tx->held = t->tid;
 		return 0;
 	}
 	return resume(tx, t, sig);
@@ -343,8 +343,10 @@ static int on_event(struct tx *tx, struct lp_thread *t, int event)
 	case PTRACE_EVENT_VFORK:
 		ret = pt_geteventmsg(t->tid, &msg);
 		if (!ret && !threads_find(&tx->ts, (pid_t)msg)) {
+			pid_t tid = t->tid;	/* adopt() may move the array t points into */
 			if (!adopt(tx, (pid_t)msg, event != PTRACE_EVENT_CLONE))
 				return -ENOMEM;
+			t = threads_find(&tx->ts, tid);
 		}
 		break;
 	case PTRACE_EVENT_EXEC:
@@ -383,6 +385,16 @@ static int on_signal(struct tx *tx, struct lp_thread *t, int sig)
 			t->interrupted = false;
 			t->synced = true;
 			return handle_trap(tx, t, &r, s, idx);	/* ours: never delivered */
+		}
+		/*
+		 * An int3 trap (SI_KERNEL) whose PC-1 holds no int3 cannot come from an
+		 * int3 there: it is one of ours, reported after the thread's PC moved
+		 * (a step-out). Delivering it would kill the program: dropped as late.
+		 */
+		uint8_t prev;
+		if (!pt_read(t->tid, r.rip - 1, &prev, 1) && prev != INT3) {
+			tx->st->traps_late++;
+			return after_stop(tx, t, 0, false);
 		}
 	}
 	/* Not ours: re-injected exactly once, from its signal-delivery stop. */
@@ -538,7 +550,7 @@ static int resume_deferred(struct tx *tx, bool hold_last, int ret)
 		if (t->state != TH_STOPPED)
 			continue;
 		if (hold_last && !ret && !tx->held) {
-			tx->held = t;
+			tx->held = t->tid;
 			continue;
 		}
 		int r = resume(tx, t, 0);
@@ -608,15 +620,21 @@ static int sync_threads(struct tx *tx, bool hold_last)
 		tx->deadline.tv_sec++;
 		tx->deadline.tv_nsec -= 1000000000L;
 	}
+	size_t known = tx->ts.n;
+	ret = seize_rescan(&tx->ts, tx->d);
+	if (ret < 0)
+		return ret;
+	tx->st->threads += (unsigned int)(tx->ts.n - known);
 	for (size_t i = 0; i < tx->ts.n; i++) {
 		struct lp_thread *t = &tx->ts.v[i];
 		t->synced = t->state != TH_RUNNING || t->child;
 	}
-	if (tx->held && tx->held->state == TH_STOPPED) {
+	struct lp_thread *h0 = tx->held ? threads_find(&tx->ts, tx->held) : NULL;
+	if (h0 && h0->state == TH_STOPPED) {
 		/* Stopped across the write: synced, but it may sit where the write matters. */
-		struct lp_thread *h = tx->held;
+		struct lp_thread *h = h0;
 		int sig = 0;
-		tx->held = NULL;
+		tx->held = 0;
 		ret = look(tx, h, &sig);
 		if (ret < 0)
 			return ret;

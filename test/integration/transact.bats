@@ -1,0 +1,453 @@
+#!/usr/bin/env bats
+# The live-patch transaction (DESIGN §4) against the real test daemons (test/daemons/), one
+# test per behaviour. Every test asserts on what the daemon counted (calls that reached the
+# old and the new function, signals, bytes, EINTRs, forks, threads), on the JSON
+# "transaction" counters, and that the daemon finally exits 0 with wrong == 0.
+# Needs root (ptrace), `make` and `make daemons`. LP_BIN overrides the livepatch binary.
+
+bats_require_minimum_version 1.5.0
+load ../helpers
+
+ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+LP=${LP_BIN:-$ROOT/livepatch}
+D=$LP_BUILD/daemons
+
+setup_file() {
+	[[ -x $LP ]] || {
+		echo "no $LP: run make first" >&2
+		return 1
+	}
+	[[ -x $LP_BUILD/daemons/counterd ]] || {
+		echo "no daemons in $LP_BUILD/daemons: run make daemons first" >&2
+		return 1
+	}
+}
+
+setup() {
+	BG_PIDS=()
+	declare -gA TX=()	# sums of the transaction counters (tx_add)
+	# shellcheck disable=SC2034 # LP_TMP: helpers.bash (text_sum) uses it
+	LP_TMP=$BATS_TEST_TMPDIR
+}
+
+teardown() {
+	local p
+	for p in "${BG_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	for p in "${DAEMON_PIDS[@]}"; do
+		kill -CONT "$p" 2>/dev/null || true	# a SIGSTOPped daemon must see its SIGTERM
+	done
+	if ((${#DAEMON_PIDS[@]})); then
+		daemon_stop || true
+	fi
+}
+
+fail() {
+	printf '%s\n' "$*" >&2
+	return 1
+}
+
+# --- running livepatch ------------------------------------------------------------------
+
+# lp ARGS...: run livepatch ARGS --json under timeout 60; sets LP_OUT (stdout, one JSON
+# object), LP_ERR (stderr) and LP_RC (exit status; 124 means it hung).
+lp() {
+	LP_RC=0
+	LP_OUT=$(timeout 60 "$LP" "$@" --json 2>"$BATS_TEST_TMPDIR/lp.err") || LP_RC=$?
+	LP_ERR=$(<"$BATS_TEST_TMPDIR/lp.err")
+	LP_CMD="livepatch $* --json"
+}
+
+# expect_rc CODE: the last lp exited with CODE (else show everything it said).
+expect_rc() {
+	((LP_RC == $1)) && return 0
+	fail "$LP_CMD: exit $LP_RC, expected $1$( ((LP_RC == 124)) && echo ' (HANG: killed by timeout 60)')" \
+		"stdout: $LP_OUT" "stderr: $LP_ERR"
+}
+
+# json KEY [JSON]: the first "KEY": value (string unquoted) of JSON (default: LP_OUT).
+json() {
+	local re="\"$1\":(\"[^\"]*\"|[^,}]*)" v
+	[[ ${2-$LP_OUT} =~ $re ]] || {
+		echo "json: no '$1' in: ${2-$LP_OUT}" >&2
+		return 1
+	}
+	v=${BASH_REMATCH[1]}
+	v=${v#\"}
+	echo "${v%\"}"
+}
+
+# tx KEY: KEY of the "transaction" object of LP_OUT.
+tx() {
+	local t=${LP_OUT#*\"transaction\":\{}
+	[[ $t != "$LP_OUT" ]] || {
+		echo "tx: no transaction object in: $LP_OUT" >&2
+		return 1
+	}
+	json "$1" "{${t%%\}*}}"
+}
+
+# expect_status STATUS: the report's "status".
+expect_status() {
+	local s
+	s=$(json status) || return 1
+	[[ $s == "$1" ]] || fail "$LP_CMD: status '$s', expected '$1'" "stdout: $LP_OUT"
+}
+
+# tx_add: add the transaction counters of LP_OUT to TX (one pass, no subshell).
+tx_add() {
+	local t=${LP_OUT#*\"transaction\":\{} k re
+	[[ $t != "$LP_OUT" ]] || fail "no transaction object in: $LP_OUT" || return 1
+	t=${t%%\}*}
+	for k in threads syncs thread_stops blocked_left_alone traps_emulated traps_parked \
+		traps_late stepouts signals_passed clones forks exits; do
+		re="\"$k\":([0-9]+)"
+		[[ $t =~ $re ]] || fail "no $k in the transaction: {$t}" || return 1
+		TX[$k]=$((${TX[$k]:-0} + BASH_REMATCH[1]))
+	done
+}
+
+# patch F G / revert F: on $DAEMON_PID, expecting exit 0 and applied / reverted.
+patch() {
+	lp -p "$DAEMON_PID" -f "$1" -t "$2"
+	expect_rc 0 && expect_status applied && tx_add
+}
+
+revert() {
+	lp -p "$DAEMON_PID" -r "$1"
+	expect_rc 0 && expect_status reverted && tx_add
+}
+
+# cycles N F G: N x (patch F -> G, revert F), stopping at the first failure.
+cycles() {
+	local i
+	for ((i = 1; i <= $1; i++)); do
+		patch "$2" "$3" || fail "cycle $i of $1: patch $2 -> $3 failed" || return 1
+		revert "$2" || fail "cycle $i of $1: revert $2 failed" || return 1
+	done
+}
+
+# --- what the daemon counted -------------------------------------------------------------
+
+# calls_only NEWKEY OLDKEY...: NEWKEY grows and every OLDKEY stays put over 300 ms, read
+# from fresh status files (the daemon rewrites it every 20 ms). The first read waits for a
+# rewrite, so calls made before livepatch returned are not counted.
+calls_only() {
+	local new=$1 k
+	local -A a=() b=()
+	shift
+	sleep 0.05
+	status_wait_change uptime_ms || return 1
+	for k in "$new" "$@"; do a[$k]=$(status_get "$k") || return 1; done
+	sleep 0.3
+	for k in "$new" "$@"; do b[$k]=$(status_get "$k") || return 1; done
+	((b[$new] > a[$new])) || fail "$new did not grow in 300 ms (${a[$new]} -> ${b[$new]}): the new function gets no calls"
+	for k in "$@"; do
+		((b[$k] == a[$k])) || fail "$k grew by $((b[$k] - a[$k])) in 300 ms: that function still gets calls"
+	done
+}
+
+# expect_key KEY VALUE [FILE]
+expect_key() {
+	local v
+	v=$(status_get "$1" "${3:-$DAEMON_STATUS}") || return 1
+	[[ $v == "$2" ]] || fail "$1 is $v, expected $2 ($(basename "${3:-$DAEMON_STATUS}"))"
+}
+
+# stop_clean: stop the daemon (SIGTERM), assert it exited 0 and its final wrong is 0.
+stop_clean() {
+	local pid=$DAEMON_PID
+	daemon_stop
+	[[ ${DAEMON_EXIT[$pid]} == 0 ]] ||
+		fail "daemon $pid exited with ${DAEMON_EXIT[$pid]} (128+N: killed by signal N); log: $(tail -c 500 "$DAEMON_LOG")"
+	expect_key wrong 0
+}
+
+alive() {
+	_lp_alive "$DAEMON_PID" || fail "daemon $DAEMON_PID is dead; log: $(tail -c 500 "$DAEMON_LOG")"
+}
+
+# fn_addr F: F's address in $DAEMON_PID, from a dry run's JSON.
+fn_addr() {
+	lp -p "$DAEMON_PID" -f "$1" -t "${2:-$1_v2}" --dry-run
+	expect_rc 0 >&2 || return 1
+	json address
+}
+
+# proc_field PID FIELD: a /proc/PID/status field ("State", "TracerPid").
+proc_field() {
+	awk -v f="$2:" '$1 == f { print $2; exit }' "/proc/$1/status"
+}
+
+# --- the tests ---------------------------------------------------------------------------
+
+@test "counterd, 16 threads in compute_slow: 20 cycles step threads out of the displaced range and emulate traps; calls switch both ways" {
+	daemon_start counterd --threads 16 --mode slow
+	patch compute_slow compute_slow_v2
+	calls_only calls_compute_slow_v2 calls_compute_slow
+	revert compute_slow
+	calls_only calls_compute_slow calls_compute_slow_v2
+	cycles 18 compute_slow compute_slow_v2
+	patch compute_slow compute_slow_v2
+	calls_only calls_compute_slow_v2 calls_compute_slow
+	revert compute_slow
+	calls_only calls_compute_slow calls_compute_slow_v2
+	echo "20 cycles: stepouts ${TX[stepouts]}, traps ${TX[traps_emulated]} emulated / ${TX[traps_late]} late / ${TX[traps_parked]} parked" >&3
+	((TX[stepouts] > 0)) || fail "no thread was ever stepped out of the displaced range in 20 cycles (stepouts 0)"
+	((TX[traps_emulated] + TX[traps_late] > 0)) || fail "no trap was ever emulated in 20 patches"
+	((TX[traps_parked] > 0)) || fail "no thread was ever parked in 20 reverts"
+	stop_clean
+}
+
+@test "counterd-nopie (no endbr64) and counterd-lib (libsample.so:compute): patch and revert switch the calls" {
+	daemon_start counterd-nopie
+	patch compute compute_v2
+	calls_only calls_compute_v2 calls_compute
+	revert compute
+	calls_only calls_compute calls_compute_v2
+	stop_clean
+
+	daemon_start counterd-lib
+	patch libsample.so:compute libsample.so:compute_v2
+	[[ $(json object) == libsample.so ]] || fail "function object: $(json object), expected libsample.so"
+	calls_only calls_compute_v2 calls_compute
+	revert libsample.so:compute
+	calls_only calls_compute calls_compute_v2
+	stop_clean
+}
+
+@test "re-applying a patch is a no-op; re-pointing a patched function moves the calls; revert restores the original" {
+	local v2
+	daemon_start counterd
+	patch compute compute_v2
+	v2=$(json address "${LP_OUT#*\"target\":\{}")	# the target's address
+	lp -p "$DAEMON_PID" -f compute -t compute_v2
+	expect_rc 0
+	expect_status already_applied
+	[[ $LP_OUT != *'"transaction"'* ]] || fail "already applied, yet livepatch attached: $LP_OUT"
+	calls_only calls_compute_v2 calls_compute calls_compute_slow_v2
+
+	patch compute compute_slow_v2
+	[[ $(json previous_target) == "$v2" ]] || fail "previous_target $(json previous_target), expected compute_v2 at $v2"
+	calls_only calls_compute_slow_v2 calls_compute_v2 calls_compute
+
+	revert compute
+	calls_only calls_compute calls_compute_v2 calls_compute_slow_v2
+	stop_clean
+}
+
+@test "sigstormd: queued signals during 10 cycles are delivered exactly once (none lost, none doubled)" {
+	local sent i
+	daemon_start sigstormd
+	"$D/sigsend" "$DAEMON_PID" 20000 0 >"$BATS_TEST_TMPDIR/sigsend.out" 2>&1 3>&- &
+	BG_PIDS+=($!)
+	cycles 10 compute compute_v2
+	wait "${BG_PIDS[0]}" || fail "sigsend failed: $(cat "$BATS_TEST_TMPDIR/sigsend.out")"
+	sent=$(head -n1 "$BATS_TEST_TMPDIR/sigsend.out")
+	[[ $sent == 20000 ]] || fail "sigsend sent $sent of 20000: $(cat "$BATS_TEST_TMPDIR/sigsend.out")"
+	status_wait_ge ext_received "$sent" "$DAEMON_STATUS" 3000 || true
+	sleep 0.1
+	calls_only calls_compute calls_compute_v2
+	stop_clean
+	expect_key ext_received "$sent"
+	expect_key ext_dups 0
+	expect_key ext_out_of_range 0
+	expect_key ext_not_queued 0
+	(($(status_get timer_signals) > 0)) || fail "the timer never fired"
+	echo "signals passed on by livepatch over 10 cycles: ${TX[signals_passed]}" >&3
+	((TX[signals_passed] > 0)) || fail "JSON signals_passed was 0 in every cycle: no signal arrived while attached?"
+}
+
+# forkd_cycles [--vfork]
+forkd_cycles() {
+	local f0
+	daemon_start forkd "$@"
+	status_wait_change forks
+	f0=$(status_get forks)
+	cycles 10 compute compute_v2
+	calls_only calls_compute calls_compute_v2
+	stop_clean
+	expect_key children_bad 0
+	expect_key fork_errors 0
+	(($(status_get forks) > f0)) || fail "forks did not grow during 10 cycles"
+	echo "forkd $*: JSON forks over 10 cycles: ${TX[forks]}" >&3
+	((TX[forks] > 0)) || fail "forkd $*: JSON forks was 0 in all 20 transactions (no fork seen while attached)"
+}
+
+@test "forkd: children forked during 10 cycles get the final bytes (no child dies)" {
+	forkd_cycles
+}
+
+@test "forkd --vfork: vfork children during 10 cycles share the patched text safely" {
+	forkd_cycles --vfork
+}
+
+@test "churnd: threads created and exiting during 10 cycles join the transaction; nothing lost" {
+	local c0
+	daemon_start churnd
+	c0=$(status_get threads_created)
+	cycles 10 compute compute_v2
+	calls_only calls_compute calls_compute_v2
+	stop_clean
+	(($(status_get threads_created) > c0)) || fail "threads_created did not grow"
+	expect_key threads_exited "$(status_get threads_created)"
+	expect_key create_errors 0
+	echo "churnd: JSON clones ${TX[clones]}, exits ${TX[exits]} over 10 cycles" >&3
+	((TX[clones] > 0)) || fail "JSON clones was 0 in all 20 transactions"
+}
+
+@test "blockd: threads blocked in system calls are left alone (no EINTR, no lost byte) through 10 cycles" {
+	local k v
+	daemon_start blockd
+	cycles 10 compute compute_v2
+	calls_only calls_compute calls_compute_v2
+	stop_clean
+	while read -r k v; do
+		case $k in
+		eintr_* | *_seq_errors | futex_other | semop_errors)
+			((v == 0)) || fail "$k is $v (a blocked system call was disturbed)"
+			;;
+		esac
+	done <"$DAEMON_STATUS"
+	expect_key pipe_bytes_read "$(status_get pipe_bytes_written)"
+	echo "blockd: JSON blocked_left_alone ${TX[blocked_left_alone]}, thread_stops ${TX[thread_stops]}" >&3
+	((TX[blocked_left_alone] > 0)) || fail "JSON blocked_left_alone was 0 in every transaction"
+}
+
+# mem_u64 PID ADDR: the 8-byte counter at ADDR.
+mem_u64() {
+	dd if="/proc/$1/mem" bs=8 iflag=skip_bytes,count_bytes skip=$(($2)) count=8 status=none | od -An -tu8 | tr -d ' '
+}
+
+@test "a SIGSTOPped process is patched and stays stopped; after SIGCONT the calls go to compute_v2" {
+	local base off addr c1 c2 c3 task st
+	daemon_start counterd
+	kill -STOP "$DAEMON_PID"
+	for _ in $(seq 100); do
+		[[ $(proc_field "$DAEMON_PID" State) == T ]] && break
+		sleep 0.01
+	done
+	[[ $(proc_field "$DAEMON_PID" State) == T ]] || fail "not stopped after SIGSTOP"
+	# calls_compute itself, read from memory: the status file cannot move while stopped.
+	off=$(nm "$D/counterd" | awk '$3 == "calls_compute" { print $1 }')
+	base=$(awk -v p="$(realpath "$D/counterd")" '$6 == p { split($1, r, "-"); print r[1]; exit }' "/proc/$DAEMON_PID/maps")
+	addr=$((0x$base + 0x$off))
+	c1=$(mem_u64 "$DAEMON_PID" "$addr")
+	patch compute compute_v2
+	sleep 0.2
+	c2=$(mem_u64 "$DAEMON_PID" "$addr")
+	for task in /proc/"$DAEMON_PID"/task/*; do
+		st=$(proc_field "${task#/proc/}" State)
+		[[ $st == T ]] || fail "thread ${task##*/} is in state $st after the patch, expected T (stopped)"
+	done
+	[[ $(proc_field "$DAEMON_PID" TracerPid) == 0 ]] || fail "still traced after livepatch exited"
+	((c1 == c2)) || fail "calls_compute moved from $c1 to $c2 while the process was stopped"
+	kill -CONT "$DAEMON_PID"
+	calls_only calls_compute_v2 calls_compute
+	c3=$(mem_u64 "$DAEMON_PID" "$addr")
+	((c3 == c1)) || fail "calls_compute moved from $c1 to $c3 after SIGCONT: the old function still runs"
+	stop_clean
+}
+
+@test "sigtrapd: the program's own int3 traps all reach its handler across 10 cycles" {
+	local ex rx
+	daemon_start sigtrapd
+	cycles 10 compute compute_v2
+	calls_only calls_compute calls_compute_v2
+	alive
+	stop_clean
+	ex=$(status_get int3_executed)
+	rx=$(status_get sigtrap_received)
+	((ex - rx == 0 || ex - rx == 1)) ||
+		fail "int3_executed $ex, sigtrap_received $rx: the program's own SIGTRAPs were lost or doubled"
+	expect_key sigtrap_other 0
+	expect_key sigtrap_kernel "$rx"
+	((rx > 0)) || fail "sigtrap_received is 0"
+}
+
+@test "vforkd: a thread waiting for its vfork child does not hold up the patch" {
+	local t0 ms v0
+	daemon_start vforkd --child-ms 3000
+	status_wait_change calls_compute
+	v0=$(status_get vforks)
+	t0=$(date +%s%N)
+	patch compute compute_v2
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "patch with a vfork child sleeping: ${ms} ms, total_ms $(tx total_ms)" >&3
+	((ms < 2000)) || fail "the patch took $ms ms: it waited for the vfork child"
+	expect_key vforks "$v0"	# the child (3 s) was still running during the patch
+	status_wait_ge vforks $((v0 + 1)) "$DAEMON_STATUS" 5000
+	alive
+	calls_only calls_compute_v2 calls_compute
+	expect_key vfork_errors 0
+	stop_clean
+}
+
+@test "timeout: a thread blocked inside the site makes the patch roll back (exit 6), text intact, the sleeper unharmed" {
+	local addr sum0 sum1 s0 up
+	daemon_start counterd --sleeper 5000
+	addr=$(fn_addr sleeper sleeper_v2)
+	sum0=$(text_sum "$DAEMON_PID" "$addr" 16)
+	s0=$(status_get sleeper_calls)
+	lp -p "$DAEMON_PID" -f sleeper -t sleeper_v2 --timeout 300
+	expect_rc 6
+	expect_status rolled_back
+	[[ $(tx rolled_back) == true ]] || fail "transaction.rolled_back is $(tx rolled_back)"
+	sum1=$(text_sum "$DAEMON_PID" "$addr" 16)
+	[[ $sum1 == "$sum0" ]] || fail "sleeper's bytes changed after the roll-back"
+	alive
+	status_wait_change calls_compute
+	# The 5 s sleep was not cut short by the roll-back, and the sleeper goes on.
+	status_wait_ge sleeper_calls $((s0 + 1)) "$DAEMON_STATUS" 7000
+	up=$(status_get uptime_ms)
+	((up >= 4900)) || fail "sleeper returned after ${up} ms of a 5000 ms sleep: its nanosleep was interrupted"
+	stop_clean
+}
+
+@test "another tracer (strace) is attached: exit 3 naming it, nothing written" {
+	local addr sum0 spid
+	daemon_start counterd
+	addr=$(fn_addr compute compute_v2)
+	sum0=$(text_sum "$DAEMON_PID" "$addr" 32)
+	strace -qq -e trace=none -p "$DAEMON_PID" -o "$BATS_TEST_TMPDIR/strace.out" 3>&- &
+	spid=$!
+	BG_PIDS+=("$spid")
+	for _ in $(seq 300); do
+		[[ $(proc_field "$DAEMON_PID" TracerPid) != 0 ]] && break
+		sleep 0.01
+	done
+	[[ $(proc_field "$DAEMON_PID" TracerPid) == "$spid" ]] || fail "strace did not attach"
+	lp -p "$DAEMON_PID" -f compute -t compute_v2
+	expect_rc 3
+	[[ $(json message) == *"$spid"* ]] || fail "the error does not name the tracer pid $spid: $(json message)"
+	[[ $(text_sum "$DAEMON_PID" "$addr" 32) == "$sum0" ]] || fail "compute's bytes changed"
+	kill -TERM "$spid"
+	wait "$spid" || true
+	BG_PIDS=()
+	alive
+	calls_only calls_compute calls_compute_v2
+	stop_clean
+}
+
+@test "revert of a function that is not patched: exit 0, not_patched, not attached" {
+	local addr sum0
+	daemon_start counterd
+	addr=$(fn_addr compute compute_v2)
+	sum0=$(text_sum "$DAEMON_PID" "$addr" 32)
+	lp -p "$DAEMON_PID" -r compute
+	expect_rc 0
+	expect_status not_patched
+	[[ $LP_OUT != *'"transaction"'* ]] || fail "nothing to do, yet livepatch attached: $LP_OUT"
+	[[ $(text_sum "$DAEMON_PID" "$addr" 32) == "$sum0" ]] || fail "compute's bytes changed"
+	calls_only calls_compute calls_compute_v2
+	stop_clean
+}
+
+@test "stress: 50 patch/revert cycles per daemon, nothing lost" {
+	run env LP_STRESS_CYCLES=50 LP_BIN="$LP" "$ROOT/test/stress.sh"
+	echo "$output"
+	grep -E '^[a-z]+: ' <<<"$output" >&3 || true
+	((status == 0)) || fail "test/stress.sh exited $status"
+}

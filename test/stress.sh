@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions called indirectly (run_$name, trap handlers)
+# Stress: LP_STRESS_CYCLES patch/revert cycles (default 1000) against each test daemon, then
+# every counter rule of test/integration/transact.bats on what the daemon counted. One line
+# per daemon:
+#   NAME: N cycles, T s, traps E emulated / L late / P parked, stepouts S, signals passed X,
+#   lost 0, EINTR 0, wrong 0
+# and the exit status is 1 on any violation (a non-zero livepatch exit stops that daemon's
+# cycles at once; the other daemons still run). `make stress` runs 1000 cycles; `make check`
+# runs 50 through the last test of test/integration/transact.bats.
+#
+# Environment: LP_STRESS_CYCLES (cycles per daemon), LP_STRESS_DAEMONS (a subset, e.g.
+# "counterd blockd"), LP_BIN (the livepatch to test, default ./livepatch), LP_STRESS_KEEP=1
+# (keep the daemons' files). Needs root (ptrace), `make` and `make daemons`.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 2
+N=${LP_STRESS_CYCLES:-1000}
+LP=${LP_BIN:-$ROOT/livepatch}
+read -ra DAEMONS <<<"${LP_STRESS_DAEMONS:-counterd sigstormd forkd churnd blockd sigtrapd}"
+if ! [[ $N =~ ^[0-9]+$ ]] || ((N < 1)); then
+	echo "stress: LP_STRESS_CYCLES must be a positive number, not '$N'" >&2
+	exit 2
+fi
+if [[ ! -x $LP ]]; then
+	echo "stress: no $LP (run: make && make daemons)" >&2
+	exit 2
+fi
+
+# shellcheck source=test/helpers.bash
+source "$ROOT/test/helpers.bash"
+# shellcheck disable=SC2034 # LP_TMP: helpers.bash (text_sum, daemon_start) use it
+LP_TMP=$(mktemp -d /tmp/lp-stress.XXXXXX)
+SIGSEND_LOOP=
+bad=0
+
+cleanup() {
+	if [[ -n $SIGSEND_LOOP ]]; then
+		kill "$SIGSEND_LOOP" 2>/dev/null
+		wait "$SIGSEND_LOOP" 2>/dev/null
+	fi
+	((${#DAEMON_PIDS[@]} == 0)) || daemon_stop >/dev/null 2>&1
+	if ((bad)) || [[ ${LP_STRESS_KEEP:-} == 1 ]]; then
+		echo "stress: files kept in $LP_TMP" >&2
+	else
+		rm -rf "$LP_TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+problems=()	# violations of the daemon being checked
+violation() {
+	problems+=("$*")
+}
+
+# key N [FILE]: value of KEY in the status file (default: the current daemon's).
+key() {
+	status_get "$@" || echo 0
+}
+
+# --- livepatch cycles -------------------------------------------------------------------
+
+declare -A SUM
+TX_KEYS=(traps_emulated traps_late traps_parked stepouts signals_passed clones forks exits
+	blocked_left_alone thread_stops)
+LAST_OUT=
+
+# lp ARGS...: one livepatch run on $DAEMON_PID (--json, timeout 60 s); adds the transaction's
+# counters to SUM. Fails (with the output on stderr) on any exit status but 0.
+lp() {
+	local rc=0 tx k re v
+	LAST_OUT=$(timeout 60 "$LP" -p "$DAEMON_PID" "$@" --json 2>"$LP_TMP/lp.err") || rc=$?
+	if ((rc != 0)); then
+		{
+			echo "  livepatch -p $DAEMON_PID $* --json: exit $rc$( ((rc == 124)) && echo ' (hang: killed after 60 s)')"
+			echo "  $(grep -o '"status":"[^"]*"' <<<"$LAST_OUT" | head -n1)," \
+				"$(grep -o '"error":{[^}]*}' <<<"$LAST_OUT")"
+			echo "  $(grep -o '"transaction":{[^}]*}' <<<"$LAST_OUT")"
+			echo "  stderr: $(<"$LP_TMP/lp.err")"
+		} >&2
+		return 1
+	fi
+	tx=${LAST_OUT#*\"transaction\":\{}
+	[[ $tx == "$LAST_OUT" ]] && return 0	# nothing to do: not attached
+	tx=${tx%%\}*}
+	for k in "${TX_KEYS[@]}"; do
+		re="\"$k\":([0-9]+)"
+		[[ $tx =~ $re ]] && v=${BASH_REMATCH[1]} || v=0
+		SUM[$k]=$((${SUM[$k]:-0} + v))
+	done
+}
+
+# cycles F G: N x (patch F -> G, revert F); stops at the first failure. Sets DONE.
+cycles() {
+	local i
+	DONE=0
+	for ((i = 1; i <= N; i++)); do
+		if ! lp -f "$1" -t "$2"; then
+			violation "cycle $i: patch $1 -> $2 failed"
+			return 1
+		fi
+		if ! lp -r "$1"; then
+			violation "cycle $i: revert $1 failed"
+			return 1
+		fi
+		DONE=$i
+	done
+}
+
+# calls_only NEWKEY OLDKEY...: over 300 ms (after a fresh status write) NEWKEY grows, OLDKEYs stay.
+calls_only() {
+	local new=$1 k
+	local -A a=() b=()
+	shift
+	sleep 0.05
+	status_wait_change uptime_ms 2>/dev/null || {
+		violation "status file not rewritten (daemon stuck or dead)"
+		return
+	}
+	for k in "$new" "$@"; do a[$k]=$(key "$k"); done
+	sleep 0.3
+	for k in "$new" "$@"; do b[$k]=$(key "$k"); done
+	((b[$new] > a[$new])) || violation "$new did not grow in 300 ms after the last revert"
+	for k in "$@"; do
+		((b[$k] == a[$k])) || violation "$k grew by $((b[$k] - a[$k])) in 300 ms after the last revert"
+	done
+}
+
+# stop_daemon: SIGTERM, reap, check the exit status.
+stop_daemon() {
+	local pid=$DAEMON_PID
+	daemon_stop || violation "daemon did not stop within 5 s of SIGTERM"
+	[[ ${DAEMON_EXIT[$pid]:-x} == 0 ]] ||
+		violation "daemon exited with status ${DAEMON_EXIT[$pid]:-unknown} (128+N: killed by signal N)"
+}
+
+# --- per daemon: start, cycle, stop, check -----------------------------------------------
+# Each sets LOST (things the program sent or did that did not arrive), EINTR and checks its rules.
+
+start() {	# NAME ARGS...: daemon_start, a violation if it fails
+	daemon_start "$@" && return 0
+	violation "could not start $1"
+	return 1
+}
+
+run_counterd() {
+	start counterd --threads 16 --mode slow || return 0
+	cycles compute_slow compute_slow_v2
+	calls_only calls_compute_slow calls_compute_slow_v2
+	stop_daemon
+	return 0
+}
+
+sigsend_loop() {	# PID: sigsend batches of 20000 (values 1..20000) until the daemon stops
+	local pid=$1 n
+	while [[ -e $LP_TMP/sigsend.on ]]; do
+		n=$("$LP_BUILD/daemons/sigsend" "$pid" 20000 0 2>>"$LP_TMP/sigsend.err") || true
+		echo "${n:-0}" >>"$LP_TMP/sigsend.counts"
+	done
+}
+
+run_sigstormd() {
+	local sent=0 biggest=0 n recv
+	start sigstormd || return 0
+	: >"$LP_TMP/sigsend.counts"
+	touch "$LP_TMP/sigsend.on"
+	sigsend_loop "$DAEMON_PID" &
+	SIGSEND_LOOP=$!
+	cycles compute compute_v2
+	rm -f "$LP_TMP/sigsend.on"
+	wait "$SIGSEND_LOOP"
+	SIGSEND_LOOP=
+	while read -r n; do
+		sent=$((sent + n))
+		((n > biggest)) && biggest=$n
+	done <"$LP_TMP/sigsend.counts"
+	# Every batch sends 1..n: values of later batches are repeats by construction.
+	status_wait_ge ext_received "$sent" "$DAEMON_STATUS" 5000 2>/dev/null
+	sleep 0.1
+	calls_only calls_compute calls_compute_v2
+	stop_daemon
+	recv=$(key ext_received)
+	LOST=$((sent > recv ? sent - recv : 0))
+	((recv == sent)) || violation "ext_received $recv != $sent sent by sigsend (lost or doubled signals)"
+	(($(key ext_dups) == sent - biggest)) ||
+		violation "ext_dups $(key ext_dups), expected $((sent - biggest)) (repeats of later batches only)"
+	(($(key ext_out_of_range) == 0)) || violation "ext_out_of_range $(key ext_out_of_range)"
+	(($(key ext_not_queued) == 0)) || violation "ext_not_queued $(key ext_not_queued)"
+	(($(key timer_signals) > 0)) || violation "timer_signals 0: the timer never fired"
+	if [[ -s $LP_TMP/sigsend.err ]]; then
+		violation "sigsend: $(head -c 300 "$LP_TMP/sigsend.err")"
+	fi
+	return 0
+}
+
+run_forkd() {
+	local f0
+	start forkd || return 0
+	f0=$(key forks)
+	cycles compute compute_v2
+	calls_only calls_compute calls_compute_v2
+	stop_daemon
+	LOST=$(key children_bad)
+	((LOST == 0)) || violation "children_bad $LOST (last signal $(key last_bad_signal), last code $(key last_bad_code))"
+	(($(key forks) > f0)) || violation "forks did not grow"
+	(($(key fork_errors) == 0)) || violation "fork_errors $(key fork_errors)"
+	return 0
+}
+
+run_churnd() {
+	local c0
+	start churnd || return 0
+	c0=$(key threads_created)
+	cycles compute compute_v2
+	calls_only calls_compute calls_compute_v2
+	stop_daemon
+	LOST=$(($(key threads_created) - $(key threads_exited)))
+	((LOST == 0)) || violation "threads_created $(key threads_created) != threads_exited $(key threads_exited)"
+	(($(key threads_created) > c0)) || violation "threads_created did not grow"
+	(($(key create_errors) == 0)) || violation "create_errors $(key create_errors)"
+	return 0
+}
+
+run_blockd() {
+	local k v
+	start blockd || return 0
+	cycles compute compute_v2
+	calls_only calls_compute calls_compute_v2
+	stop_daemon
+	LOST=$(($(key pipe_bytes_written) - $(key pipe_bytes_read)))
+	((LOST == 0)) || violation "pipe_bytes_written $(key pipe_bytes_written) != pipe_bytes_read $(key pipe_bytes_read)"
+	EINTR=0
+	while read -r k v; do
+		case $k in
+		eintr_*)
+			EINTR=$((EINTR + v))
+			((v == 0)) || violation "$k $v (a blocked thread was stopped)"
+			;;
+		*_seq_errors | futex_other | semop_errors)
+			((v == 0)) || violation "$k $v"
+			;;
+		esac
+	done <"$DAEMON_STATUS"
+	((${SUM[blocked_left_alone]:-0} > 0)) || violation "JSON blocked_left_alone never > 0"
+	return 0
+}
+
+run_sigtrapd() {
+	local ex rx
+	start sigtrapd || return 0
+	cycles compute compute_v2
+	calls_only calls_compute calls_compute_v2
+	stop_daemon
+	ex=$(key int3_executed)
+	rx=$(key sigtrap_received)
+	LOST=$((ex - rx > 1 ? ex - rx - 1 : 0))	# one int3 may be in flight at the stop
+	((ex - rx == 0 || ex - rx == 1)) || violation "int3_executed $ex vs sigtrap_received $rx"
+	(($(key sigtrap_other) == 0)) || violation "sigtrap_other $(key sigtrap_other)"
+	(($(key sigtrap_kernel) == rx)) || violation "sigtrap_kernel $(key sigtrap_kernel) != sigtrap_received $rx"
+	return 0
+}
+
+t_all=$(date +%s%N)
+for name in "${DAEMONS[@]}"; do
+	if ! declare -F "run_$name" >/dev/null; then
+		echo "stress: unknown daemon '$name'" >&2
+		exit 2
+	fi
+	problems=()
+	SUM=()
+	LOST=0 EINTR=0 DONE=0
+	t0=$(date +%s%N)
+	"run_$name"
+	# Always: every result checked by the daemon matched compute or compute_v2.
+	[[ -n ${DAEMON_STATUS:-} && -r $DAEMON_STATUS ]] && w=$(key wrong) || w='?'
+	[[ $w == 0 ]] || violation "wrong $w (results of neither compute nor compute_v2)"
+	secs=$((($(date +%s%N) - t0) / 1000000))
+	printf '%s: %d cycles, %d.%d s, traps %d emulated / %d late / %d parked, stepouts %d, signals passed %d, lost %d, EINTR %d, wrong %s\n' \
+		"$name" "$DONE" $((secs / 1000)) $((secs % 1000 / 100)) "${SUM[traps_emulated]:-0}" \
+		"${SUM[traps_late]:-0}" "${SUM[traps_parked]:-0}" "${SUM[stepouts]:-0}" \
+		"${SUM[signals_passed]:-0}" "$LOST" "$EINTR" "$w"
+	if ((${#problems[@]})); then
+		bad=1
+		printf '  VIOLATION: %s\n' "${problems[@]}"
+	fi
+	DAEMON_STATUS=
+done
+secs=$((($(date +%s%N) - t_all) / 1000000))
+echo "total: ${#DAEMONS[@]} daemons x $N cycles in $((secs / 1000)).$((secs % 1000 / 100)) s"
+if ((bad)); then
+	echo "stress: FAILED" >&2
+	exit 1
+fi
+exit 0
