@@ -11,7 +11,9 @@ run_suite() {	# NAME CMD...: run one suite, keep its TAP, show failures as they 
 	local name=$1; shift
 	echo "== $name"
 	"$@" >"$out/$name.tap" 2>"$out/$name.err" || rc=1
-	grep -E '^not ok' "$out/$name.tap" || true
+	# each failure with the diagnostics bats prints under it ('# ...' lines)
+	awk '/^not ok/ { show = 1; print; next } /^(ok|not ok) / { show = 0 } show && /^#/' \
+		"$out/$name.tap" | head -n 200
 	if [[ -s $out/$name.err ]] && grep -qE '^not ok' "$out/$name.tap"; then
 		tail -n 40 "$out/$name.err"
 	fi

@@ -18,6 +18,10 @@ teardown() {
 # frozen KEY: KEY does not move over 300 ms; moving KEY: it does.
 frozen() {
 	local a b
+	# The status file is rewritten every 20 ms: two fresh writes first, so that a call
+	# that was already past the entry when the patch finished is counted before a.
+	status_wait_change uptime_ms
+	status_wait_change uptime_ms
 	a=$(status_get "$1")
 	sleep 0.3
 	b=$(status_get "$1")
