@@ -432,7 +432,12 @@ static int on_wait_status(struct tx *tx, pid_t tid, int status, bool hold_last)
 
 	if (!t) {
 		pid_t tgid = (pid_t)proc_status_field(tid, "Tgid");
-		t = adopt(tx, tid, tgid > 0 && tgid != tx->pid);
+		/*
+		 * Unknown Tgid: hold it like a fork child, which gets the final bytes and
+		 * is detached from its stop at the end. A thread held that way only waits;
+		 * a fork child resumed as a thread would keep our int3 in its copy.
+		 */
+		t = adopt(tx, tid, tgid != tx->pid);
 		if (!t)
 			return -ENOMEM;
 	}

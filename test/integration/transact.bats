@@ -269,6 +269,8 @@ forkd_cycles() {
 	cycles 10 compute compute_v2
 	calls_only calls_compute calls_compute_v2
 	stop_clean
+	# On a failure, say how the child died: a signal (5: our int3 left in its copy) or a code.
+	echo "forkd $*: last_bad_signal $(status_get last_bad_signal), last_bad_code $(status_get last_bad_code)"
 	expect_key children_bad 0
 	expect_key fork_errors 0
 	(($(status_get forks) > f0)) || fail "forks did not grow during 10 cycles"
