@@ -236,15 +236,20 @@ static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct 
 		int ret = pt_step(t->tid, 0);
 		if (ret)
 			return ret == -ESRCH ? 0 : ret;
-		if (waitpid(t->tid, &status, __WALL) < 0)
-			return -errno;
+		/* Our own tick interrupts waitpid: give up on that and the step's SIGTRAP
+		 * would later be reaped elsewhere and passed to the program (killed it). */
+		while (waitpid(t->tid, &status, __WALL) < 0)
+			if (errno != EINTR)
+				return -errno;
 		if (WIFEXITED(status) || WIFSIGNALED(status)) {
 			t->state = TH_GONE;
 			return 0;
 		}
 		if (status >> 16 == 0 && WSTOPSIG(status) != SIGTRAP) {
 			if (*sig)	/* a second one: let the first go now rather than lose one */
-				(void)!pt_step(t->tid, *sig), waitpid(t->tid, &status, __WALL);
+				if (!pt_step(t->tid, *sig))
+					while (waitpid(t->tid, &status, __WALL) < 0 && errno == EINTR)
+						;
 			*sig = WSTOPSIG(status);
 		}
 		ret = pt_getregs(t->tid, r);
