@@ -11,7 +11,7 @@ struct lp_tx_stats {
 	unsigned int syncs;
 	unsigned int thread_stops;	/* interrupt stops taken over all syncs */
 	unsigned int blocked_left_alone; /* thread-syncs satisfied without a stop */
-	double seize_ms, total_ms;
+	double seize_ms, sync0_ms, total_ms;	/* sync0: before the first write */
 	double phase_ms[3];		/* breakpoint, tail, head (each with its sync) */
 	double pause_max_us, pause_median_us;
 	unsigned int traps_emulated, traps_parked, traps_late, stepouts;

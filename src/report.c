@@ -60,8 +60,9 @@ static void print_tx_plain(FILE *f, const struct lp_tx_stats *t)
 {
 	fprintf(f, "threads   %u seized, %u syncs, %u left blocked in the kernel, %u stopped\n",
 		t->threads, t->syncs, t->blocked_left_alone, t->thread_stops);
-	fprintf(f, "time      %.3f ms total: seize %.3f, breakpoint %.3f, tail %.3f, head %.3f ms\n",
-		t->total_ms, t->seize_ms, t->phase_ms[0], t->phase_ms[1], t->phase_ms[2]);
+	fprintf(f, "time      %.3f ms total: seize %.3f, sync0 %.3f, breakpoint %.3f, tail %.3f, "
+		"head %.3f ms\n", t->total_ms, t->seize_ms, t->sync0_ms, t->phase_ms[0], t->phase_ms[1],
+		t->phase_ms[2]);
 	fprintf(f, "pause     max %.1f us, median %.1f us per stopped thread\n",
 		t->pause_max_us, t->pause_median_us);
 	fprintf(f, "traps     %u emulated, %u parked, %u late, %u stepped out of the site\n",
@@ -223,6 +224,7 @@ static void json_tx(struct json *j, const struct lp_tx_stats *t)
 	json_uint(j, "blocked_left_alone", t->blocked_left_alone);
 	json_double(j, "total_ms", t->total_ms);
 	json_double(j, "seize_ms", t->seize_ms);
+	json_double(j, "sync0_ms", t->sync0_ms);
 	json_open(j, "phase_ms", '[');
 	for (int i = 0; i < 3; i++)
 		json_double(j, NULL, t->phase_ms[i]);

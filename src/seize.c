@@ -101,6 +101,11 @@ static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 	return found;
 }
 
+bool shares_memory(pid_t pid, pid_t other)
+{
+	return syscall(SYS_kcmp, pid, other, KCMP_VM, 0, 0) == 0;
+}
+
 /*
  * A vfork child (or posix_spawn's) runs in the parent's memory but is not one of
  * its threads: left untraced it would die on our int3. Find every child of every
@@ -118,7 +123,7 @@ static int seize_sharers(struct lp_threads *ts, struct lp_diag *d)
 		FILE *f = fopen(path, "re");
 		int c;
 		while (f && fscanf(f, "%d", &c) == 1) {
-			if (threads_find(ts, c) || syscall(SYS_kcmp, ts->pid, c, KCMP_VM, 0, 0) != 0)
+			if (threads_find(ts, c) || !shares_memory(ts->pid, c))
 				continue;
 			int ret = pt_seize(c);
 			if (ret == -ESRCH)

@@ -37,6 +37,7 @@ struct tx {
 	bool forward;				/* not a roll-back: fault injection applies */
 	bool exec_seen, all_exited;
 	bool in_sync;
+	bool written;				/* a site's bytes were changed: roll-back has work */
 	const char *fault;
 	long fault_sleep_ms;
 	void (*log)(const char *fmt, ...) LP_PRINTF(1, 2);
@@ -209,10 +210,11 @@ static int handle_trap(struct tx *tx, struct lp_thread *t, struct user_regs_stru
 	if (ret)
 		return ret == -ESRCH ? 0 : ret;
 	t->want_trap = false;
-	if (tx->in_sync && t->synced) {
+	if (tx->in_sync && t->synced && !t->sharer) {
 		/*
 		 * Already synced and back on the int3: running it again only feeds a
-		 * trap storm that starves the stops this sync still waits for.
+		 * trap storm that starves the stops this sync still waits for. Not a
+		 * vfork child: its parent, which the sync may wait for, waits for it.
 		 */
 		t->deferred = true;
 		return 0;
@@ -293,21 +295,38 @@ static bool is_stop_signal(int sig)
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
-/* A tid we did not know: a new thread whose first stop beat its clone event, or a fork child. */
-static struct lp_thread *adopt(struct tx *tx, pid_t tid, bool child)
+enum kin { KIN_THREAD, KIN_SHARER, KIN_CHILD };
+
+/*
+ * What a new tracee is to the transaction: a thread of the process; a vfork
+ * child, which runs in our memory and is synced like a thread (held stopped, it
+ * would hold its parent in vfork() where no interrupt can reach it); or a fork
+ * child with its own copy of the text, held stopped until it gets the final bytes.
+ */
+static enum kin kin_of(const struct tx *tx, pid_t tid)
+{
+	if ((pid_t)proc_status_field(tid, "Tgid") == tx->pid)
+		return KIN_THREAD;
+	return shares_memory(tx->pid, tid) ? KIN_SHARER : KIN_CHILD;
+}
+
+/* A tid we did not know: a new thread whose first stop beat its clone event, or a child. */
+static struct lp_thread *adopt(struct tx *tx, pid_t tid, enum kin kin)
 {
 	struct lp_thread *t = threads_add(&tx->ts, tid);
 
 	if (!t)
 		return NULL;
-	t->child = child;
+	t->child = kin == KIN_CHILD;
+	t->sharer = kin == KIN_SHARER;
 	t->state = TH_NEW;
 	t->synced = true;	/* it has not run user code yet and will stop first */
-	if (!child)
+	if (kin == KIN_THREAD) {
 		tx->st->clones++;
-	else
+		tx->st->threads++;
+	} else {
 		tx->st->forks++;
-	tx->st->threads += !child;
+	}
 	return t;
 }
 
@@ -349,7 +368,7 @@ static int on_event(struct tx *tx, struct lp_thread *t, int event)
 		ret = pt_geteventmsg(t->tid, &msg);
 		if (!ret && !threads_find(&tx->ts, (pid_t)msg)) {
 			pid_t tid = t->tid;	/* adopt() may move the array t points into */
-			if (!adopt(tx, (pid_t)msg, event != PTRACE_EVENT_CLONE))
+			if (!adopt(tx, (pid_t)msg, kin_of(tx, (pid_t)msg)))
 				return -ENOMEM;
 			t = threads_find(&tx->ts, tid);
 		}
@@ -436,13 +455,11 @@ static int on_wait_status(struct tx *tx, pid_t tid, int status, bool hold_last)
 	struct lp_thread *t = threads_find(&tx->ts, tid);
 
 	if (!t) {
-		pid_t tgid = (pid_t)proc_status_field(tid, "Tgid");
 		/*
-		 * Unknown Tgid: hold it like a fork child, which gets the final bytes and
-		 * is detached from its stop at the end. A thread held that way only waits;
-		 * a fork child resumed as a thread would keep our int3 in its copy.
+		 * Its stop beat the event that announces it. A fork child resumed as a
+		 * thread would run our int3 in its copy: only a kin we can tell is let run.
 		 */
-		t = adopt(tx, tid, tgid != tx->pid);
+		t = adopt(tx, tid, kin_of(tx, tid));
 		if (!t)
 			return -ENOMEM;
 	}
@@ -527,6 +544,57 @@ static enum seen observe(struct tx *tx, const struct lp_thread *t)
 	return s && pc != s->addr ? SEEN_BLOCKED_IN_SITE : SEEN_BLOCKED;
 }
 
+static bool process_alive(const struct tx *tx)
+{
+	for (size_t i = 0; i < tx->ts.n; i++)
+		if (tx->ts.v[i].state != TH_GONE && !tx->ts.v[i].child)
+			return true;
+	return false;
+}
+
+/*
+ * Whether the process is going away under us: every thread reaped, or /proc
+ * shows it dead or without memory (the memory goes first, at the start of an
+ * exit; an exec swaps it too). Looked for only after something failed, a
+ * little while, since an exit reaches /proc in steps.
+ */
+static bool process_ending(const struct tx *tx)
+{
+	char path[64], buf[512];
+
+	for (int i = 0; i < 20; i++) {
+		if (!process_alive(tx) || tx->exec_seen)
+			return true;
+		snprintf(path, sizeof(path), "/proc/%d/stat", tx->pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		if (fd >= 0)
+			close(fd);
+		char *p = n > 0 ? (buf[n] = 0, strrchr(buf, ')')) : NULL;
+		if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+			return true;
+		snprintf(path, sizeof(path), "/proc/%d/maps", tx->pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		n = fd < 0 ? -1 : read(fd, buf, 1);
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			return true;
+		usleep(5000);
+	}
+	return false;
+}
+
+/* The process died: that, not the step that noticed it first, is the outcome (exit 3). */
+static int died(struct tx *tx)
+{
+	if (tx->exec_seen)
+		return LP_ERR(LP_EXIT_PROCESS);	/* exec has its own message */
+	tx->d->code = 0;
+	return lp_fail(tx->d, LP_EXIT_PROCESS, "process %d exited during the transaction "
+		       "(nothing left to patch)", tx->pid);
+}
+
 static int timed_out(struct tx *tx)
 {
 	static const char *const why[] = {
@@ -541,10 +609,11 @@ static int timed_out(struct tx *tx)
 		const struct lp_thread *t = &tx->ts.v[i];
 		if (!t->synced && t->state != TH_GONE && !t->child)
 			return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d did not reach a safe point "
-				       "within %u ms: %s%s%s; the patch was rolled back (retry, or raise "
-				       "--timeout)", t->tid, tx->timeout_ms, why[observe(tx, t)],
+				       "within %u ms: %s%s%s; %s (retry, or raise --timeout)", t->tid,
+				       tx->timeout_ms, why[observe(tx, t)],
 				       t->interrupted ? ", interrupt pending" : "",
-				       t->want_trap ? ", trap pending" : "");
+				       t->want_trap ? ", trap pending" : "",
+				       tx->written ? "the patch was rolled back" : "nothing was written");
 	}
 	return 0;
 }
@@ -575,9 +644,23 @@ static int sweep(struct tx *tx, bool interrupt_running)
 {
 	for (size_t i = 0; i < tx->ts.n; i++) {
 		struct lp_thread *t = &tx->ts.v[i];
-		if (t->synced || t->interrupted || t->want_trap || t->child || t->state != TH_RUNNING)
+		if (t->synced || t->want_trap || t->child || t->state != TH_RUNNING)
 			continue;
-		switch (observe(tx, t)) {
+		enum seen seen = observe(tx, t);
+		if (t->interrupted) {
+			/*
+			 * Its stop is on its way, unless it sleeps where no interrupt reaches
+			 * (a vfork parent waiting for its child, a D-state read): seen there,
+			 * it runs no user code, as good a sync point as the stop. The stop
+			 * still comes later and is handled then.
+			 */
+			if (seen == SEEN_BLOCKED) {
+				t->synced = true;
+				tx->st->blocked_left_alone++;
+			}
+			continue;
+		}
+		switch (seen) {
 		case SEEN_BLOCKED:
 			t->synced = true;
 			tx->st->blocked_left_alone++;
@@ -664,7 +747,7 @@ static int sync_threads(struct tx *tx, bool hold_last)
 				break;
 			}
 			if (ms_since(&tx->deadline) > 0) {
-				ret = timed_out(tx);
+				ret = process_ending(tx) ? died(tx) : timed_out(tx);
 				if (ret)
 					break;
 			}
@@ -683,14 +766,6 @@ static int sync_threads(struct tx *tx, bool hold_last)
 	return resume_deferred(tx, hold_last, ret);
 }
 
-static bool process_alive(const struct tx *tx)
-{
-	for (size_t i = 0; i < tx->ts.n; i++)
-		if (tx->ts.v[i].state != TH_GONE && !tx->ts.v[i].child)
-			return true;
-	return false;
-}
-
 static int write_sites(struct tx *tx, size_t from, size_t to_excl, bool head_int3)
 {
 	for (size_t i = 0; i < tx->plan->nsites; i++) {
@@ -703,9 +778,12 @@ static int write_sites(struct tx *tx, size_t from, size_t to_excl, bool head_int
 		if (head_int3)
 			buf[0] = INT3;
 		int ret = mem_rw(tx, s->addr + lo, buf + lo, hi - lo, true);
+		tx->written = true;
+		if (ret && process_ending(tx))
+			return died(tx);
 		if (ret)
-			return lp_fail(tx->d, LP_EXIT_ABORTED, "writing 0x%lx failed: %s (the process "
-				       "may have exited)", (unsigned long)(s->addr + lo), strerror(-ret));
+			return lp_fail(tx->d, LP_EXIT_ABORTED, "writing 0x%lx failed: %s (was the library "
+				       "unmapped?)", (unsigned long)(s->addr + lo), strerror(-ret));
 	}
 	return 0;
 }
@@ -756,9 +834,8 @@ static int phase(struct tx *tx, int idx, size_t from, size_t to_excl, bool int3,
 	tx->stepout = stepout;
 	ret = sync_threads(tx, hold_after);
 	tx->stepout = false;
-	if (!ret && !process_alive(tx))
-		ret = lp_fail(tx->d, LP_EXIT_PROCESS, "process %d exited during the transaction "
-			      "(nothing left to patch)", tx->pid);
+	if (!process_alive(tx))
+		ret = died(tx);
 	if (!ret)
 		ret = fault_point(tx, names[idx][1]);
 	if (tx->forward)
@@ -783,9 +860,11 @@ static int transition(struct tx *tx)
 	for (size_t i = 0; i < tx->plan->nsites; i++) {
 		const struct lp_site *s = &tx->plan->sites[i];
 		uint8_t cur[LP_SITE_MAX];
-		if ((ret = mem_rw(tx, s->addr, cur, s->len, false)))
-			return lp_fail(tx->d, LP_EXIT_ABORTED, "reading 0x%lx failed: %s (the process may "
-				       "have exited)", (unsigned long)s->addr, strerror(-ret));
+		if ((ret = mem_rw(tx, s->addr, cur, s->len, false)) && process_ending(tx))
+			return died(tx);
+		if (ret)
+			return lp_fail(tx->d, LP_EXIT_ABORTED, "reading 0x%lx failed: %s (was the library "
+				       "unmapped?)", (unsigned long)s->addr, strerror(-ret));
 		tail_differs |= memcmp(cur + 1, tx->to[i] + 1, s->len - 1) != 0;
 		head_differs |= cur[0] != tx->to[i][0];
 	}
@@ -886,20 +965,49 @@ static void restore_signals(const struct saved_signals *old)
 		sigaction(caught[i], &old->act[i], NULL);
 }
 
+/*
+ * One sync before the first write. Whether a fork's child is traced is decided
+ * when the fork enters the kernel, and the child's copy of the text is taken
+ * later: a fork already under way when its thread was seized would give an
+ * untraced child our int3. A thread inside fork is never counted as blocked,
+ * so this sync waits until every such fork has returned (or been restarted,
+ * traced this time). The last thread to stop is held for the first write.
+ */
+static int settle(struct tx *tx)
+{
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int ret = sync_threads(tx, true);
+	if (!process_alive(tx))
+		ret = died(tx);
+	tx->st->sync0_ms = ms_since(&t0);
+	LOG(tx, "sync0: nothing written, synced %zu threads in %.3f ms%s%s", tx->ts.n,
+	    tx->st->sync0_ms, ret ? ": " : "", ret ? tx->d->msg : "");
+	return ret;
+}
+
 static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
 		     const uint8_t (*to_old)[LP_SITE_MAX])
 {
 	tx->to = to_new;
 	tx->forward = true;
-	int ret = transition(tx);
-	if (!ret || tx->exec_seen || !process_alive(tx))
+	int ret = settle(tx);
+	if (ret)
 		return ret;
+	ret = transition(tx);
+	if (!ret || tx->exec_seen)
+		return ret;
+	if (!process_alive(tx))
+		return died(tx);
 	/* Roll back with the same protocol; the first failure stays the reported one. */
 	tx->to = to_old;
 	tx->forward = false;
 	LOG(tx, "rolling back: %s", tx->d->msg);
 	int back = transition(tx);
 	tx->st->rolled_back = !back;
+	if (back && process_ending(tx))
+		return died(tx);
 	if (back)
 		return lp_fail(tx->d, LP_EXIT_INTERNAL, "roll-back failed after: %s", tx->d->msg);
 	return ret;

@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
 N=${LP_STRESS_CYCLES:-1000}
 LP=${LP_BIN:-$ROOT/livepatch}
-read -ra DAEMONS <<<"${LP_STRESS_DAEMONS:-counterd sigstormd forkd churnd blockd sigtrapd}"
+read -ra DAEMONS <<<"${LP_STRESS_DAEMONS:-counterd sigstormd forkd vfork churnd blockd sigtrapd}"
 if ! [[ $N =~ ^[0-9]+$ ]] || ((N < 1)); then
 	echo "stress: LP_STRESS_CYCLES must be a positive number, not '$N'" >&2
 	exit 2
@@ -195,9 +195,9 @@ run_sigstormd() {
 	return 0
 }
 
-run_forkd() {
+run_forkd() {	# [ARGS...]: forkd ARGS, then what its children counted
 	local f0
-	start forkd || return 0
+	start forkd "$@" || return 0
 	f0=$(key forks)
 	cycles compute compute_v2
 	calls_only calls_compute calls_compute_v2
@@ -207,6 +207,12 @@ run_forkd() {
 	(($(key forks) > f0)) || violation "forks did not grow"
 	(($(key fork_errors) == 0)) || violation "fork_errors $(key fork_errors)"
 	return 0
+}
+
+# vfork children as fast as they come: each runs in the parent's memory while the parent
+# waits in vfork(), where no interrupt reaches it (a sync must not wait for that thread).
+run_vfork() {
+	run_forkd --vfork --rate 0
 }
 
 run_churnd() {

@@ -1,6 +1,8 @@
-/* execd: compute workers; on SIGUSR2 (or --exec-after-ms MS after start), worker 0 (never
- * the leader) execve()s /bin/sleep 1000 from inside its compute loop, with an empty signal
- * mask, so the process becomes `sleep` under the same pid. --exec-path/--exec-arg change
+/* execd: compute workers, plus one thread (never the leader) that waits for SIGUSR2 in
+ * sigwaitinfo() (or --exec-after-ms MS after start) and then execve()s /bin/sleep 1000 with an
+ * empty signal mask, so the process becomes `sleep` under the same pid. The waiter sits in the
+ * kernel, where livepatch leaves it alone, so the exec can start at any moment of a
+ * transaction, even while livepatch holds other threads stopped. --exec-path/--exec-arg change
  * the program ("/bin/sleep", "1000"). Counts exec_requested (set just before execve).
  * --threads N: compute workers (default 4, at least 1). */
 #include "common.h"
@@ -13,15 +15,8 @@
 #include <unistd.h>
 
 static counter_t exec_requested, exec_errors;
-static _Atomic int exec_now;
 static long exec_after_ms = -1;
 static const char *exec_path = "/bin/sleep", *exec_arg = "1000";
-
-static void on_usr2(int sig)
-{
-	(void)sig;
-	atomic_store(&exec_now, 1);
-}
 
 static void do_exec(void)
 {
@@ -38,22 +33,21 @@ static void do_exec(void)
 	die("execve %s: %s", exec_path, strerror(errno));
 }
 
-/* Like compute_worker, and execs when asked. */
-static void *exec_worker(void *arg)
+/* Blocked in the kernel until asked: SIGUSR2 is blocked in every thread and taken here. */
+static void *exec_waiter(void *arg)
 {
-	int x = 0;
+	sigset_t usr2;
+	siginfo_t si;
 
 	(void)arg;
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
 	common_thread_started();
 	while (!common_stopping()) {
-		for (int k = 0; k < 256; k++) {
-			int r = compute(x);
-			check_result(x, r);
-			x = (x + 1) & 0xfffff;
-		}
-		if (atomic_load_explicit(&exec_now, memory_order_relaxed))
-			do_exec();
 		if (exec_after_ms >= 0 && uptime_ms() >= (unsigned long)exec_after_ms)
+			do_exec();
+		struct timespec tick = { 0, 50 * 1000000L };
+		if (sigtimedwait(&usr2, &si, &tick) == SIGUSR2)
 			do_exec();
 	}
 	return NULL;
@@ -87,7 +81,7 @@ int main(int argc, char **argv)
 		{ "exec-arg", required_argument, NULL, OPT_ARG },
 		{ 0 },
 	};
-	struct sigaction sa;
+	sigset_t usr2;
 	pthread_t et, *t;
 	int n;
 
@@ -98,18 +92,14 @@ int main(int argc, char **argv)
 		    4);
 	status_add("exec_requested", &exec_requested);
 	status_add("exec_errors", &exec_errors);
-	memset(&sa, 0, sizeof sa);
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sa.sa_handler = on_usr2;
-	sigaction(SIGUSR2, &sa, NULL);
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &usr2, NULL);	/* inherited by every thread */
 
 	if (opt.threads < 1)
 		opt.threads = 1;
-	opt.threads--;		/* worker 0 is the exec worker */
-	common_thread_create(&et, exec_worker, NULL);
+	common_thread_create(&et, exec_waiter, NULL);
 	n = start_compute_workers(&t);
-	opt.threads++;
 	common_wait_started(n + 1);
 
 	common_run();

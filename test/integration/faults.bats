@@ -249,3 +249,37 @@ patched_sum() {
 	signal_at HUP 650
 	stop_clean
 }
+
+# kill_at DELAY_MS: SIGKILL the daemon DELAY_MS into a patch slowed by LP_FAULT_SLEEP_MS=300
+# (six steps, about 1.8 s; the last sync is after 1.5 s): exit 3 saying it exited, with the
+# code in the JSON error, whatever step noticed it first (a write, a sync, the roll-back).
+kill_at() {
+	local delay=$1 t0 tpid rc=0 out=$BATS_TEST_TMPDIR/kill.out now
+	daemon_start counterd --threads 8 --mode slow
+	t0=$(date +%s%N)
+	LP_FAULT_SLEEP_MS=300 timeout 60 "$LP" -p "$DAEMON_PID" -f compute_slow -t compute_slow_v2 \
+		--json >"$out" 2>"$out.err" 3>&- &
+	tpid=$!
+	BG_PIDS=("$tpid")
+	now=$((($(date +%s%N) - t0) / 1000000))
+	((delay > now)) && sleep "$(printf '%d.%03d' $(((delay - now) / 1000)) $(((delay - now) % 1000)))"
+	kill -KILL "$DAEMON_PID"
+	wait "$tpid" || rc=$?
+	BG_PIDS=()
+	LP_OUT=$(<"$out")
+	LP_ERR=$(<"$out.err")
+	echo "SIGKILL to the daemon at $delay ms: exit $rc" >&3
+	((rc == 3)) || fail "daemon killed at $delay ms: livepatch exit $rc, expected 3" \
+		"stdout: $LP_OUT" "stderr: $LP_ERR"
+	[[ $(json code) == 3 ]] || fail "JSON error code $(json code), expected 3: $LP_OUT"
+	[[ $(json message) == *"exited during the transaction"* ]] ||
+		fail "message does not say the process exited: $(json message)"
+	daemon_stop
+}
+
+@test "the process killed at any moment of the transaction: exit 3, never 6 or 1, never a hang" {
+	local d
+	for d in 200 450 700 950 1200 1400; do
+		kill_at "$d"
+	done
+}

@@ -453,3 +453,30 @@ mem_u64() {
 	grep -E '^[a-z]+: ' <<<"$output" >&3 || true
 	((status == 0)) || fail "test/stress.sh exited $status"
 }
+@test "execd: exec from a non-leader thread during the transaction: exit 3, the new program runs untraced" {
+	local pid out rc=0
+	daemon_start execd
+	pid=$DAEMON_PID
+	out=$BATS_TEST_TMPDIR/lp.out
+	LP_FAULT_SLEEP_MS=400 timeout 60 "$LP" -p "$pid" -f compute -t compute_v2 --json >"$out" 2>"$out.err" 3>&- &
+	BG_PIDS+=($!)
+	sleep 0.3
+	kill -USR2 "$pid"
+	wait "${BG_PIDS[0]}" || rc=$?
+	LP_OUT=$(<"$out")
+	((rc == 3)) || fail "livepatch exited $rc, expected 3 (exec during the transaction)" "stdout: $LP_OUT" "stderr: $(<"$out.err")"
+	[[ $(json code) == 3 ]] || fail "JSON error code $(json code): $LP_OUT"
+	[[ $(json message) == *exec* ]] || fail "error message does not mention exec: $(json message)"
+	for _ in $(seq 100); do
+		[[ $(cat "/proc/$pid/comm" 2>/dev/null) == sleep ]] && break
+		sleep 0.01
+	done
+	[[ $(cat "/proc/$pid/comm") == sleep ]] || fail "pid $pid runs $(cat "/proc/$pid/comm"), expected sleep"
+	_lp_alive "$pid" || fail "pid $pid is dead"
+	[[ $(proc_field "$pid" TracerPid) == 0 ]] || fail "pid $pid is still traced by $(proc_field "$pid" TracerPid)"
+	[[ $(proc_field "$pid" State) == S ]] || fail "pid $pid is in state $(proc_field "$pid" State), expected S (sleeping)"
+	# It is /bin/sleep now: SIGTERM kills it, so no exit status to check.
+	kill -KILL "$pid"
+	daemon_stop
+}
+
