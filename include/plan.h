@@ -130,6 +130,21 @@ int plan_build(struct lp_proc *p, const struct lp_symbol *f, const struct lp_sym
 
 void plan_free(struct lp_plan *plan);
 
+/*
+ * Sites a single write can cover: consecutive sites (by address) on one page with
+ * at most LP_RUN_GAP bytes between them. A batch is written run by run, so a
+ * thousand sites cost a few writes per phase instead of a thousand.
+ */
+#define LP_RUN_GAP 256
+struct lp_run {
+	uint64_t lo, hi;	/* the bytes [lo, hi): first site's start to last site's end */
+	size_t first, nsites;	/* plan->sites[first .. first + nsites) */
+	size_t off;		/* where the run starts in a buffer holding every run in order */
+};
+
+/* Fill @runs (room for plan->nsites) from the sorted sites; returns how many. */
+size_t plan_runs(const struct lp_plan *plan, struct lp_run *runs);
+
 /* The site whose bytes contain @addr, by binary search, or NULL. */
 const struct lp_site *plan_find_site(const struct lp_plan *plan, uint64_t addr);
 

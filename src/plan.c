@@ -324,6 +324,28 @@ out:
 	return ret;
 }
 
+size_t plan_runs(const struct lp_plan *plan, struct lp_run *runs)
+{
+	size_t n = 0, off = 0;
+
+	for (size_t i = 0; i < plan->nsites; i++) {
+		const struct lp_site *s = &plan->sites[i];
+		struct lp_run *r = n ? &runs[n - 1] : NULL;
+		/* A site never crosses a page (plan_site), so its first byte names its page. */
+		if (r && s->addr >> 12 == r->lo >> 12 && s->addr >= r->hi &&
+		    s->addr - r->hi <= LP_RUN_GAP) {
+			off += s->addr + s->len - r->hi;
+			r->hi = s->addr + s->len;
+			r->nsites++;
+			continue;
+		}
+		runs[n++] = (struct lp_run){ .lo = s->addr, .hi = s->addr + s->len, .first = i,
+					     .nsites = 1, .off = off };
+		off += s->len;
+	}
+	return n;
+}
+
 const struct lp_site *plan_find_site(const struct lp_plan *plan, uint64_t addr)
 {
 	size_t lo = 0, hi = plan->nsites;

@@ -31,6 +31,9 @@ struct tx {
 	struct lp_threads ts;
 	const struct lp_plan *plan;
 	const uint8_t (*to)[LP_SITE_MAX];	/* the bytes this walk moves each site to */
+	struct lp_run *runs;			/* the sites grouped for writing (plan_runs) */
+	size_t nruns;
+	uint8_t *img;				/* what memory holds over every run, in order */
 	pid_t held;	/* a stopped thread to write through, by tid: the array moves on realloc */
 	int mem_fd;
 	bool stepout;				/* this sync steps threads out of displaced ranges */
@@ -766,24 +769,62 @@ static int sync_threads(struct tx *tx, bool hold_last)
 	return resume_deferred(tx, hold_last, ret);
 }
 
+/*
+ * Read or write [off, off + len) of a run. One site goes through mem_rw (a stopped
+ * thread's PTRACE_POKETEXT, word by word, when one is held); several go in one
+ * write of /proc/PID/mem, which re-writes the unchanged bytes between them as
+ * they are (read at the start of the walk: nobody else writes this text).
+ */
+static int run_rw(struct tx *tx, const struct lp_run *r, size_t off, size_t len, bool write)
+{
+	uint8_t *buf = tx->img + r->off + off;
+
+	if (r->nsites == 1)
+		return mem_rw(tx, r->lo + off, buf, len, write);
+	ssize_t n = write ? pwrite(tx->mem_fd, buf, len, (off_t)(r->lo + off))
+			  : pread(tx->mem_fd, buf, len, (off_t)(r->lo + off));
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+static int rw_failed(struct tx *tx, int ret, uint64_t addr, bool write)
+{
+	if (process_ending(tx))
+		return died(tx);
+	return lp_fail(tx->d, LP_EXIT_ABORTED, "%s 0x%lx failed: %s (was the library unmapped?)",
+		       write ? "writing" : "reading", (unsigned long)addr, strerror(-ret));
+}
+
+/* Bytes [from, to_excl) of every site to tx->to (the head as int3 with @head_int3), run by run. */
 static int write_sites(struct tx *tx, size_t from, size_t to_excl, bool head_int3)
 {
-	for (size_t i = 0; i < tx->plan->nsites; i++) {
-		const struct lp_site *s = &tx->plan->sites[i];
-		uint8_t buf[LP_SITE_MAX];
-		size_t lo = from, hi = to_excl < s->len ? to_excl : s->len;
-		if (lo >= hi)
-			continue;
-		memcpy(buf, tx->to[i], s->len);
-		if (head_int3)
-			buf[0] = INT3;
-		int ret = mem_rw(tx, s->addr + lo, buf + lo, hi - lo, true);
+	uint8_t old[4096];
+
+	for (size_t k = 0; k < tx->nruns; k++) {
+		const struct lp_run *r = &tx->runs[k];
+		uint8_t *img = tx->img + r->off;
+		size_t len = r->hi - r->lo, a = len, b = 0;
+		memcpy(old, img, len);
+		for (size_t i = r->first; i < r->first + r->nsites; i++) {
+			const struct lp_site *s = &tx->plan->sites[i];
+			size_t lo = from, hi = to_excl < s->len ? to_excl : s->len, at = s->addr - r->lo;
+			for (size_t j = lo; j < hi; j++)
+				img[at + j] = j == 0 && head_int3 ? INT3 : tx->to[i][j];
+		}
+		for (size_t j = 0; j < len; j++)
+			if (img[j] != old[j]) {
+				a = a < j ? a : j;
+				b = j + 1;
+			}
+		if (a >= b)
+			continue;	/* nothing changes in this run */
+		int ret = run_rw(tx, r, a, b - a, true);
 		tx->written = true;
-		if (ret && process_ending(tx))
-			return died(tx);
-		if (ret)
-			return lp_fail(tx->d, LP_EXIT_ABORTED, "writing 0x%lx failed: %s (was the library "
-				       "unmapped?)", (unsigned long)(s->addr + lo), strerror(-ret));
+		if (ret) {
+			memcpy(img, old, len);	/* what memory most likely still holds */
+			return rw_failed(tx, ret, r->lo + a, true);
+		}
 	}
 	return 0;
 }
@@ -857,16 +898,16 @@ static int transition(struct tx *tx)
 	bool tail_differs = false, head_differs = false;
 	int ret;
 
-	for (size_t i = 0; i < tx->plan->nsites; i++) {
-		const struct lp_site *s = &tx->plan->sites[i];
-		uint8_t cur[LP_SITE_MAX];
-		if ((ret = mem_rw(tx, s->addr, cur, s->len, false)) && process_ending(tx))
-			return died(tx);
-		if (ret)
-			return lp_fail(tx->d, LP_EXIT_ABORTED, "reading 0x%lx failed: %s (was the library "
-				       "unmapped?)", (unsigned long)s->addr, strerror(-ret));
-		tail_differs |= memcmp(cur + 1, tx->to[i] + 1, s->len - 1) != 0;
-		head_differs |= cur[0] != tx->to[i][0];
+	for (size_t k = 0; k < tx->nruns; k++) {
+		const struct lp_run *r = &tx->runs[k];
+		if ((ret = run_rw(tx, r, 0, r->hi - r->lo, false)))
+			return rw_failed(tx, ret, r->lo, false);
+		for (size_t i = r->first; i < r->first + r->nsites; i++) {
+			const struct lp_site *s = &tx->plan->sites[i];
+			const uint8_t *cur = tx->img + r->off + (s->addr - r->lo);
+			tail_differs |= memcmp(cur + 1, tx->to[i] + 1, s->len - 1) != 0;
+			head_differs |= cur[0] != tx->to[i][0];
+		}
 	}
 	/*
 	 * The forward walk stops at the first failure and rolls back. The roll-back
@@ -1023,8 +1064,21 @@ int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts 
 	char path[64];
 	int ret;
 
-	if (!bytes)
+	tx.runs = calloc(plan->nsites + 1, sizeof(*tx.runs));
+	if (!bytes || !tx.runs) {
+		free(bytes);
+		free(tx.runs);
 		return -ENOMEM;
+	}
+	tx.nruns = plan_runs(plan, tx.runs);
+	size_t img_len = tx.nruns ? tx.runs[tx.nruns - 1].off + tx.runs[tx.nruns - 1].hi -
+				    tx.runs[tx.nruns - 1].lo : 0;
+	tx.img = malloc(img_len + 1);
+	if (!tx.img) {
+		free(bytes);
+		free(tx.runs);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < plan->nsites; i++) {
 		memcpy(bytes[i], plan->sites[i].new_bytes, LP_SITE_MAX);
 		memcpy(bytes[plan->nsites + i], plan->sites[i].old_bytes, LP_SITE_MAX);
@@ -1056,6 +1110,8 @@ int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts 
 		close(tx.mem_fd);
 	threads_free(&tx.ts);
 	free(tx.pauses);
+	free(tx.img);
+	free(tx.runs);
 	free(bytes);
 	return ret;
 }

@@ -606,6 +606,60 @@ static void test_find_site_miss_outside(void **state)
 	assert_null(plan_find_site(&empty, SITE_ADDR(0)));
 }
 
+/* 1000 sites 0x40 apart from a page boundary: 64 to a page, so 16 runs, in order. */
+static void test_runs_one_per_page(void **state)
+{
+	struct lp_run *runs = calloc(NSITES, sizeof(*runs));
+	size_t next = 0, off = 0;
+
+	(void)state;
+	assert_non_null(runs);
+	size_t n = plan_runs(&P, runs);
+	assert_int_equal(n, (NSITES + 63) / 64);
+	for (size_t k = 0; k < n; k++) {
+		const struct lp_run *r = &runs[k];
+		assert_int_equal(r->first, next);
+		assert_int_equal(r->lo, P.sites[r->first].addr);
+		const struct lp_site *last = &P.sites[r->first + r->nsites - 1];
+		assert_int_equal(r->hi, last->addr + last->len);
+		assert_int_equal(r->lo >> 12, (r->hi - 1) >> 12);
+		assert_int_equal(r->off, off);
+		off += r->hi - r->lo;
+		next += r->nsites;
+	}
+	assert_int_equal(next, NSITES);
+	free(runs);
+}
+
+/* A gap of LP_RUN_GAP bytes joins two sites; one byte more splits them. */
+static void test_runs_split_on_gap(void **state)
+{
+	struct lp_site s[3] = { { .addr = 0x10000, .len = 5 }, { .addr = 0x10005 + LP_RUN_GAP, .len = 5 },
+				{ .addr = 0x1000a + 2 * LP_RUN_GAP + 1, .len = 5 } };
+	struct lp_plan p = { .sites = s, .nsites = 3 };
+	struct lp_run runs[3];
+
+	(void)state;
+	assert_int_equal(plan_runs(&p, runs), 2);
+	assert_int_equal(runs[0].nsites, 2);
+	assert_int_equal(runs[0].hi, s[1].addr + 5);
+	assert_int_equal(runs[1].first, 2);
+	assert_int_equal(runs[1].off, s[1].addr + 5 - s[0].addr);
+	p.nsites = 0;
+	assert_int_equal(plan_runs(&p, runs), 0);
+}
+
+/* Sites on two pages are never one run, however close. */
+static void test_runs_split_on_page(void **state)
+{
+	struct lp_site s[2] = { { .addr = 0x10ff0, .len = 5 }, { .addr = 0x11000, .len = 5 } };
+	struct lp_plan p = { .sites = s, .nsites = 2 };
+	struct lp_run runs[2];
+
+	(void)state;
+	assert_int_equal(plan_runs(&p, runs), 2);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, reset_ctx)
 
 int main(void)
@@ -649,6 +703,9 @@ int main(void)
 		cmocka_unit_test(test_find_site_last_byte),
 		cmocka_unit_test(test_find_site_miss_between),
 		cmocka_unit_test(test_find_site_miss_outside),
+		cmocka_unit_test(test_runs_one_per_page),
+		cmocka_unit_test(test_runs_split_on_gap),
+		cmocka_unit_test(test_runs_split_on_page),
 	};
 	int failed;
 
