@@ -16,6 +16,7 @@ struct lp_tx_stats {
 	double pause_max_us, pause_median_us;
 	unsigned int traps_emulated, traps_parked, traps_late, stepouts;
 	unsigned int signals_passed, clones, forks, exits;
+	unsigned int calls_restarted;	/* untimed blocking calls our interrupt cut: restarted */
 	bool rolled_back;
 };
 

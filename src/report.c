@@ -67,8 +67,9 @@ static void print_tx_plain(FILE *f, const struct lp_tx_stats *t)
 		t->pause_max_us, t->pause_median_us);
 	fprintf(f, "traps     %u emulated, %u parked, %u late, %u stepped out of the site\n",
 		t->traps_emulated, t->traps_parked, t->traps_late, t->stepouts);
-	fprintf(f, "seen      %u signals passed on, %u clones, %u forks, %u thread exits\n",
-		t->signals_passed, t->clones, t->forks, t->exits);
+	fprintf(f, "seen      %u signals passed on, %u clones, %u forks, %u thread exits, %u "
+		"blocking calls restarted\n", t->signals_passed, t->clones, t->forks, t->exits,
+		t->calls_restarted);
 }
 
 static const char *verdict_name(enum lp_verdict v)
@@ -236,6 +237,7 @@ static void json_tx(struct json *j, const struct lp_tx_stats *t)
 	json_uint(j, "traps_late", t->traps_late);
 	json_uint(j, "stepouts", t->stepouts);
 	json_uint(j, "signals_passed", t->signals_passed);
+	json_uint(j, "calls_restarted", t->calls_restarted);
 	json_uint(j, "clones", t->clones);
 	json_uint(j, "forks", t->forks);
 	json_uint(j, "exits", t->exits);

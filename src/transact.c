@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>	/* event numbers only: the calls live in ptrace.c */
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,6 +21,7 @@
 #include "transact.h"
 
 #define INT3 0xcc
+#define ERESTARTNOHAND 514	/* the kernel's: restart the call unless a handler runs */
 #define STEP_LIMIT 64		/* single steps to leave a displaced range */
 #define TICK_US 5000		/* waitpid wakes this often to check deadline and signals */
 
@@ -42,6 +44,7 @@ struct tx {
 	bool in_sync;
 	bool written;				/* a site's bytes were changed: roll-back has work */
 	const char *fault;
+	bool stop_blocked;			/* LP_FAULT=stop-blocked: interrupt sleepers too */
 	long fault_sleep_ms;
 	void (*log)(const char *fmt, ...) LP_PRINTF(1, 2);
 	unsigned int timeout_ms;
@@ -359,6 +362,41 @@ static int after_stop(struct tx *tx, struct lp_thread *t, int sig, bool hold)
 	return resume(tx, t, sig);
 }
 
+/*
+ * Our interrupt reached a thread just inside a blocking call that the kernel does
+ * not restart after a stop (epoll_wait, sigtimedwait, semop, a socket call with a
+ * timeout): the call would return EINTR to the program, because of us. Nothing was
+ * transferred (else it would return a count), so restarting the call is what the
+ * program would have had: the EINTR becomes the kernel's ERESTARTNOHAND, which it
+ * restarts on resume unless a signal handler runs first (then the program gets
+ * EINTR, as it would have anyway). A timed call waits its whole timeout again, but
+ * it had only begun: the thread was seen running microseconds before the interrupt.
+ * Only calls for which a restart is the same call are listed (not close, connect).
+ */
+static void keep_blocking_call(struct tx *tx, const struct lp_thread *t)
+{
+	struct user_regs_struct r;
+
+	if (pt_getregs(t->tid, &r) || (long long)r.orig_rax < 0 || (long long)r.rax != -EINTR)
+		return;
+	switch (r.orig_rax) {
+	case SYS_epoll_wait: case SYS_epoll_pwait: case SYS_epoll_pwait2:
+	case SYS_rt_sigtimedwait: case SYS_semop: case SYS_semtimedop:
+	case SYS_read: case SYS_readv: case SYS_write: case SYS_writev:
+	case SYS_recvfrom: case SYS_recvmsg: case SYS_sendto: case SYS_sendmsg:
+	case SYS_accept: case SYS_accept4:
+		break;
+	default:
+		return;
+	}
+	r.rax = (unsigned long long)-ERESTARTNOHAND;
+	if (!pt_setregs(t->tid, &r)) {
+		tx->st->calls_restarted++;
+		LOG(tx, "thread %d: system call %lld restarted (our interrupt made it return EINTR)",
+		    t->tid, (long long)r.orig_rax);
+	}
+}
+
 static int on_event(struct tx *tx, struct lp_thread *t, int event)
 {
 	unsigned long msg = 0;
@@ -489,6 +527,7 @@ static int on_wait_status(struct tx *tx, pid_t tid, int status, bool hold_last)
 			t->state = ret == -ESRCH ? TH_GONE : TH_LISTENING;
 			return ret == -ESRCH ? 0 : ret;
 		}
+		keep_blocking_call(tx, t);
 		bool hold = hold_last && unsynced(tx) == (t->synced ? 0 : 1);
 		return after_stop(tx, t, 0, hold);
 	}
@@ -663,11 +702,13 @@ static int sweep(struct tx *tx, bool interrupt_running)
 			}
 			continue;
 		}
-		switch (seen) {
-		case SEEN_BLOCKED:
+		if (seen == SEEN_BLOCKED && !tx->stop_blocked) {
 			t->synced = true;
 			tx->st->blocked_left_alone++;
-			break;
+			continue;
+		}
+		switch (seen) {
+		case SEEN_BLOCKED:	/* only with LP_FAULT=stop-blocked, for the tests */
 		case SEEN_RUNNING:
 			if (!interrupt_running)
 				break;
@@ -1084,6 +1125,7 @@ int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts 
 		memcpy(bytes[plan->nsites + i], plan->sites[i].old_bytes, LP_SITE_MAX);
 	}
 	tx.fault = getenv("LP_FAULT");
+	tx.stop_blocked = tx.fault && !strcmp(tx.fault, "stop-blocked");
 	if (getenv("LP_FAULT_SLEEP_MS"))
 		tx.fault_sleep_ms = atol(getenv("LP_FAULT_SLEEP_MS"));
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);

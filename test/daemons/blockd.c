@@ -13,6 +13,10 @@
  *   recv         recv with SO_RCVTIMEO 50 ms on a datagram socketpair fed every 10 ms
  *   semop        semtimedop (50 ms) on a SysV semaphore posted every 10 ms (removed at exit;
  *                key 0x4c500000+pid, stale ones of dead blockds removed at start)
+ *   ping         epoll_wait with no timeout on a second eventfd that a pinger thread bumps
+ *                every 50 us, so the waiter enters epoll_wait thousands of times a second
+ *                (eintr_ping: the calls a stop could cut right after they began; pings_sent
+ *                must equal pings_got)
  *
  * The feeds come from one feeder thread (1 ms tick) and one connector thread. On stop,
  * the feeds stop first and the readers get 100 ms to drain before the final status, so
@@ -54,6 +58,10 @@ static counter_t sigwait_sent, sigwait_got, sigwait_timeouts, eintr_sigwait;
 static counter_t send_bytes, recv_bytes, recv_seq_errors, recv_timeouts, eintr_recv;
 /* (h) semtimedop */
 static counter_t sem_posted, sem_got, semop_timeouts, semop_errors, eintr_semop;
+/* (i) epoll_wait without a timeout, woken often */
+static counter_t pings_sent, pings_got, eintr_ping;
+static int ping_efd, ping_epfd;
+static _Atomic int ping_done;
 
 static int pipe_fd[2], efd, epfd, listen_fd, dgram_fd[2], sem_id;
 static _Atomic int futex_word;
@@ -119,6 +127,54 @@ static void *epoll_waiter(void *arg)
 		if (read(efd, &v, sizeof v) == sizeof v)
 			count_n(&eventfd_sum, v);
 	}
+	return NULL;
+}
+
+static void *ping_waiter(void *arg)
+{
+	struct epoll_event ev;
+
+	(void)arg;
+	common_thread_started();
+	/* Until the pinger has stopped and everything it sent has been taken. */
+	while (!atomic_load(&ping_done) || pings_got != pings_sent) {
+		uint64_t v;
+		int n = epoll_wait(ping_epfd, &ev, 1, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				count(&eintr_ping);
+			continue;
+		}
+		if (n > 0 && read(ping_efd, &v, sizeof v) == sizeof v)
+			count_n(&pings_got, v);
+		/* A few microseconds of work, so a sync often sees this thread running just
+		 * before it goes back into epoll_wait. */
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+		while ((t1.tv_sec - t0.tv_sec) * 1000000000L + t1.tv_nsec - t0.tv_nsec < 5000);
+	}
+	return NULL;
+}
+
+static void *pinger(void *arg)
+{
+	uint64_t one = 1;
+
+	(void)arg;
+	common_thread_started();
+	while (!common_stopping()) {
+		struct timespec ts = { 0, 50000 };
+
+		if (write(ping_efd, &one, sizeof one) == sizeof one)
+			count(&pings_sent);
+		nanosleep(&ts, NULL);
+	}
+	atomic_store(&ping_done, 1);
+	if (write(ping_efd, &one, sizeof one) == sizeof one)	/* wake the waiter to see it */
+		count(&pings_sent);
 	return NULL;
 }
 
@@ -386,6 +442,10 @@ static void setup(void)
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (efd < 0 || epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, efd, &ev) < 0)
 		die("eventfd/epoll: %s", strerror(errno));
+	ping_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ping_epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ping_efd < 0 || ping_epfd < 0 || epoll_ctl(ping_epfd, EPOLL_CTL_ADD, ping_efd, &ev) < 0)
+		die("eventfd/epoll (ping): %s", strerror(errno));
 
 	memset(&sun_addr, 0, sizeof sun_addr);
 	sun_addr.sun_family = AF_UNIX;
@@ -418,7 +478,7 @@ int main(int argc, char **argv)
 		acceptor, sigwaiter, recver, semwaiter,
 	};
 	const int nb = sizeof blockers / sizeof blockers[0];
-	pthread_t bt[8], feed, conn, *t;
+	pthread_t bt[8], feed, conn, pw, pg, *t;
 	int n;
 
 	common_init(argc, argv, NULL, NULL, "  (--threads N: compute workers, default 4)\n", 4);
@@ -432,6 +492,7 @@ int main(int argc, char **argv)
 	K(sigwait_sent); K(sigwait_got); K(sigwait_timeouts); K(eintr_sigwait);
 	K(send_bytes); K(recv_bytes); K(recv_seq_errors); K(recv_timeouts); K(eintr_recv);
 	K(sem_posted); K(sem_got); K(semop_timeouts); K(semop_errors); K(eintr_semop);
+	K(pings_sent); K(pings_got); K(eintr_ping);
 #undef K
 	setup();
 
@@ -440,11 +501,15 @@ int main(int argc, char **argv)
 	n = start_compute_workers(&t);
 	common_thread_create(&feed, feeder, NULL);
 	common_thread_create(&conn, connector, NULL);
-	common_wait_started(nb + n + 2);
+	common_thread_create(&pw, ping_waiter, NULL);
+	common_thread_create(&pg, pinger, NULL);
+	common_wait_started(nb + n + 4);
 
 	common_run();
 	common_join(feed, 2000);
 	common_join(conn, 2000);
+	common_join(pg, 2000);
+	common_join(pw, 2000);
 	join_workers(t, n);
 	nap_ms(100);		/* let the blocked readers take what is in flight */
 	status_write();
