@@ -230,13 +230,18 @@ run_churnd() {
 }
 
 run_blockd() {
-	local k v
+	local k v sent got d
 	start blockd || return 0
 	cycles compute compute_v2
 	calls_only calls_compute calls_compute_v2
 	stop_daemon
-	LOST=$(($(key pipe_bytes_written) - $(key pipe_bytes_read)))
-	((LOST == 0)) || violation "pipe_bytes_written $(key pipe_bytes_written) != pipe_bytes_read $(key pipe_bytes_read)"
+	LOST=0
+	for sent in pipe_bytes_written:pipe_bytes_read send_bytes:recv_bytes pings_sent:pings_got; do
+		got=${sent#*:} sent=${sent%:*}
+		d=$(($(key "$sent") - $(key "$got")))
+		((d == 0)) || violation "$sent $(key "$sent") != $got $(key "$got")"
+		LOST=$((LOST + (d < 0 ? -d : d)))
+	done
 	EINTR=0
 	while read -r k v; do
 		case $k in
