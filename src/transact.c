@@ -595,16 +595,22 @@ static bool process_alive(const struct tx *tx)
 }
 
 /*
- * Whether the process is going away under us: every thread reaped, or /proc
- * shows it dead or without memory (the memory goes first, at the start of an
- * exit; an exec swaps it too). Looked for only after something failed, a
- * little while, since an exit reaches /proc in steps.
+ * Whether the process is going away under us: every thread reaped, an exec
+ * reported, or /proc shows it dead or without memory (the memory goes first,
+ * at the start of an exit). Looked for only after something failed, a little
+ * while, since an exit reaches /proc in steps. Meanwhile the stops and exits
+ * waiting for us are handled: an exec completes, and reports itself, only once
+ * the threads it killed have been reaped.
  */
-static bool process_ending(const struct tx *tx)
+static bool process_ending(struct tx *tx)
 {
 	char path[64], buf[512];
 
 	for (int i = 0; i < 20; i++) {
+		int status;
+		pid_t w;
+		while ((w = waitpid(-1, &status, __WALL | WNOHANG)) > 0)
+			(void)on_wait_status(tx, w, status, false);
 		if (!process_alive(tx) || tx->exec_seen)
 			return true;
 		snprintf(path, sizeof(path), "/proc/%d/stat", tx->pid);
@@ -1048,21 +1054,44 @@ static void restore_signals(const struct saved_signals *old)
 }
 
 /*
- * One sync before the first write. Whether a fork's child is traced is decided
- * when the fork enters the kernel, and the child's copy of the text is taken
- * later: a fork already under way when its thread was seized would give an
- * untraced child our int3. A thread inside fork is never counted as blocked,
- * so this sync waits until every such fork has returned (or been restarted,
- * traced this time). The last thread to stop is held for the first write.
+ * Syncs before the first write. Whether a fork's or clone's child is traced is
+ * decided when the call enters the kernel, and the child exists (and copies the
+ * text, for a fork) later: a call already under way when its thread was seized
+ * gives an untraced child that would run into our int3 (a thread's SIGTRAP would
+ * kill the whole process). A thread inside fork or clone is never counted as
+ * blocked, so a sync waits until every such call has returned; a rescan then
+ * seizes the children they made. A child seized that way may itself be in a
+ * clone already: sync again, until a rescan finds no task we did not trace yet.
+ * The last thread to stop is held for the first write.
  */
+#define SETTLE_ROUNDS 4
+
 static int settle(struct tx *tx)
 {
 	struct timespec t0;
+	int ret = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int ret = sync_threads(tx, true);
-	if (!process_alive(tx))
-		ret = died(tx);
+	for (int round = 1; !ret; round++) {
+		ret = sync_threads(tx, true);
+		if (!process_alive(tx))
+			ret = died(tx);
+		if (ret)
+			break;
+		size_t known = tx->ts.n, fresh = 0;
+		if ((ret = seize_rescan(&tx->ts, tx->d)) < 0)
+			break;
+		ret = 0;
+		for (size_t i = known; i < tx->ts.n; i++)
+			fresh += tx->ts.v[i].state == TH_RUNNING;	/* untraced until now */
+		tx->st->threads += (unsigned int)(tx->ts.n - known);
+		if (!fresh)
+			break;
+		if (round == SETTLE_ROUNDS)
+			ret = lp_fail(tx->d, LP_EXIT_ABORTED, "process %d kept creating untraced threads "
+				      "through %d syncs; nothing was written (retry when it is calmer)",
+				      tx->pid, SETTLE_ROUNDS);
+	}
 	tx->st->sync0_ms = ms_since(&t0);
 	LOG(tx, "sync0: nothing written, synced %zu threads in %.3f ms%s%s", tx->ts.n,
 	    tx->st->sync0_ms, ret ? ": " : "", ret ? tx->d->msg : "");
