@@ -8,6 +8,7 @@
 
 bats_require_minimum_version 1.5.0
 load ../helpers
+load ../lp_run
 
 ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 LP=${LP_BIN:-$ROOT/livepatch}
@@ -30,67 +31,7 @@ setup() {
 }
 
 teardown() {
-	local p
-	for p in "${BG_PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	if ((${#DAEMON_PIDS[@]})); then
-		daemon_stop || true
-	fi
-}
-
-fail() {
-	printf '%s\n' "$*" >&2
-	return 1
-}
-
-# lp ARGS...: livepatch ARGS --json under timeout 60; sets LP_OUT, LP_ERR, LP_RC, LP_CMD.
-lp() {
-	LP_RC=0
-	LP_OUT=$(timeout 60 "$LP" "$@" --json 2>"$BATS_TEST_TMPDIR/lp.err") || LP_RC=$?
-	LP_ERR=$(<"$BATS_TEST_TMPDIR/lp.err")
-	LP_CMD="livepatch $* --json"
-}
-
-expect_rc() {
-	((LP_RC == $1)) && return 0
-	fail "$LP_CMD: exit $LP_RC, expected $1$( ((LP_RC == 124)) && echo ' (HANG: killed by timeout 60)')" \
-		"stdout: $LP_OUT" "stderr: $LP_ERR"
-}
-
-# json KEY [JSON]: the first "KEY": value of JSON (default LP_OUT), a string unquoted.
-json() {
-	local re="\"$1\":(\"[^\"]*\"|[^,}]*)" v
-	[[ ${2-$LP_OUT} =~ $re ]] || {
-		echo "json: no '$1' in: ${2-$LP_OUT}" >&2
-		return 1
-	}
-	v=${BASH_REMATCH[1]}
-	v=${v#\"}
-	echo "${v%\"}"
-}
-
-expect_status() {
-	local s
-	s=$(json status) || return 1
-	[[ $s == "$1" ]] || fail "$LP_CMD: status '$s', expected '$1'" "stdout: $LP_OUT"
-}
-
-# calls_only NEWKEY OLDKEY...: over 300 ms of fresh status files, NEWKEY grows, OLDKEYs stay.
-calls_only() {
-	local new=$1 k
-	local -A a=() b=()
-	shift
-	sleep 0.05
-	status_wait_change uptime_ms || return 1
-	for k in "$new" "$@"; do a[$k]=$(status_get "$k") || return 1; done
-	sleep 0.3
-	for k in "$new" "$@"; do b[$k]=$(status_get "$k") || return 1; done
-	((b[$new] > a[$new])) || fail "$new did not grow in 300 ms (${a[$new]} -> ${b[$new]})"
-	for k in "$@"; do
-		((b[$k] == a[$k])) || fail "$k grew by $((b[$k] - a[$k])) in 300 ms: that function still gets calls"
-	done
+	lp_teardown
 }
 
 alive() {

@@ -7,6 +7,7 @@
 
 bats_require_minimum_version 1.5.0
 load ../helpers
+load ../lp_run
 
 ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 LP=${LP_BIN:-$ROOT/livepatch}
@@ -31,53 +32,10 @@ setup() {
 }
 
 teardown() {
-	local p
-	for p in "${BG_PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	for p in "${DAEMON_PIDS[@]}"; do
-		kill -CONT "$p" 2>/dev/null || true	# a SIGSTOPped daemon must see its SIGTERM
-	done
-	if ((${#DAEMON_PIDS[@]})); then
-		daemon_stop || true
-	fi
-}
-
-fail() {
-	printf '%s\n' "$*" >&2
-	return 1
+	lp_teardown
 }
 
 # --- running livepatch ------------------------------------------------------------------
-
-# lp ARGS...: run livepatch ARGS --json under timeout 60; sets LP_OUT (stdout, one JSON
-# object), LP_ERR (stderr) and LP_RC (exit status; 124 means it hung).
-lp() {
-	LP_RC=0
-	LP_OUT=$(timeout 60 "$LP" "$@" --json 2>"$BATS_TEST_TMPDIR/lp.err") || LP_RC=$?
-	LP_ERR=$(<"$BATS_TEST_TMPDIR/lp.err")
-	LP_CMD="livepatch $* --json"
-}
-
-# expect_rc CODE: the last lp exited with CODE (else show everything it said).
-expect_rc() {
-	((LP_RC == $1)) && return 0
-	fail "$LP_CMD: exit $LP_RC, expected $1$( ((LP_RC == 124)) && echo ' (HANG: killed by timeout 60)')" \
-		"stdout: $LP_OUT" "stderr: $LP_ERR"
-}
-
-# json KEY [JSON]: the first "KEY": value (string unquoted) of JSON (default: LP_OUT).
-json() {
-	local re="\"$1\":(\"[^\"]*\"|[^,}]*)" v
-	[[ ${2-$LP_OUT} =~ $re ]] || {
-		echo "json: no '$1' in: ${2-$LP_OUT}" >&2
-		return 1
-	}
-	v=${BASH_REMATCH[1]}
-	v=${v#\"}
-	echo "${v%\"}"
-}
 
 # tx KEY: KEY of the "transaction" object of LP_OUT.
 tx() {
@@ -87,13 +45,6 @@ tx() {
 		return 1
 	}
 	json "$1" "{${t%%\}*}}"
-}
-
-# expect_status STATUS: the report's "status".
-expect_status() {
-	local s
-	s=$(json status) || return 1
-	[[ $s == "$1" ]] || fail "$LP_CMD: status '$s', expected '$1'" "stdout: $LP_OUT"
 }
 
 # tx_add: add the transaction counters of LP_OUT to TX (one pass, no subshell).
@@ -130,24 +81,6 @@ cycles() {
 }
 
 # --- what the daemon counted -------------------------------------------------------------
-
-# calls_only NEWKEY OLDKEY...: NEWKEY grows and every OLDKEY stays put over 300 ms, read
-# from fresh status files (the daemon rewrites it every 20 ms). The first read waits for a
-# rewrite, so calls made before livepatch returned are not counted.
-calls_only() {
-	local new=$1 k
-	local -A a=() b=()
-	shift
-	sleep 0.05
-	status_wait_change uptime_ms || return 1
-	for k in "$new" "$@"; do a[$k]=$(status_get "$k") || return 1; done
-	sleep 0.3
-	for k in "$new" "$@"; do b[$k]=$(status_get "$k") || return 1; done
-	((b[$new] > a[$new])) || fail "$new did not grow in 300 ms (${a[$new]} -> ${b[$new]}): the new function gets no calls"
-	for k in "$@"; do
-		((b[$k] == a[$k])) || fail "$k grew by $((b[$k] - a[$k])) in 300 ms: that function still gets calls"
-	done
-}
 
 # expect_key KEY VALUE [FILE]
 expect_key() {
@@ -477,18 +410,23 @@ mem_u64() {
 	grep -E '^[a-z]+: ' <<<"$output" >&3 || true
 	((status == 0)) || fail "test/stress.sh exited $status"
 }
-@test "execd: exec from a non-leader thread during the transaction: exit 3, the new program runs untraced" {
-	local pid out rc=0
+# exec_at DELAY: start execd, a patch slowed by LP_FAULT_SLEEP_MS=300 (steps about 300 ms
+# apart: the int3 write, sync 1, the tail write, ...), SIGUSR2 after DELAY seconds: its
+# waiter thread execs /bin/sleep at once. Expect exit 3 naming the exec, and the new
+# program running untraced.
+exec_at() {
+	local pid out=$BATS_TEST_TMPDIR/lp.out rc=0
 	daemon_start execd
 	pid=$DAEMON_PID
-	out=$BATS_TEST_TMPDIR/lp.out
-	LP_FAULT_SLEEP_MS=400 timeout 60 "$LP" -p "$pid" -f compute -t compute_v2 --json >"$out" 2>"$out.err" 3>&- &
-	BG_PIDS+=($!)
-	sleep 0.3
+	LP_FAULT_SLEEP_MS=300 timeout 60 "$LP" -p "$pid" -f compute -t compute_v2 --json >"$out" 2>"$out.err" 3>&- &
+	BG_PIDS=($!)
+	sleep "$1"
 	kill -USR2 "$pid"
 	wait "${BG_PIDS[0]}" || rc=$?
+	BG_PIDS=()
 	LP_OUT=$(<"$out")
-	((rc == 3)) || fail "livepatch exited $rc, expected 3 (exec during the transaction)" "stdout: $LP_OUT" "stderr: $(<"$out.err")"
+	echo "exec $1 s into the transaction: exit $rc" >&3
+	((rc == 3)) || fail "exec at $1 s: livepatch exited $rc, expected 3" "stdout: $LP_OUT" "stderr: $(<"$out.err")"
 	[[ $(json code) == 3 ]] || fail "JSON error code $(json code): $LP_OUT"
 	[[ $(json message) == *exec* ]] || fail "error message does not mention exec: $(json message)"
 	for _ in $(seq 100); do
@@ -502,5 +440,12 @@ mem_u64() {
 	# It is /bin/sleep now: SIGTERM kills it, so no exit status to check.
 	kill -KILL "$pid"
 	daemon_stop
+}
+
+@test "execd: exec from a non-leader thread at four points of the transaction: exit 3, the new program runs untraced" {
+	local d
+	for d in 0.15 0.45 0.75 1.05; do
+		exec_at "$d"
+	done
 }
 
