@@ -397,6 +397,8 @@ static void keep_blocking_call(struct tx *tx, const struct lp_thread *t)
 	}
 }
 
+static int died(struct tx *tx);
+
 static int on_event(struct tx *tx, struct lp_thread *t, int event)
 {
 	unsigned long msg = 0;
@@ -429,8 +431,7 @@ static int on_event(struct tx *tx, struct lp_thread *t, int event)
 		t->state = TH_GONE;
 		ret = pt_detach(t->tid, 0);
 		(void)ret;
-		return lp_fail(tx->d, LP_EXIT_PROCESS, "process %d called exec during the transaction; "
-			       "the new program was left alone (patch it again if needed)", tx->pid);
+		return died(tx);
 	default:
 		break;
 	}
@@ -576,8 +577,13 @@ static enum seen observe(struct tx *tx, const struct lp_thread *t)
 		return SEEN_RUNNING;
 	buf[n] = 0;
 	long nr = strtol(buf, NULL, 10);
-	/* A fork or clone in flight has a child to report: take its stop instead. */
-	if (nr == 56 || nr == 57 || nr == 435)
+	/*
+	 * A fork or clone in flight has a child to report, an execve is about to
+	 * replace the image: never synced as blocked, their stop is waited for
+	 * (for an exec, its exec event, once the threads it kills are reaped).
+	 */
+	if (nr == SYS_clone || nr == SYS_fork || nr == SYS_clone3 || nr == SYS_execve ||
+	    nr == SYS_execveat)
 		return SEEN_RUNNING;
 	char *last = strrchr(buf, ' ');
 	uint64_t pc = last ? strtoull(last + 1, NULL, 16) : 0;
@@ -633,12 +639,17 @@ static bool process_ending(struct tx *tx)
 	return false;
 }
 
-/* The process died: that, not the step that noticed it first, is the outcome (exit 3). */
+/*
+ * The process died or called exec: that, not the step that noticed it first, is
+ * the outcome (exit 3), whatever failure was recorded before.
+ */
 static int died(struct tx *tx)
 {
-	if (tx->exec_seen)
-		return LP_ERR(LP_EXIT_PROCESS);	/* exec has its own message */
 	tx->d->code = 0;
+	if (tx->exec_seen)
+		return lp_fail(tx->d, LP_EXIT_PROCESS, "process %d called exec during the "
+			       "transaction; the new program was left alone (patch it again if "
+			       "needed)", tx->pid);
 	return lp_fail(tx->d, LP_EXIT_PROCESS, "process %d exited during the transaction "
 		       "(nothing left to patch)", tx->pid);
 }
