@@ -587,6 +587,15 @@ static enum seen observe(struct tx *tx, const struct lp_thread *t)
 		return SEEN_RUNNING;
 	char *last = strrchr(buf, ' ');
 	uint64_t pc = last ? strtoull(last + 1, NULL, 16) : 0;
+	/*
+	 * Asleep outside any system call (nr -1: in a fault, or on the way to a signal)
+	 * just past a site's first byte: it may have run our int3 and hold its SIGTRAP,
+	 * which only its stop lets us collect. Never synced as blocked: released with
+	 * that trap queued, the program would get it.
+	 */
+	const struct lp_site *t3 = nr == -1 ? site_at(tx, pc - 1, NULL) : NULL;
+	if (t3 && t3->addr == pc - 1)
+		return SEEN_RUNNING;
 	/* Inside a site matters only before its tail changes: that thread must be stepped out. */
 	const struct lp_site *s = tx->stepout ? site_at(tx, pc, NULL) : NULL;
 	return s && pc != s->addr ? SEEN_BLOCKED_IN_SITE : SEEN_BLOCKED;
