@@ -3,8 +3,12 @@
 #define LP_TRANSACT_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 #include "lp.h"
 #include "plan.h"
+
+#define LP_MID_MAX 64
 
 struct lp_tx_stats {
 	unsigned int threads;		/* threads seized, including ones that joined */
@@ -16,7 +20,10 @@ struct lp_tx_stats {
 	double pause_max_us, pause_median_us;
 	unsigned int traps_emulated, traps_parked, traps_late, stepouts;
 	unsigned int signals_passed, clones, forks, exits;
-	unsigned int calls_restarted;	/* untimed blocking calls our interrupt cut: restarted */
+	unsigned int calls_restarted;	/* blocking calls our interrupt cut: restarted */
+	/* Threads seen stopped between [mid_lo, mid_hi] of lp_tx_opts: inside the old body. */
+	pid_t mid[LP_MID_MAX];
+	unsigned int nmid;
 	bool rolled_back;
 };
 
@@ -24,6 +31,12 @@ struct lp_tx_opts {
 	unsigned int timeout_ms;	/* for any one sync */
 	/* Log sink for -v (protocol steps); NULL: silent. The library never prints itself. */
 	void (*log)(const char *fmt, ...) LP_PRINTF(1, 2);
+	/*
+	 * --verify: the bytes from the site to the old-body probe. A thread stopped
+	 * there was inside the function when it was patched and runs past the probe
+	 * once more, legitimately; its tid is noted in lp_tx_stats.mid.
+	 */
+	uint64_t mid_lo, mid_hi;
 };
 
 

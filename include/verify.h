@@ -17,6 +17,7 @@ struct lp_verify {
 	uint64_t traps_delivered;	/* of those, how many reached the program (must be 0) */
 	uint64_t traps_handled;		/* what the transaction counted, for the cross-check */
 	uint64_t target_hits, old_hits;	/* during the window */
+	uint64_t old_hits_mid;		/* of the old body's, by threads already inside it */
 	unsigned int min_calls;
 	enum lp_verdict verdict;
 	char reason[256];
@@ -34,8 +35,17 @@ int verify_prepare(struct lp_verifier **v, struct lp_proc *p, const struct lp_pl
 		   const struct lp_site *site, const struct lp_symbol *g,
 		   struct lp_diag *d) LP_MUST_CHECK;
 
-/* After the transaction: read the trap counts, then count hits for @out->window_s seconds. */
-int verify_window(struct lp_verifier *v, struct lp_verify *out) LP_MUST_CHECK;
+/*
+ * After the transaction: read the trap counts, then count hits for @out->window_s
+ * seconds. The @nmid threads of @mid were inside the old body when it was patched:
+ * their runs past the old-body probe finish a call begun before and are counted
+ * apart (old_hits_mid), not as old code entered.
+ */
+int verify_window(struct lp_verifier *v, struct lp_verify *out, const pid_t *mid,
+		  unsigned int nmid) LP_MUST_CHECK;
+
+/* The old-body probe's address (0 before verify_prepare). */
+uint64_t verify_old_probe(const struct lp_verifier *v);
 
 void verify_close(struct lp_verifier *v);
 

@@ -187,14 +187,17 @@ int livepatch_run(const struct lp_options *o)
 		struct lp_tx_opts txo = {
 			.timeout_ms = o->timeout_ms, .log = o->verbose ? report_verbose : NULL,
 		};
+		const struct lp_site *vs = first_site(&plan, &ps);
 		/* Probes first: a missing privilege fails before anything is written. */
 		if (o->verify_s > 0) {
-			ret = verify_prepare(&verifier, &proc, &plan, first_site(&plan, &ps),
+			ret = verify_prepare(&verifier, &proc, &plan, vs,
 					     ps.revert ? NULL : &ps.g[0], &d);
 			if (ret) {
 				ret = fail(o, &d, ret);
 				goto out;
 			}
+			txo.mid_lo = vs->addr;
+			txo.mid_hi = verify_old_probe(verifier);
 		}
 		/* A progress line only for a person watching: a terminal, not --json, not -q. */
 		bool progress = !o->json && !o->quiet && isatty(STDERR_FILENO);
@@ -204,7 +207,7 @@ int livepatch_run(const struct lp_options *o)
 		r.diag = &d;
 		if (!ret && verifier) {
 			vr.traps_handled = st.traps_emulated + st.traps_parked + st.traps_late;
-			ret = verify_window(verifier, &vr);
+			ret = verify_window(verifier, &vr, st.mid, st.nmid);
 			r.verify = &vr;
 			if (!ret && vr.verdict != LP_VERIFY_PASS)
 				ret = lp_fail(&d, LP_EXIT_VERIFY, "verification %s: %s",

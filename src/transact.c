@@ -48,6 +48,7 @@ struct tx {
 	long fault_sleep_ms;
 	void (*log)(const char *fmt, ...) LP_PRINTF(1, 2);
 	unsigned int timeout_ms;
+	uint64_t mid_lo, mid_hi;		/* see lp_tx_opts */
 	struct timespec deadline;
 	double *pauses;
 	size_t npauses, cap_pauses;
@@ -276,6 +277,19 @@ static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct 
  * (the kernel reports job-control traps before dequeuing signals: PC == site+1
  * alone is ambiguous). Returns 1 when the thread must run to collect that trap.
  */
+/* A thread stopped between the site and --verify's old-body probe: noted once. */
+static void note_mid(struct tx *tx, pid_t tid, uint64_t pc)
+{
+	struct lp_tx_stats *st = tx->st;
+
+	if (!tx->mid_hi || pc < tx->mid_lo || pc > tx->mid_hi || st->nmid == LP_MID_MAX)
+		return;
+	for (unsigned int i = 0; i < st->nmid; i++)
+		if (st->mid[i] == tid)
+			return;
+	st->mid[st->nmid++] = tid;
+}
+
 static int look(struct tx *tx, struct lp_thread *t, int *sig)
 {
 	struct user_regs_struct r;
@@ -291,8 +305,9 @@ static int look(struct tx *tx, struct lp_thread *t, int *sig)
 			return 1;
 		}
 	}
-	if (tx->stepout)
-		return step_out(tx, t, &r, sig);
+	if (tx->stepout && (ret = step_out(tx, t, &r, sig)))
+		return ret;
+	note_mid(tx, t->tid, r.rip);
 	return 0;
 }
 
@@ -1147,7 +1162,8 @@ static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
 int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts *o,
 		 struct lp_tx_stats *st, struct lp_diag *d)
 {
-	struct tx tx = { .pid = pid, .plan = plan, .timeout_ms = o->timeout_ms, .st = st, .d = d };
+	struct tx tx = { .pid = pid, .plan = plan, .timeout_ms = o->timeout_ms, .st = st, .d = d,
+			 .mid_lo = o->mid_lo, .mid_hi = o->mid_hi };
 	uint8_t (*bytes)[LP_SITE_MAX] = calloc(plan->nsites * 2 + 1, LP_SITE_MAX);
 	struct saved_signals saved;
 	struct timespec t0;

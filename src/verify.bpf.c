@@ -22,7 +22,15 @@ struct {
 	__type(value, __u8);
 } sites SEC(".maps");
 
-__u64 traps_generated, traps_delivered, target_hits, old_hits;
+/* Threads that were inside the old body when it was patched (tid; value unused). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u8);
+} mid SEC(".maps");
+
+__u64 traps_generated, traps_delivered, target_hits, old_hits, old_hits_mid;
 
 /* A SIGTRAP from one of our int3s: SI_KERNEL, and the thread's PC is just past a site. */
 static bool our_trap(struct kernel_siginfo *info)
@@ -71,7 +79,14 @@ int on_target(struct pt_regs *ctx)
 SEC("uprobe")
 int on_old(struct pt_regs *ctx)
 {
-	if ((bpf_get_current_pid_tgid() >> 32) == target_tgid)
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+
+	if ((id >> 32) != target_tgid)
+		return 0;
+	if (bpf_map_lookup_elem(&mid, &tid))
+		__sync_fetch_and_add(&old_hits_mid, 1);	/* finishing a call begun before */
+	else
 		__sync_fetch_and_add(&old_hits, 1);
 	return 0;
 }

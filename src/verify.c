@@ -138,11 +138,27 @@ static void judge(const struct lp_verifier *v, struct lp_verify *r)
 			 "the original code ran %" PRIu64 " time(s), no breakpoint trap reached the program" :
 			 "the target ran %" PRIu64 " time(s), the old body none, no breakpoint trap reached "
 			 "the program", seen);
+		size_t n = strlen(r->reason);
+		if (!v->revert && r->old_hits_mid)
+			snprintf(r->reason + n, sizeof(r->reason) - n, " (%" PRIu64 " pass(es) of the old "
+				 "body by threads already inside it when it was patched, not counted)",
+				 r->old_hits_mid);
 	}
 }
 
-int verify_window(struct lp_verifier *v, struct lp_verify *r)
+uint64_t verify_old_probe(const struct lp_verifier *v)
 {
+	return v ? v->old_probe : 0;
+}
+
+int verify_window(struct lp_verifier *v, struct lp_verify *r, const pid_t *mid, unsigned int nmid)
+{
+	for (unsigned int i = 0; i < nmid; i++) {
+		__u32 tid = (__u32)mid[i];
+		__u8 one = 1;
+		(void)bpf_map__update_elem(v->skel->maps.mid, &tid, sizeof(tid), &one, sizeof(one),
+					   BPF_ANY);
+	}
 	struct timespec ts = { (time_t)r->window_s,
 			       (long)((r->window_s - (double)(time_t)r->window_s) * 1e9) };
 
@@ -152,10 +168,12 @@ int verify_window(struct lp_verifier *v, struct lp_verify *r)
 	r->traps_delivered = __atomic_load_n(&v->skel->bss->traps_delivered, __ATOMIC_RELAXED);
 	__atomic_store_n(&v->skel->bss->target_hits, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&v->skel->bss->old_hits, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&v->skel->bss->old_hits_mid, 0, __ATOMIC_RELAXED);
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
 	r->target_hits = __atomic_load_n(&v->skel->bss->target_hits, __ATOMIC_RELAXED);
 	r->old_hits = __atomic_load_n(&v->skel->bss->old_hits, __ATOMIC_RELAXED);
+	r->old_hits_mid = __atomic_load_n(&v->skel->bss->old_hits_mid, __ATOMIC_RELAXED);
 	/* A trap raised while the window ran was not ours to handle: nothing is armed now. */
 	r->traps_delivered = __atomic_load_n(&v->skel->bss->traps_delivered, __ATOMIC_RELAXED);
 	judge(v, r);
