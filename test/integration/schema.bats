@@ -424,7 +424,8 @@ EOF
 	edit 'd["action"] = "unpatch"' "$x" && invalid "$x"
 	edit 'd["sites"][0]["form"] = "jmp"' "$x" && invalid "$x"
 	edit 'd["sites"][0]["emulation"] = "step"' "$x" && invalid "$x"
-	edit 'd["function"]["address"] = d["function"]["address"].upper().replace("0X", "0x")' "$x" && invalid "$x"
+	# Upper-case hex digits: forced, since an address made of 0-9 only would not change.
+	edit 'd["function"]["address"] = "0x" + d["function"]["address"][2:-2] + "AB"' "$x" && invalid "$x"
 	edit 'd["function"]["address"] = int(d["function"]["address"], 16)' "$x" && invalid "$x"
 	edit 'd["sites"][0]["old_bytes"] = d["sites"][0]["old_bytes"].replace(" ", "")' "$x" && invalid "$x"
 	edit 'd["sites"][0]["new_bytes"] += " "' "$x" && invalid "$x"
