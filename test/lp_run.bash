@@ -3,6 +3,18 @@
 #   load ../lp_run
 # Needs LP (the livepatch binary) and BG_PIDS (background pids teardown kills).
 
+# lp_setup_file: the livepatch binary and the test daemons are built (else say what to run).
+lp_setup_file() {
+	[[ -x $LP ]] || {
+		echo "no $LP: run make first" >&2
+		return 1
+	}
+	[[ -x $LP_BUILD/daemons/counterd ]] || {
+		echo "no daemons in $LP_BUILD/daemons: run make daemons first" >&2
+		return 1
+	}
+}
+
 fail() {
 	printf '%s\n' "$*" >&2
 	return 1

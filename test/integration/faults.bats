@@ -14,14 +14,7 @@ ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 LP=${LP_BIN:-$ROOT/livepatch}
 
 setup_file() {
-	[[ -x $LP ]] || {
-		echo "no $LP: run make first" >&2
-		return 1
-	}
-	[[ -x $LP_BUILD/daemons/counterd ]] || {
-		echo "no daemons in $LP_BUILD/daemons: run make daemons first" >&2
-		return 1
-	}
+	lp_setup_file
 }
 
 setup() {

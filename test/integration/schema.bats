@@ -7,6 +7,7 @@
 bats_require_minimum_version 1.5.0
 
 load ../helpers
+load ../lp_run
 
 ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 LP=${LP_BIN:-$ROOT/livepatch}
@@ -39,14 +40,7 @@ setup() {
 }
 
 teardown() {
-	local p
-	for p in "${BG_PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	if ((${#DAEMON_PIDS[@]})); then
-		daemon_stop || true
-	fi
+	lp_teardown
 }
 
 needs_root() {

@@ -14,14 +14,7 @@ LP=${LP_BIN:-$ROOT/livepatch}
 D=$LP_BUILD/daemons
 
 setup_file() {
-	[[ -x $LP ]] || {
-		echo "no $LP: run make first" >&2
-		return 1
-	}
-	[[ -x $LP_BUILD/daemons/counterd ]] || {
-		echo "no daemons in $LP_BUILD/daemons: run make daemons first" >&2
-		return 1
-	}
+	lp_setup_file
 }
 
 setup() {
