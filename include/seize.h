@@ -41,6 +41,8 @@ int seize_all(struct lp_threads *ts, pid_t pid, struct lp_diag *d) LP_MUST_CHECK
  * was seized is not auto-attached, and may show up in /proc after seize_all().
  */
 int seize_rescan(struct lp_threads *ts, struct lp_diag *d) LP_MUST_CHECK;
+/* Thread @tid of @pid is past do_exit (zombie or dead) or already reaped. */
+bool task_exiting(pid_t pid, pid_t tid);
 /* @other runs in @pid's memory (kcmp KCMP_VM): a thread, or a vfork child. */
 bool shares_memory(pid_t pid, pid_t other);
 struct lp_thread *threads_find(struct lp_threads *ts, pid_t tid);

@@ -43,8 +43,7 @@ void threads_free(struct lp_threads *ts)
 	memset(ts, 0, sizeof(*ts));
 }
 
-/* A thread past do_exit (zombie or dead) or already reaped. */
-static bool exiting(pid_t pid, pid_t tid)
+bool task_exiting(pid_t pid, pid_t tid)
 {
 	char path[96], buf[256];
 	FILE *f;
@@ -80,7 +79,7 @@ static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 			continue;	/* exited between readdir and seize: normal */
 		/* Created by a thread we seized already: auto-attached (TRACECLONE), first stop pending. */
 		bool ours = ret == -EPERM && proc_status_field(tid, "TracerPid") == getpid();
-		if (ret == -EPERM && !ours && exiting(ts->pid, tid))
+		if (ret == -EPERM && !ours && task_exiting(ts->pid, tid))
 			continue;	/* the kernel refuses to seize an exiting thread: it is gone */
 		if (ret && !ours) {
 			closedir(dir);

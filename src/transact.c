@@ -634,7 +634,7 @@ static bool process_alive(const struct tx *tx)
  */
 static bool process_ending(struct tx *tx)
 {
-	char path[64], buf[512];
+	char path[64], buf[1];
 
 	for (int i = 0; i < 20; i++) {
 		int status;
@@ -643,17 +643,11 @@ static bool process_ending(struct tx *tx)
 			(void)on_wait_status(tx, w, status, false);
 		if (!process_alive(tx) || tx->exec_seen)
 			return true;
-		snprintf(path, sizeof(path), "/proc/%d/stat", tx->pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-		if (fd >= 0)
-			close(fd);
-		char *p = n > 0 ? (buf[n] = 0, strrchr(buf, ')')) : NULL;
-		if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+		if (task_exiting(tx->pid, tx->pid))
 			return true;
 		snprintf(path, sizeof(path), "/proc/%d/maps", tx->pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		n = fd < 0 ? -1 : read(fd, buf, 1);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : read(fd, buf, 1);
 		if (fd >= 0)
 			close(fd);
 		if (n <= 0)
