@@ -22,7 +22,7 @@ struct {
 	__type(value, __u8);
 } sites SEC(".maps");
 
-/* Threads that were inside the old body when it was patched (tid; value unused). */
+/* Threads that were inside the old body when it was patched: tid -> passes left (1). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 64);
@@ -84,10 +84,13 @@ int on_old(struct pt_regs *ctx)
 
 	if ((id >> 32) != target_tgid)
 		return 0;
-	if (bpf_map_lookup_elem(&mid, &tid))
-		__sync_fetch_and_add(&old_hits_mid, 1);	/* finishing a call begun before */
-	else
+	__u8 *left = bpf_map_lookup_elem(&mid, &tid);
+	if (left && *left) {
+		*left = 0;	/* one pass: finishing the call it was in; only this thread writes it */
+		__sync_fetch_and_add(&old_hits_mid, 1);
+	} else {
 		__sync_fetch_and_add(&old_hits, 1);
+	}
 	return 0;
 }
 
