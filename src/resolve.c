@@ -17,7 +17,9 @@
 struct lp_symtab {
 	struct lp_symbol *syms;
 	size_t nsyms;
-	char *names;		/* owned copies of names and versions */
+	Elf *elf;		/* kept open: names point into its mapped string tables */
+	int fd;
+	char *split;		/* "name@@VERSION" names copied and split, chained */
 	uint32_t *buckets;	/* hash of name -> index + 1, chained through next */
 	uint32_t *next;
 	size_t nbuckets;
@@ -80,32 +82,38 @@ static int compute_bias(struct lp_object *obj, Elf *elf)
 	return -ENOENT;
 }
 
-/* Version names of .dynsym entries (SHT_GNU_versym + SHT_GNU_verdef). */
-static const char *dyn_version(Elf *elf, Elf_Scn *versym, Elf_Scn *verdef, size_t strndx,
-			       size_t i, bool *is_default)
+/*
+ * Version names of .dynsym entries by version index (SHT_GNU_verdef), read once per object:
+ * names[ndx] or NULL. A symbol's index is its SHT_GNU_versym entry without the hidden bit.
+ */
+static int verdef_names(Elf *elf, Elf_Scn *verdef, size_t strndx, const char ***names, size_t *n)
 {
-	GElf_Versym vs;
-	Elf_Data *d = versym ? elf_getdata(versym, NULL) : NULL;
-
-	*is_default = true;
-	if (!d || !gelf_getversym(d, (int)i, &vs) || (vs & 0x7fff) < 2 || !verdef)
-		return NULL;
-	*is_default = !(vs & 0x8000);
 	Elf_Data *vd = elf_getdata(verdef, NULL);
-	size_t off = 0;
+	size_t off = 0, cap = 0;
 	GElf_Verdef def;
+
+	*names = NULL;
+	*n = 0;
 	while (vd && gelf_getverdef(vd, (int)off, &def)) {
-		if (def.vd_ndx == (vs & 0x7fff)) {
-			GElf_Verdaux aux;
-			if (!gelf_getverdaux(vd, (int)(off + def.vd_aux), &aux))
-				return NULL;
-			return elf_strptr(elf, strndx, aux.vda_name);
+		GElf_Verdaux aux;
+		if (def.vd_ndx >= cap) {
+			size_t ncap = def.vd_ndx + 16u;
+			const char **v = realloc(*names, ncap * sizeof(*v));
+			if (!v)
+				return -ENOMEM;
+			memset(v + cap, 0, (ncap - cap) * sizeof(*v));
+			*names = v;
+			cap = ncap;
 		}
+		if (gelf_getverdaux(vd, (int)(off + def.vd_aux), &aux))
+			(*names)[def.vd_ndx] = elf_strptr(elf, strndx, aux.vda_name);
+		if (def.vd_ndx >= *n)
+			*n = def.vd_ndx + 1u;
 		if (!def.vd_next)
 			break;
 		off += def.vd_next;
 	}
-	return NULL;
+	return 0;
 }
 
 struct scn_set {
@@ -151,16 +159,34 @@ static enum lp_sym_kind sym_kind(unsigned char type)
 	}
 }
 
-static const struct lp_symtab *sort_ctx;
-
-static int cmp_addr(const void *a, const void *b)
+static int cmp_addr(const void *a, const void *b, void *arg)
 {
-	const struct lp_symbol *x = &sort_ctx->syms[*(const uint32_t *)a];
-	const struct lp_symbol *y = &sort_ctx->syms[*(const uint32_t *)b];
+	const struct lp_symtab *t = arg;
+	const struct lp_symbol *x = &t->syms[*(const uint32_t *)a];
+	const struct lp_symbol *y = &t->syms[*(const uint32_t *)b];
 
 	if (x->addr != y->addr)
 		return x->addr < y->addr ? -1 : 1;
 	return x->size > y->size ? -1 : x->size < y->size;
+}
+
+/*
+ * The functions in address order, sorted on first use: resolving a name needs only the hash,
+ * and sorting libc's symbols was a tenth of a patch's start-up. NULL when out of memory.
+ */
+static const uint32_t *functions_by_addr(struct lp_symtab *t)
+{
+	if (t->by_addr)
+		return t->by_addr;
+	t->by_addr = malloc((t->nsyms + 1) * sizeof(*t->by_addr));
+	if (!t->by_addr)
+		return NULL;
+	t->nfuncs = 0;
+	for (size_t i = 0; i < t->nsyms; i++)
+		if (t->syms[i].kind == LP_SYM_FUNC || t->syms[i].kind == LP_SYM_IFUNC)
+			t->by_addr[t->nfuncs++] = (uint32_t)i;
+	qsort_r(t->by_addr, t->nfuncs, sizeof(*t->by_addr), cmp_addr, t);
+	return t->by_addr;
 }
 
 static int index_symtab(struct lp_symtab *t)
@@ -169,97 +195,120 @@ static int index_symtab(struct lp_symtab *t)
 	while (t->nbuckets < t->nsyms * 2 + 1)
 		t->nbuckets <<= 1;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	t->next = calloc(t->nsyms + 1, sizeof(*t->next));
-	t->by_addr = calloc(t->nsyms + 1, sizeof(*t->by_addr));
-	if (!t->buckets || !t->next || !t->by_addr)
+	t->next = malloc((t->nsyms + 1) * sizeof(*t->next));
+	if (!t->buckets || !t->next)
 		return -ENOMEM;
 	for (size_t i = 0; i < t->nsyms; i++) {
 		uint32_t b = hash_name(t->syms[i].name) & (t->nbuckets - 1);
 		t->next[i] = t->buckets[b];
 		t->buckets[b] = (uint32_t)i + 1;
-		if (t->syms[i].kind == LP_SYM_FUNC || t->syms[i].kind == LP_SYM_IFUNC)
-			t->by_addr[t->nfuncs++] = (uint32_t)i;
 	}
-	sort_ctx = t;
-	qsort(t->by_addr, t->nfuncs, sizeof(*t->by_addr), cmp_addr);
 	return 0;
 }
 
-/* Copy a (name, version) pair into the table's string pool; names are split at '@'. */
-static int add_symbol(struct lp_symtab *t, size_t *cap, size_t *pool_len, size_t pool_cap,
-		      const char *raw, const char *version, bool is_default,
-		      const GElf_Sym *sym, const struct lp_object *obj)
+/*
+ * A copy of "memcpy@@GLIBC_2.14" (as .symtab spells a versioned name) split at the '@', in a
+ * chunk chained from t->split; NULL when out of memory.
+ */
+static char *split_copy(struct lp_symtab *t, const char *raw, size_t len, size_t *used)
 {
-	size_t need = strlen(raw) + (version ? strlen(version) : 0) + 3;
+	enum { CHUNK = 64 * 1024 };
 
-	if (*pool_len + need > pool_cap)
-		return -E2BIG;
-	if (t->nsyms == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 256;
-		struct lp_symbol *n = realloc(t->syms, ncap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		t->syms = n;
-		*cap = ncap;
+	if (!t->split || *used + len + 1 > CHUNK) {
+		size_t sz = len + 1 > CHUNK - sizeof(char *) ? len + 1 + sizeof(char *) : CHUNK;
+		char *c = malloc(sz);
+		if (!c)
+			return NULL;
+		memcpy(c, &t->split, sizeof(char *));
+		t->split = c;
+		*used = sizeof(char *);
 	}
-	char *name = t->names + *pool_len;
-	strcpy(name, raw);
-	*pool_len += strlen(raw) + 1;
-	char *at = strchr(name, '@');
-	if (at) {	/* "memcpy@@GLIBC_2.14" as .symtab spells it */
-		is_default = at[1] == '@';
-		*at = 0;
-		version = at + (is_default ? 2 : 1);
-	} else if (version) {
-		char *v = t->names + *pool_len;
-		strcpy(v, version);
-		*pool_len += strlen(version) + 1;
-		version = v;
+	char *name = t->split + *used;
+	memcpy(name, raw, len + 1);
+	*used += len + 1;
+	return name;
+}
+
+static int add_symbol(struct lp_symtab *t, size_t *split_used, const char *raw,
+		      const char *version, bool is_default, const Elf64_Sym *sym,
+		      const struct lp_object *obj)
+{
+	const char *at = strchr(raw, '@');
+	const char *name = raw;
+
+	if (at) {
+		char *copy = split_copy(t, raw, strlen(raw), split_used);
+		if (!copy)
+			return -ENOMEM;
+		char *cut = copy + (at - raw);
+		is_default = cut[1] == '@';
+		*cut = 0;
+		version = cut + (is_default ? 2 : 1);
+		name = copy;
 	}
 	t->syms[t->nsyms++] = (struct lp_symbol){
 		.obj = obj, .name = name, .version = version, .default_version = is_default,
 		.addr = sym->st_value + obj->bias, .size = sym->st_size,
-		.kind = sym_kind(GELF_ST_TYPE(sym->st_info)),
-		.global = GELF_ST_BIND(sym->st_info) != STB_LOCAL,
+		.kind = sym_kind(ELF64_ST_TYPE(sym->st_info)),
+		.global = ELF64_ST_BIND(sym->st_info) != STB_LOCAL,
 	};
 	return 0;
 }
 
+/* The section's bytes as the file has them (x86-64 objects need no conversion). */
+static const void *raw_data(Elf_Scn *scn, size_t *size)
+{
+	Elf_Data *d = scn ? elf_rawdata(scn, NULL) : NULL;
+
+	*size = d && d->d_buf ? d->d_size : 0;
+	return *size ? d->d_buf : NULL;
+}
+
+/*
+ * Every function and object symbol of .symtab (or .dynsym when stripped), read straight from
+ * the mapped file, names pointing into it: a patch resolves two names, and this runs once per
+ * mapped object.
+ */
 static int read_symbols(struct lp_object *obj, Elf *elf, struct lp_symtab *t)
 {
 	struct scn_set s;
 	GElf_Shdr sh;
-	size_t cap = 0, pool_len = 0, pool_cap;
+	size_t sym_size, str_size, vs_size = 0, nver = 0, split_used = 0;
+	const char **vernames = NULL;
 
 	find_sections(elf, &s);
 	if (!s.symtab || !gelf_getshdr(s.symtab, &sh))
 		return 0;
-	Elf_Data *data = elf_getdata(s.symtab, NULL);
-	Elf_Scn *strscn = elf_getscn(elf, sh.sh_link);
-	GElf_Shdr strsh;
-	if (!data || !strscn || !gelf_getshdr(strscn, &strsh))
+	if (gelf_getclass(elf) != ELFCLASS64 || elf_getident(elf, NULL)[EI_DATA] != ELFDATA2LSB)
+		return -ENOEXEC;
+	const Elf64_Sym *syms = raw_data(s.symtab, &sym_size);
+	const char *str = raw_data(elf_getscn(elf, sh.sh_link), &str_size);
+	const Elf64_Half *versym = raw_data(s.versym, &vs_size);
+	size_t n = sym_size / sizeof(*syms), nvs = vs_size / sizeof(*versym);
+	if (!syms)
+		return 0;
+	if (!str || str[str_size - 1] || (uintptr_t)syms % 8 || (uintptr_t)versym % 2)
 		return -EINVAL;
-	size_t n = sh.sh_size / (sh.sh_entsize ? sh.sh_entsize : sizeof(Elf64_Sym));
-	pool_cap = strsh.sh_size * 2 + n * 32 + 64;	/* names plus version copies */
-	t->names = malloc(pool_cap);
-	if (!t->names)
+	if (s.verdef && verdef_names(elf, s.verdef, s.verdef_str, &vernames, &nver))
 		return -ENOMEM;
-	for (size_t i = 1; i < n; i++) {
-		GElf_Sym sym;
-		bool is_default;
-		if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
+	t->syms = malloc(n * sizeof(*t->syms) + 1);
+	int ret = t->syms ? 0 : -ENOMEM;
+	for (size_t i = 1; !ret && i < n; i++) {
+		const Elf64_Sym *sym = &syms[i];
+		if (sym->st_shndx == SHN_UNDEF || !sym->st_value || sym->st_name >= str_size)
 			continue;
-		if (sym_kind(GELF_ST_TYPE(sym.st_info)) == LP_SYM_OTHER)
+		if (sym_kind(ELF64_ST_TYPE(sym->st_info)) == LP_SYM_OTHER || !str[sym->st_name])
 			continue;
-		const char *raw = elf_strptr(elf, sh.sh_link, sym.st_name);
-		if (!raw || !*raw)
-			continue;
-		const char *ver = dyn_version(elf, s.versym, s.verdef, s.verdef_str, i, &is_default);
-		int ret = add_symbol(t, &cap, &pool_len, pool_cap, raw, ver, is_default, &sym, obj);
-		if (ret)
-			return ret;
+		const char *ver = NULL;
+		bool is_default = true;
+		if (i < nvs && (versym[i] & 0x7fff) >= 2) {
+			is_default = !(versym[i] & 0x8000);
+			ver = (versym[i] & 0x7fff) < nver ? vernames[versym[i] & 0x7fff] : NULL;
+		}
+		ret = add_symbol(t, &split_used, str + sym->st_name, ver, is_default, sym, obj);
 	}
-	return index_symtab(t);
+	free(vernames);
+	return ret ? ret : index_symtab(t);
 }
 
 void object_free_symtab(struct lp_object *obj)
@@ -269,7 +318,13 @@ void object_free_symtab(struct lp_object *obj)
 	if (!t)
 		return;
 	free(t->syms);
-	free(t->names);
+	while (t->split) {
+		char *c = t->split;
+		memcpy(&t->split, c, sizeof(char *));
+		free(c);
+	}
+	if (t->elf)
+		elf_end(t->elf);
 	free(t->buckets);
 	free(t->next);
 	free(t->by_addr);
@@ -298,7 +353,10 @@ static int load_symtab(struct lp_object *obj)
 		if (!ret)
 			ret = read_symbols(obj, elf, t);
 	}
-	if (elf)
+	/* The names point into the mapped file: it stays mapped while the table lives. */
+	if (t && elf && elf_kind(elf) == ELF_K_ELF && elf_cntl(elf, ELF_C_FDDONE) == 0)
+		t->elf = elf;
+	else if (elf)
 		elf_end(elf);
 	close(fd);
 	obj->symtab = t;
@@ -409,10 +467,12 @@ static void suggest(struct lp_proc *p, struct lp_object *only, const char *name,
 
 	for (size_t o = 0; o < p->nobjs; o++) {
 		struct lp_object *obj = &p->objs[o];
-		if ((only && obj != only) || load_symtab(obj) || !obj->symtab)
+		const uint32_t *by_addr;
+		if ((only && obj != only) || load_symtab(obj) || !obj->symtab ||
+		    !(by_addr = functions_by_addr(obj->symtab)))
 			continue;
 		for (size_t i = 0; i < obj->symtab->nfuncs; i++) {
-			const char *s = obj->symtab->syms[obj->symtab->by_addr[i]].name;
+			const char *s = obj->symtab->syms[by_addr[i]].name;
 			size_t dd = edit_distance(name, s, cutoff);
 			if (dd > cutoff || (best[2] && dd >= dist[2]))
 				continue;
@@ -603,22 +663,23 @@ int resolve_function(struct lp_proc *p, const char *spec, const char *role,
 int resolve_symbolize(struct lp_proc *p, uint64_t addr, struct lp_symbol *out)
 {
 	struct lp_object *obj = (struct lp_object *)proc_object_at(p, addr, NULL);
-	const struct lp_symtab *t;
+	struct lp_symtab *t;
+	const uint32_t *by_addr;
 	size_t lo = 0, hi;
 
-	if (!obj || load_symtab(obj) || !(t = obj->symtab))
+	if (!obj || load_symtab(obj) || !(t = obj->symtab) || !(by_addr = functions_by_addr(t)))
 		return -ENOENT;
 	hi = t->nfuncs;
 	while (lo < hi) {	/* first function starting above addr */
 		size_t mid = (lo + hi) / 2;
-		if (t->syms[t->by_addr[mid]].addr <= addr)
+		if (t->syms[by_addr[mid]].addr <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	const struct lp_symbol *best = NULL;
 	for (size_t k = lo; k-- > 0 && lo - k <= 64;) {
-		const struct lp_symbol *s = &t->syms[t->by_addr[k]];
+		const struct lp_symbol *s = &t->syms[by_addr[k]];
 		if (addr >= s->addr + (s->size ? s->size : 1))
 			continue;
 		if (!best || s->addr > best->addr || (s->addr == best->addr && s->global && !best->global))
@@ -636,10 +697,13 @@ int resolve_each_function(struct lp_proc *p, void (*fn)(const struct lp_symbol *
 {
 	for (size_t o = 0; o < p->nobjs; o++) {
 		struct lp_object *obj = &p->objs[o];
+		const uint32_t *by_addr;
 		if (load_symtab(obj) || !obj->symtab)
 			continue;	/* not an ELF file we can read: nothing to list */
+		if (!(by_addr = functions_by_addr(obj->symtab)))
+			return -ENOMEM;
 		for (size_t i = 0; i < obj->symtab->nfuncs; i++)
-			fn(&obj->symtab->syms[obj->symtab->by_addr[i]], arg);
+			fn(&obj->symtab->syms[by_addr[i]], arg);
 	}
 	return 0;
 }
