@@ -26,6 +26,7 @@ struct lp_thread {
 	bool deferred;		/* synced, trapped again: resumed when the sync ends */
 	uint64_t park_site;	/* for TH_PARKED: the site to restart at */
 	struct timespec paused_at;
+	int stat_fd, syscall_fd; /* its /proc stat and syscall files, kept open; -1 if not */
 };
 
 struct lp_threads {
@@ -34,13 +35,21 @@ struct lp_threads {
 	size_t n, cap;
 };
 
-/* PTRACE_SEIZE every thread of @pid, rescanning /proc/PID/task until a pass finds none new. */
+/*
+ * PTRACE_SEIZE every thread of @pid, rescanning /proc/PID/task until a pass finds
+ * none new. vfork children are seized by seize_rescan() and seize_sharers_of().
+ */
 int seize_all(struct lp_threads *ts, pid_t pid, struct lp_diag *d) LP_MUST_CHECK;
 /*
- * One more pass, at every sync: a thread whose clone() began before its parent
- * was seized is not auto-attached, and may show up in /proc after seize_all().
+ * One more pass, after the first sync: a thread whose clone() began before its
+ * parent was seized is not auto-attached, and may show up in /proc after seize_all().
  */
 int seize_rescan(struct lp_threads *ts, struct lp_diag *d) LP_MUST_CHECK;
+/*
+ * The children of thread @tid that share the memory (vfork, posix_spawn), seized if
+ * they were not yet. Returns how many it has, or -errno.
+ */
+int seize_sharers_of(struct lp_threads *ts, pid_t tid, struct lp_diag *d) LP_MUST_CHECK;
 /* Thread @tid of @pid is past do_exit (zombie or dead) or already reaped. */
 bool task_exiting(pid_t pid, pid_t tid);
 /* @other runs in @pid's memory (kcmp KCMP_VM): a thread, or a vfork child. */

@@ -1,5 +1,6 @@
 /* Seize: PTRACE_SEIZE every thread; nothing stops (compel's approach, without the stop). */
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/kcmp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -34,11 +35,18 @@ struct lp_thread *threads_add(struct lp_threads *ts, pid_t tid)
 	struct lp_thread *t = &ts->v[ts->n++];
 	memset(t, 0, sizeof(*t));
 	t->tid = tid;
+	t->stat_fd = t->syscall_fd = -1;
 	return t;
 }
 
 void threads_free(struct lp_threads *ts)
 {
+	for (size_t i = 0; i < ts->n; i++) {
+		if (ts->v[i].stat_fd >= 0)
+			close(ts->v[i].stat_fd);
+		if (ts->v[i].syscall_fd >= 0)
+			close(ts->v[i].syscall_fd);
+	}
 	free(ts->v);
 	memset(ts, 0, sizeof(*ts));
 }
@@ -105,50 +113,83 @@ bool shares_memory(pid_t pid, pid_t other)
 	return syscall(SYS_kcmp, pid, other, KCMP_VM, 0, 0) == 0;
 }
 
+/* The pids in /proc/PID/task/TID/children, at most @cap; -1 if it cannot be read. */
+static int children_of(pid_t pid, pid_t tid, pid_t *out, int cap)
+{
+	char path[96], buf[4096];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len < 0)
+		return -1;
+	buf[len] = 0;
+	for (char *p = buf, *end; n < cap; p = end) {
+		long c = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		out[n++] = (pid_t)c;
+	}
+	return n;
+}
+
 /*
  * A vfork child (or posix_spawn's) runs in the parent's memory but is not one of
- * its threads: left untraced it would die on our int3. Find every child of every
- * thread that shares the memory (kcmp KCMP_VM) and seize it too.
+ * its threads: left untraced it would die on our int3. Seize every child of thread
+ * @tid that shares the memory (kcmp KCMP_VM). Returns how many it has, or -errno.
  */
-static int seize_sharers(struct lp_threads *ts, struct lp_diag *d)
+int seize_sharers_of(struct lp_threads *ts, pid_t tid, struct lp_diag *d)
 {
-	int found = 0;
+	pid_t kids[512];
+	int n = children_of(ts->pid, tid, kids, (int)LP_ARRAY_SIZE(kids)), found = 0;
 
-	for (size_t i = 0; i < ts->n; i++) {
-		char path[96];
-		if (ts->v[i].sharer)
+	for (int k = 0; k < n; k++) {
+		pid_t c = kids[k];
+		struct lp_thread *known = threads_find(ts, c);
+		if (known) {
+			found += known->sharer;
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", ts->pid, ts->v[i].tid);
-		FILE *f = fopen(path, "re");
-		int c;
-		while (f && fscanf(f, "%d", &c) == 1) {
-			if (threads_find(ts, c) || !shares_memory(ts->pid, c))
-				continue;
-			int ret = pt_seize(c);
-			if (ret == -ESRCH)
-				continue;
-			bool ours = ret == -EPERM && proc_status_field(c, "TracerPid") == getpid();
-			if (ret && !ours) {
-				fclose(f);
-				return lp_fail(d, LP_EXIT_PROCESS, "cannot seize %d, a vfork child of process "
-					       "%d: %s (retry when it has exited or exec'd)", c, ts->pid,
-					       strerror(-ret));
-			}
-			struct lp_thread *t = threads_add(ts, c);
-			if (!t) {
-				fclose(f);
-				return -ENOMEM;
-			}
-			t->sharer = true;
-			/* Auto-attached when its parent vforked after we seized it: first stop pending. */
-			t->state = ours ? TH_NEW : TH_RUNNING;
-			t->synced = ours;
-			found++;
 		}
-		if (f)
-			fclose(f);
+		if (!shares_memory(ts->pid, c))
+			continue;
+		int ret = pt_seize(c);
+		if (ret == -ESRCH)
+			continue;
+		bool ours = ret == -EPERM && proc_status_field(c, "TracerPid") == getpid();
+		if (ret && !ours)
+			return lp_fail(d, LP_EXIT_PROCESS, "cannot seize %d, a vfork child of process "
+				       "%d: %s (retry when it has exited or exec'd)", c, ts->pid,
+				       strerror(-ret));
+		struct lp_thread *t = threads_add(ts, c);
+		if (!t)
+			return -ENOMEM;
+		t->sharer = true;
+		/* Auto-attached when its parent vforked after we seized it: first stop pending. */
+		t->state = ours ? TH_NEW : TH_RUNNING;
+		t->synced = ours;
+		found++;
 	}
 	return found;
+}
+
+/* seize_sharers_of() every thread. Returns how many sharers were new, or -errno. */
+static int seize_sharers(struct lp_threads *ts, struct lp_diag *d)
+{
+	size_t known = ts->n, fresh = 0;
+
+	for (size_t i = 0; i < known; i++) {
+		if (ts->v[i].sharer)
+			continue;
+		int ret = seize_sharers_of(ts, ts->v[i].tid, d);
+		if (ret < 0)
+			return ret;
+	}
+	fresh = ts->n - known;
+	return (int)fresh;
 }
 
 int seize_rescan(struct lp_threads *ts, struct lp_diag *d)
@@ -158,18 +199,18 @@ int seize_rescan(struct lp_threads *ts, struct lp_diag *d)
 	return ret < 0 ? ret : seize_sharers(ts, d);
 }
 
+/*
+ * Threads only: the children that share the memory (vfork) are looked for after
+ * the first sync, once every fork in flight has returned (transact.c's settle),
+ * which is before anything is written.
+ */
 int seize_all(struct lp_threads *ts, pid_t pid, struct lp_diag *d)
 {
 	ts->pid = pid;
 	for (int pass = 0; pass < SEIZE_PASSES; pass++) {
-		int ret = seize_pass(ts, d), more;
-		if (ret < 0)
-			return ret;
-		more = seize_sharers(ts, d);
-		if (more < 0)
-			return more;
-		if (!ret && !more)
-			return 0;	/* a pass found nothing new: every task in the memory is ours */
+		int ret = seize_pass(ts, d);
+		if (ret <= 0)
+			return ret;	/* a pass found nothing new: every thread is ours */
 	}
 	return lp_fail(d, LP_EXIT_ABORTED, "process %d kept creating threads through %d scans of "
 		       "/proc/%d/task (retry when it is calmer)", pid, SEIZE_PASSES, pid);

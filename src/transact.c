@@ -555,42 +555,74 @@ static int on_wait_status(struct tx *tx, pid_t tid, int status, bool hold_last)
 enum seen { SEEN_RUNNING, SEEN_BLOCKED, SEEN_BLOCKED_IN_SITE, SEEN_TRACED, SEEN_GONE };
 
 /*
- * Where a thread we did not stop is now, from /proc (no signal, no stop):
- * blocked in the kernel (with its user PC), running, or in a ptrace stop that
- * has not been reported to us yet.
+ * Read one of @t's /proc files (@which: "stat" or "syscall") into @buf, through
+ * the file descriptor kept in @fd: a sync reads each thread's files, and opening
+ * them was most of a sync's cost. pread at 0 makes the kernel show them afresh.
+ * Returns the length, or -1 when the thread is gone. Without a free descriptor
+ * the file is opened for this read only.
  */
-static enum seen observe(struct tx *tx, const struct lp_thread *t)
+static int task_file(struct tx *tx, const struct lp_thread *t, int *fd, const char *which,
+		     char *buf, size_t cap)
 {
-	char path[96], buf[512];
-	int fd, n;
 	/*
 	 * /proc/PID/task/TID, not /proc/TID: the latter is the whole-process view,
 	 * which sums every thread's times on each read (O(threads), so O(threads^2)
 	 * per sync). A vfork sharer is its own process: its pid is its tid.
 	 */
-	pid_t tgid = t->sharer ? t->tid : tx->pid, tid = t->tid;
+	pid_t tgid = t->sharer ? t->tid : tx->pid;
+	char path[96];
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", tgid, tid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool fresh = *fd < 0;
+		if (fresh) {
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", tgid, t->tid, which);
+			if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+				return -1;
+		}
+		ssize_t n = pread(*fd, buf, cap - 1, 0);
+		if (n > 0) {
+			buf[n] = 0;
+			return (int)n;
+		}
+		close(*fd);	/* the task it named is gone (its tid may have been reused) */
+		*fd = -1;
+		if (fresh)
+			return -1;
+	}
+	return -1;
+}
+
+/*
+ * A thread asleep in vfork() is blocked for good once its child exists (that child
+ * is then ours, synced like a thread); before that it is in the middle of the call,
+ * and its child, untraced, would copy nothing but run in our memory: never blocked.
+ */
+static enum seen vfork_parent(struct tx *tx, pid_t tid)
+{
+	int n = seize_sharers_of(&tx->ts, tid, tx->d);
+
+	return n > 0 ? SEEN_BLOCKED : SEEN_RUNNING;
+}
+
+/*
+ * Where a thread we did not stop is now, from /proc (no signal, no stop):
+ * blocked in the kernel (with its user PC), running, or in a ptrace stop that
+ * has not been reported to us yet. May add a vfork child to tx->ts (@t moves).
+ */
+static enum seen observe(struct tx *tx, struct lp_thread *t)
+{
+	char buf[512];
+
+	/*
+	 * The syscall file alone: "running", or the call it sleeps in (-1 for none) and
+	 * its user PC (0 once it has exited). A thread in a ptrace stop we have not reaped
+	 * shows as asleep, and is: it runs no user code until we resume it (a trap of ours
+	 * it may hold is looked for below). Reading stat as well doubled a sync's cost.
+	 */
+	if (task_file(tx, t, &t->syscall_fd, "syscall", buf, sizeof(buf)) < 0)
 		return SEEN_GONE;
-	n = (int)read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	char *p = n > 0 ? (buf[n] = 0, strrchr(buf, ')')) : NULL;
-	if (!p || p[1] != ' ')
-		return SEEN_GONE;
-	char state = p[2];
-	if (state == 't' || state == 'T')
-		return SEEN_TRACED;
-	if (state == 'Z' || state == 'X')
-		return SEEN_GONE;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", tgid, tid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return SEEN_GONE;
-	n = (int)read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0 || !strncmp(buf, "running", 7))
+	if (!strncmp(buf, "running", 7))
 		return SEEN_RUNNING;
-	buf[n] = 0;
 	long nr = strtol(buf, NULL, 10);
 	/*
 	 * A fork or clone in flight has a child to report, an execve is about to
@@ -602,6 +634,9 @@ static enum seen observe(struct tx *tx, const struct lp_thread *t)
 		return SEEN_RUNNING;
 	char *last = strrchr(buf, ' ');
 	uint64_t pc = last ? strtoull(last + 1, NULL, 16) : 0;
+	/* No user PC and no call: past do_exit, its stack released. Its exit report is awaited. */
+	if (nr == -1 && !pc)
+		return SEEN_GONE;
 	/*
 	 * Asleep outside any system call (nr -1: in a fault, or on the way to a signal)
 	 * just past a site's first byte: it may have run our int3 and hold its SIGTRAP,
@@ -613,7 +648,9 @@ static enum seen observe(struct tx *tx, const struct lp_thread *t)
 		return SEEN_RUNNING;
 	/* Inside a site matters only before its tail changes: that thread must be stepped out. */
 	const struct lp_site *s = tx->stepout ? site_at(tx, pc, NULL) : NULL;
-	return s && pc != s->addr ? SEEN_BLOCKED_IN_SITE : SEEN_BLOCKED;
+	if (s && pc != s->addr)
+		return SEEN_BLOCKED_IN_SITE;
+	return nr == SYS_vfork && !t->sharer ? vfork_parent(tx, t->tid) : SEEN_BLOCKED;
 }
 
 static bool process_alive(const struct tx *tx)
@@ -683,14 +720,20 @@ static int timed_out(struct tx *tx)
 	};
 
 	for (size_t i = 0; i < tx->ts.n; i++) {
-		const struct lp_thread *t = &tx->ts.v[i];
-		if (!t->synced && t->state != TH_GONE && !t->child)
-			return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d did not reach a safe point "
-				       "within %u ms: %s%s%s; %s (retry, or raise --timeout)", t->tid,
-				       tx->timeout_ms, why[observe(tx, t)],
-				       t->interrupted ? ", interrupt pending" : "",
-				       t->want_trap ? ", trap pending" : "",
-				       tx->written ? "the patch was rolled back" : "nothing was written");
+		struct lp_thread *t = &tx->ts.v[i];
+		if (t->synced || t->state == TH_GONE || t->child)
+			continue;
+		enum seen seen = observe(tx, t);
+		char st[512], *p;
+		t = &tx->ts.v[i];
+		if (seen == SEEN_BLOCKED && task_file(tx, t, &t->stat_fd, "stat", st, sizeof(st)) > 0 &&
+		    (p = strrchr(st, ')')) && (p[2] == 't' || p[2] == 'T'))
+			seen = SEEN_TRACED;
+		return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d did not reach a safe point "
+			       "within %u ms: %s%s%s; %s (retry, or raise --timeout)", t->tid,
+			       tx->timeout_ms, why[seen], t->interrupted ? ", interrupt pending" : "",
+			       t->want_trap ? ", trap pending" : "",
+			       tx->written ? "the patch was rolled back" : "nothing was written");
 	}
 	return 0;
 }
@@ -724,6 +767,7 @@ static int sweep(struct tx *tx, bool interrupt_running)
 		if (t->synced || t->want_trap || t->child || t->state != TH_RUNNING)
 			continue;
 		enum seen seen = observe(tx, t);
+		t = &tx->ts.v[i];	/* observe() may have added a vfork child */
 		if (t->interrupted) {
 			/*
 			 * Its stop is on its way, unless it sleeps where no interrupt reaches
@@ -792,11 +836,6 @@ static int sync_threads(struct tx *tx, bool hold_last)
 		tx->deadline.tv_sec++;
 		tx->deadline.tv_nsec -= 1000000000L;
 	}
-	size_t known = tx->ts.n;
-	ret = seize_rescan(&tx->ts, tx->d);
-	if (ret < 0)
-		return ret;
-	tx->st->threads += (unsigned int)(tx->ts.n - known);
 	for (size_t i = 0; i < tx->ts.n; i++) {
 		struct lp_thread *t = &tx->ts.v[i];
 		t->synced = t->state != TH_RUNNING || t->child;
