@@ -2,6 +2,7 @@
 #ifndef LP_TRANSACT_H
 #define LP_TRANSACT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -44,8 +45,12 @@ struct lp_tx_opts {
 /*
  * Seize every thread of @pid and move @plan's sites to their new bytes; on a
  * failure, roll back to the old bytes with the same protocol. Must run in a
- * process that exits afterwards: the exit releases every thread (DESIGN §4).
+ * thread that exits afterwards: its exit releases every thread it traced
+ * (DESIGN §4). The signals of transact_signals() must be blocked in every other
+ * thread: they cancel the transaction (SIGINT, SIGTERM, SIGHUP, SIGPIPE) or tick
+ * its waits (SIGALRM), and the tracer unblocks them for itself.
  */
 int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts *o,
 		 struct lp_tx_stats *st, struct lp_diag *d) LP_MUST_CHECK;
+void transact_signals(sigset_t *set);
 #endif

@@ -86,7 +86,7 @@ static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 		if (ret == -ESRCH)
 			continue;	/* exited between readdir and seize: normal */
 		/* Created by a thread we seized already: auto-attached (TRACECLONE), first stop pending. */
-		bool ours = ret == -EPERM && proc_status_field(tid, "TracerPid") == getpid();
+		bool ours = ret == -EPERM && proc_status_field(tid, "TracerPid") == gettid();
 		if (ret == -EPERM && !ours && task_exiting(ts->pid, tid))
 			continue;	/* the kernel refuses to seize an exiting thread: it is gone */
 		if (ret && !ours) {
@@ -159,7 +159,7 @@ int seize_sharers_of(struct lp_threads *ts, pid_t tid, struct lp_diag *d)
 		int ret = pt_seize(c);
 		if (ret == -ESRCH)
 			continue;
-		bool ours = ret == -EPERM && proc_status_field(c, "TracerPid") == getpid();
+		bool ours = ret == -EPERM && proc_status_field(c, "TracerPid") == gettid();
 		if (ret && !ours)
 			return lp_fail(d, LP_EXIT_PROCESS, "cannot seize %d, a vfork child of process "
 				       "%d: %s (retry when it has exited or exec'd)", c, ts->pid,

@@ -1094,16 +1094,26 @@ static void finish_stats(struct tx *tx)
 }
 
 struct saved_signals {
+	sigset_t mask;
 	struct sigaction act[5];
 	struct itimerval timer;
 };
 
 static const int caught[5] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGALRM };
 
+void transact_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	for (int i = 0; i < 5; i++)
+		sigaddset(set, caught[i]);
+}
+
+/* Handlers first, then the signals unblocked in this thread (the caller blocks them in its own). */
 static void install_signals(struct saved_signals *old)
 {
 	struct sigaction sa = { 0 };
 	struct itimerval tick = { { 0, TICK_US }, { 0, TICK_US } };
+	sigset_t set;
 
 	stop_requested = 0;
 	sigemptyset(&sa.sa_mask);
@@ -1111,12 +1121,15 @@ static void install_signals(struct saved_signals *old)
 		sa.sa_handler = caught[i] == SIGALRM ? on_tick : on_stop_signal;
 		sigaction(caught[i], &sa, &old->act[i]);	/* no SA_RESTART: waitpid must return */
 	}
+	transact_signals(&set);
+	pthread_sigmask(SIG_UNBLOCK, &set, &old->mask);
 	setitimer(ITIMER_REAL, &tick, &old->timer);
 }
 
 static void restore_signals(const struct saved_signals *old)
 {
 	setitimer(ITIMER_REAL, &old->timer, NULL);
+	pthread_sigmask(SIG_SETMASK, &old->mask, NULL);
 	for (int i = 0; i < 5; i++)
 		sigaction(caught[i], &old->act[i], NULL);
 }
