@@ -42,13 +42,20 @@ static int read_status(pid_t pid, struct status *st)
 			st->name[strcspn(st->name, "\n")] = 0;
 		} else if (!strncmp(line, "State:\t", 7)) {
 			st->state = line[7];
-		} else {
-			sscanf(line, "Tgid: %d", &st->tgid);
-			sscanf(line, "TracerPid: %d", &st->tracer);
-			sscanf(line, "Threads: %d", &st->threads);
-			sscanf(line, "Uid: %u %u %u %u", &st->uid[0], &st->uid[1], &st->uid[2], &st->uid[3]);
-			sscanf(line, "CapEff: %" SCNx64, &st->cap_eff);
-			sscanf(line, "CapBnd: %" SCNx64, &st->cap_bnd);
+		} else if (!strncmp(line, "Tgid:", 5)) {
+			st->tgid = (int)strtol(line + 5, NULL, 10);
+		} else if (!strncmp(line, "TracerPid:", 10)) {
+			st->tracer = (int)strtol(line + 10, NULL, 10);
+		} else if (!strncmp(line, "Threads:", 8)) {
+			st->threads = (int)strtol(line + 8, NULL, 10);
+		} else if (!strncmp(line, "Uid:", 4)) {	/* one test per line: 55 lines */
+			char *q = line + 4;
+			for (int i = 0; i < 4; i++)
+				st->uid[i] = (unsigned int)strtoul(q, &q, 10);
+		} else if (!strncmp(line, "CapEff:", 7)) {
+			st->cap_eff = strtoull(line + 7, NULL, 16);
+		} else if (!strncmp(line, "CapBnd:", 7)) {
+			st->cap_bnd = strtoull(line + 7, NULL, 16);
 		}
 	}
 	fclose(f);
@@ -216,15 +223,32 @@ static int parse_maps(struct lp_proc *p)
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		unsigned long long start, end, off, ino;
+		/* "start-end perms offset major:minor inode   path", by hand: sscanf was the
+		 * largest user-space cost of start-up on a process with many thread stacks. */
+		char perms[8], *q = line, *e;
+		unsigned long long start = strtoull(q, &e, 16), end, off, ino;
 		unsigned int dmaj, dmin;
-		char perms[8];
-		int pos = 0;
-
-		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off,
-			   &dmaj, &dmin, &ino, &pos) < 7 || !ino || line[pos] != '/')
+		if (*e != '-')
 			continue;
-		char *name = line + pos;
+		end = strtoull(e + 1, &q, 16);
+		while (*q == ' ')
+			q++;
+		size_t pl = strcspn(q, " ");
+		if (pl == 0 || pl >= sizeof(perms))
+			continue;
+		memcpy(perms, q, pl);
+		perms[pl] = 0;
+		off = strtoull(q + pl, &q, 16);
+		dmaj = (unsigned int)strtoul(q, &e, 16);
+		if (*e != ':')
+			continue;
+		dmin = (unsigned int)strtoul(e + 1, &q, 16);
+		ino = strtoull(q, &q, 10);
+		while (*q == ' ')
+			q++;
+		if (!ino || *q != '/')
+			continue;
+		char *name = q;
 		name[strcspn(name, "\n")] = 0;
 		bool deleted = false;
 		size_t nl = strlen(name);
