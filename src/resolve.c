@@ -15,11 +15,21 @@
 #include "resolve.h"
 
 struct lp_symtab {
+	Elf *elf;		/* kept open: names point into its mapped string tables */
+	const Elf64_Sym *raw;	/* .symtab (or .dynsym when stripped), as the file has it */
+	size_t nraw;
+	const char *str;	/* its string table, NUL-terminated */
+	size_t str_size;
+	const Elf64_Half *versym; /* .dynsym's version indices, or NULL */
+	size_t nvs;
+	const char **vernames;	/* version names by index */
+	size_t nver;
+	char *split;		/* "name@@VERSION" names copied and split, chained */
+	size_t split_used;
+	unsigned int scans;	/* lookups answered by a linear scan, before indexing */
+	bool indexed;		/* syms, buckets and next built */
 	struct lp_symbol *syms;
 	size_t nsyms;
-	Elf *elf;		/* kept open: names point into its mapped string tables */
-	int fd;
-	char *split;		/* "name@@VERSION" names copied and split, chained */
 	uint32_t *buckets;	/* hash of name -> index + 1, chained through next */
 	uint32_t *next;
 	size_t nbuckets;
@@ -174,10 +184,16 @@ static int cmp_addr(const void *a, const void *b, void *arg)
  * The functions in address order, sorted on first use: resolving a name needs only the hash,
  * and sorting libc's symbols was a tenth of a patch's start-up. NULL when out of memory.
  */
-static const uint32_t *functions_by_addr(struct lp_symtab *t)
+static int index_symbols(struct lp_object *obj, struct lp_symtab *t);
+
+static const uint32_t *functions_by_addr(struct lp_object *obj)
 {
+	struct lp_symtab *t = obj->symtab;
+
 	if (t->by_addr)
 		return t->by_addr;
+	if (index_symbols(obj, t))
+		return NULL;
 	t->by_addr = malloc((t->nsyms + 1) * sizeof(*t->by_addr));
 	if (!t->by_addr)
 		return NULL;
@@ -229,30 +245,43 @@ static char *split_copy(struct lp_symtab *t, const char *raw, size_t len, size_t
 	return name;
 }
 
-static int add_symbol(struct lp_symtab *t, size_t *split_used, const char *raw,
-		      const char *version, bool is_default, const Elf64_Sym *sym,
-		      const struct lp_object *obj)
+/*
+ * Raw symbol @i as an lp_symbol in @out: 1, or 0 when it is not a defined function or
+ * object, or -ENOMEM.
+ */
+static int make_symbol(struct lp_symtab *t, const struct lp_object *obj, size_t i,
+		       struct lp_symbol *out)
 {
-	const char *at = strchr(raw, '@');
-	const char *name = raw;
+	const Elf64_Sym *sym = &t->raw[i];
+	const char *ver = NULL;
+	bool is_default = true;
 
+	if (sym->st_shndx == SHN_UNDEF || !sym->st_value || sym->st_name >= t->str_size)
+		return 0;
+	if (sym_kind(ELF64_ST_TYPE(sym->st_info)) == LP_SYM_OTHER || !t->str[sym->st_name])
+		return 0;
+	if (i < t->nvs && (t->versym[i] & 0x7fff) >= 2) {
+		is_default = !(t->versym[i] & 0x8000);
+		ver = (t->versym[i] & 0x7fff) < t->nver ? t->vernames[t->versym[i] & 0x7fff] : NULL;
+	}
+	const char *raw = t->str + sym->st_name, *name = raw, *at = strchr(raw, '@');
 	if (at) {
-		char *copy = split_copy(t, raw, strlen(raw), split_used);
+		char *copy = split_copy(t, raw, strlen(raw), &t->split_used);
 		if (!copy)
 			return -ENOMEM;
 		char *cut = copy + (at - raw);
 		is_default = cut[1] == '@';
 		*cut = 0;
-		version = cut + (is_default ? 2 : 1);
+		ver = cut + (is_default ? 2 : 1);
 		name = copy;
 	}
-	t->syms[t->nsyms++] = (struct lp_symbol){
-		.obj = obj, .name = name, .version = version, .default_version = is_default,
+	*out = (struct lp_symbol){
+		.obj = obj, .name = name, .version = ver, .default_version = is_default,
 		.addr = sym->st_value + obj->bias, .size = sym->st_size,
 		.kind = sym_kind(ELF64_ST_TYPE(sym->st_info)),
 		.global = ELF64_ST_BIND(sym->st_info) != STB_LOCAL,
 	};
-	return 0;
+	return 1;
 }
 
 /* The section's bytes as the file has them (x86-64 objects need no conversion). */
@@ -265,50 +294,53 @@ static const void *raw_data(Elf_Scn *scn, size_t *size)
 }
 
 /*
- * Every function and object symbol of .symtab (or .dynsym when stripped), read straight from
- * the mapped file, names pointing into it: a patch resolves two names, and this runs once per
- * mapped object.
+ * Find .symtab (or .dynsym when stripped), its strings and versions in the mapped
+ * file. Nothing is copied: a patch resolves two names, often with a scan.
  */
-static int read_symbols(struct lp_object *obj, Elf *elf, struct lp_symtab *t)
+static int map_symbols(Elf *elf, struct lp_symtab *t)
 {
 	struct scn_set s;
 	GElf_Shdr sh;
-	size_t sym_size, str_size, vs_size = 0, nver = 0, split_used = 0;
-	const char **vernames = NULL;
+	size_t sym_size, vs_size = 0;
 
 	find_sections(elf, &s);
 	if (!s.symtab || !gelf_getshdr(s.symtab, &sh))
 		return 0;
 	if (gelf_getclass(elf) != ELFCLASS64 || elf_getident(elf, NULL)[EI_DATA] != ELFDATA2LSB)
 		return -ENOEXEC;
-	const Elf64_Sym *syms = raw_data(s.symtab, &sym_size);
-	const char *str = raw_data(elf_getscn(elf, sh.sh_link), &str_size);
-	const Elf64_Half *versym = raw_data(s.versym, &vs_size);
-	size_t n = sym_size / sizeof(*syms), nvs = vs_size / sizeof(*versym);
-	if (!syms)
+	t->raw = raw_data(s.symtab, &sym_size);
+	t->str = raw_data(elf_getscn(elf, sh.sh_link), &t->str_size);
+	t->versym = raw_data(s.versym, &vs_size);
+	t->nraw = sym_size / sizeof(*t->raw);
+	t->nvs = vs_size / sizeof(*t->versym);
+	if (!t->raw) {
+		t->nraw = 0;
 		return 0;
-	if (!str || str[str_size - 1] || (uintptr_t)syms % 8 || (uintptr_t)versym % 2)
-		return -EINVAL;
-	if (s.verdef && verdef_names(elf, s.verdef, s.verdef_str, &vernames, &nver))
-		return -ENOMEM;
-	t->syms = malloc(n * sizeof(*t->syms) + 1);
-	int ret = t->syms ? 0 : -ENOMEM;
-	for (size_t i = 1; !ret && i < n; i++) {
-		const Elf64_Sym *sym = &syms[i];
-		if (sym->st_shndx == SHN_UNDEF || !sym->st_value || sym->st_name >= str_size)
-			continue;
-		if (sym_kind(ELF64_ST_TYPE(sym->st_info)) == LP_SYM_OTHER || !str[sym->st_name])
-			continue;
-		const char *ver = NULL;
-		bool is_default = true;
-		if (i < nvs && (versym[i] & 0x7fff) >= 2) {
-			is_default = !(versym[i] & 0x8000);
-			ver = (versym[i] & 0x7fff) < nver ? vernames[versym[i] & 0x7fff] : NULL;
-		}
-		ret = add_symbol(t, &split_used, str + sym->st_name, ver, is_default, sym, obj);
 	}
-	free(vernames);
-	return ret ? ret : index_symtab(t);
+	if (!t->str || t->str[t->str_size - 1] || (uintptr_t)t->raw % 8 || (uintptr_t)t->versym % 2)
+		return -EINVAL;
+	if (s.verdef && verdef_names(elf, s.verdef, s.verdef_str, &t->vernames, &t->nver))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Every function and object symbol in syms[], hashed by name: for many lookups. */
+static int index_symbols(struct lp_object *obj, struct lp_symtab *t)
+{
+	if (t->indexed)
+		return 0;
+	t->syms = malloc(t->nraw * sizeof(*t->syms) + 1);
+	if (!t->syms)
+		return -ENOMEM;
+	for (size_t i = 1; i < t->nraw; i++) {
+		int ret = make_symbol(t, obj, i, &t->syms[t->nsyms]);
+		if (ret < 0)
+			return ret;
+		t->nsyms += (size_t)ret;
+	}
+	int ret = index_symtab(t);
+	t->indexed = !ret;
+	return ret;
 }
 
 void object_free_symtab(struct lp_object *obj)
@@ -318,6 +350,7 @@ void object_free_symtab(struct lp_object *obj)
 	if (!t)
 		return;
 	free(t->syms);
+	free(t->vernames);
 	while (t->split) {
 		char *c = t->split;
 		memcpy(&t->split, c, sizeof(char *));
@@ -351,7 +384,7 @@ static int load_symtab(struct lp_object *obj)
 	} else {
 		ret = compute_bias(obj, elf);
 		if (!ret)
-			ret = read_symbols(obj, elf, t);
+			ret = map_symbols(elf, t);
 	}
 	/* The names point into the mapped file: it stays mapped while the table lives. */
 	if (t && elf && elf_kind(elf) == ELF_K_ELF && elf_cntl(elf, ELF_C_FDDONE) == 0)
@@ -405,22 +438,63 @@ static void cand_add(struct cands *c, const struct lp_symbol *s)
 		c->v[c->n++] = *s;
 }
 
+/* Lookups of one object answered by scanning its symbols before they are indexed. */
+#define SCANS_BEFORE_INDEX 8
+
+/*
+ * Every function or object symbol of @obj named @name (any version) to @fn. The first
+ * few lookups scan the mapped table (a patch makes two); more build the hash.
+ */
+static void each_named(struct lp_object *obj, const char *name,
+		       void (*fn)(const struct lp_symbol *s, void *arg), void *arg)
+{
+	struct lp_symtab *t;
+
+	if (load_symtab(obj) || !(t = obj->symtab) || !t->nraw)
+		return;
+	if (!t->indexed && t->scans < SCANS_BEFORE_INDEX) {
+		size_t len = strlen(name);
+		t->scans++;
+		for (size_t i = 1; i < t->nraw; i++) {
+			const Elf64_Sym *sym = &t->raw[i];
+			struct lp_symbol s;
+			if (sym->st_name >= t->str_size)
+				continue;
+			const char *raw = t->str + sym->st_name;
+			if (raw[0] != name[0] || strncmp(raw, name, len) || (raw[len] && raw[len] != '@'))
+				continue;
+			if (make_symbol(t, obj, i, &s) > 0)
+				fn(&s, arg);
+		}
+		return;
+	}
+	if (index_symbols(obj, t) || !t->nsyms)
+		return;
+	for (uint32_t i = t->buckets[hash_name(name) & (t->nbuckets - 1)]; i; i = t->next[i - 1])
+		if (!strcmp(t->syms[i - 1].name, name))
+			fn(&t->syms[i - 1], arg);
+}
+
+struct want {
+	const char *ver;
+	struct cands *c;
+};
+
+static void add_if_version(const struct lp_symbol *s, void *arg)
+{
+	const struct want *w = arg;
+
+	if (!w->ver || (s->version && !strcmp(s->version, w->ver)))
+		cand_add(w->c, s);
+}
+
 /* Every definition of @name in @obj; without a version, the default one wins. */
 static void collect(struct lp_object *obj, const char *name, const char *ver, struct cands *c)
 {
-	const struct lp_symtab *t = obj->symtab;
 	struct cands mine = { .n = 0 };
+	struct want w = { .ver = ver, .c = &mine };
 
-	if (load_symtab(obj) || !(t = obj->symtab) || !t->nsyms)
-		return;
-	for (uint32_t i = t->buckets[hash_name(name) & (t->nbuckets - 1)]; i; i = t->next[i - 1]) {
-		const struct lp_symbol *s = &t->syms[i - 1];
-		if (strcmp(s->name, name))
-			continue;
-		if (ver && (!s->version || strcmp(s->version, ver)))
-			continue;
-		cand_add(&mine, s);
-	}
+	each_named(obj, name, add_if_version, &w);
 	bool any_default = false;
 	for (size_t i = 0; i < mine.n; i++)
 		any_default |= mine.v[i].default_version;
@@ -469,7 +543,7 @@ static void suggest(struct lp_proc *p, struct lp_object *only, const char *name,
 		struct lp_object *obj = &p->objs[o];
 		const uint32_t *by_addr;
 		if ((only && obj != only) || load_symtab(obj) || !obj->symtab ||
-		    !(by_addr = functions_by_addr(obj->symtab)))
+		    !(by_addr = functions_by_addr(obj)))
 			continue;
 		for (size_t i = 0; i < obj->symtab->nfuncs; i++) {
 			const char *s = obj->symtab->syms[by_addr[i]].name;
@@ -542,15 +616,11 @@ static int unknown_version(struct lp_proc *p, struct lp_object *only, const char
 	struct cands all = { .n = 0 };
 	char list[400] = "";
 
-	for (size_t i = 0; i < p->nobjs; i++) {
-		struct lp_object *o = &p->objs[i];
-		const struct lp_symtab *t;
-		if ((only && o != only) || load_symtab(o) || !(t = o->symtab) || !t->nsyms)
-			continue;
-		for (uint32_t k = t->buckets[hash_name(name) & (t->nbuckets - 1)]; k; k = t->next[k - 1])
-			if (!strcmp(t->syms[k - 1].name, name))
-				cand_add(&all, &t->syms[k - 1]);
-	}
+	struct want w = { .ver = NULL, .c = &all };
+
+	for (size_t i = 0; i < p->nobjs; i++)
+		if (!only || &p->objs[i] == only)
+			each_named(&p->objs[i], name, add_if_version, &w);
 	for (size_t i = 0; i < all.n && strlen(list) < 320; i++)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s%s%s", i ? ", " : "",
 			 name, all.v[i].default_version ? "@@" : "@",
@@ -667,7 +737,7 @@ int resolve_symbolize(struct lp_proc *p, uint64_t addr, struct lp_symbol *out)
 	const uint32_t *by_addr;
 	size_t lo = 0, hi;
 
-	if (!obj || load_symtab(obj) || !(t = obj->symtab) || !(by_addr = functions_by_addr(t)))
+	if (!obj || load_symtab(obj) || !(t = obj->symtab) || !(by_addr = functions_by_addr(obj)))
 		return -ENOENT;
 	hi = t->nfuncs;
 	while (lo < hi) {	/* first function starting above addr */
@@ -700,7 +770,7 @@ int resolve_each_function(struct lp_proc *p, void (*fn)(const struct lp_symbol *
 		const uint32_t *by_addr;
 		if (load_symtab(obj) || !obj->symtab)
 			continue;	/* not an ELF file we can read: nothing to list */
-		if (!(by_addr = functions_by_addr(obj->symtab)))
+		if (!(by_addr = functions_by_addr(obj)))
 			return -ENOMEM;
 		for (size_t i = 0; i < obj->symtab->nfuncs; i++)
 			fn(&obj->symtab->syms[by_addr[i]], arg);
