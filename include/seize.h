@@ -26,6 +26,7 @@ struct lp_thread {
 	bool deferred;		/* synced, trapped again: resumed when the sync ends */
 	uint64_t park_site;	/* for TH_PARKED: the site to restart at */
 	struct timespec paused_at;
+	bool forkless;		/* no fork or clone of its own is untraced (seize.c) */
 	int stat_fd, syscall_fd; /* its /proc stat and syscall files, kept open; -1 if not */
 };
 
@@ -37,7 +38,7 @@ struct lp_threads {
 
 /*
  * PTRACE_SEIZE every thread of @pid, rescanning /proc/PID/task until a pass finds
- * none new. vfork children are seized by seize_rescan() and seize_sharers_of().
+ * none new, then every child that runs in its memory (vfork).
  */
 int seize_all(struct lp_threads *ts, pid_t pid, struct lp_diag *d) LP_MUST_CHECK;
 /*
@@ -45,6 +46,14 @@ int seize_all(struct lp_threads *ts, pid_t pid, struct lp_diag *d) LP_MUST_CHECK
  * parent was seized is not auto-attached, and may show up in /proc after seize_all().
  */
 int seize_rescan(struct lp_threads *ts, struct lp_diag *d) LP_MUST_CHECK;
+/*
+ * Read @t's /proc/PID/task/TID/@which ("syscall", "stat") into @buf, through the
+ * descriptor kept in @fd (pread at 0: the kernel shows it afresh; a sync reads every
+ * thread's, and opening them was most of a sync's cost). The length, or -1 once the
+ * thread is gone.
+ */
+int thread_file(const struct lp_threads *ts, struct lp_thread *t, int *fd, const char *which,
+		char *buf, size_t cap);
 /*
  * The children of thread @tid that share the memory (vfork, posix_spawn), seized if
  * they were not yet. Returns how many it has, or -errno.

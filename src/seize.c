@@ -66,6 +66,53 @@ bool task_exiting(pid_t pid, pid_t tid)
 	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
 }
 
+int thread_file(const struct lp_threads *ts, struct lp_thread *t, int *fd, const char *which,
+		char *buf, size_t cap)
+{
+	/*
+	 * /proc/PID/task/TID, not /proc/TID: the latter is the whole-process view,
+	 * which sums every thread's times on each read (O(threads), so O(threads^2)
+	 * per sync). A vfork sharer is its own process: its pid is its tid.
+	 */
+	pid_t tgid = t->sharer ? t->tid : ts->pid;
+	char path[96];
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool fresh = *fd < 0;
+		if (fresh) {
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", tgid, t->tid, which);
+			if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+				return -1;
+		}
+		ssize_t n = pread(*fd, buf, cap - 1, 0);
+		if (n > 0) {
+			buf[n] = 0;
+			return (int)n;
+		}
+		close(*fd);	/* the task it named is gone (its tid may have been reused) */
+		*fd = -1;
+		if (fresh)
+			return -1;
+	}
+	return -1;
+}
+
+/*
+ * Just seized: asleep in a call other than fork, vfork or clone, it has no such call
+ * under way, and every child it makes from now on is reported to us. Only the
+ * others can have made a child we do not trace (their call began before the seize).
+ */
+static bool forkless_now(const struct lp_threads *ts, struct lp_thread *t)
+{
+	char buf[256];
+
+	if (thread_file(ts, t, &t->syscall_fd, "syscall", buf, sizeof(buf)) < 0 ||
+	    !strncmp(buf, "running", 7))
+		return false;
+	long nr = strtol(buf, NULL, 10);
+	return nr != SYS_clone && nr != SYS_clone3 && nr != SYS_fork && nr != SYS_vfork;
+}
+
 /* One pass over /proc/PID/task: seize what is new. Returns how many were new, or -errno. */
 static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 {
@@ -102,6 +149,7 @@ static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 		}
 		t->state = ours ? TH_NEW : TH_RUNNING;
 		t->synced = ours;
+		t->forkless = ours || forkless_now(ts, t);
 		found++;
 	}
 	closedir(dir);
@@ -176,32 +224,35 @@ int seize_sharers_of(struct lp_threads *ts, pid_t tid, struct lp_diag *d)
 	return found;
 }
 
-/* seize_sharers_of() every thread. Returns how many sharers were new, or -errno. */
-static int seize_sharers(struct lp_threads *ts, struct lp_diag *d)
+/*
+ * seize_sharers_of() every thread (@all), or every thread that may have made a child
+ * we do not trace. Returns how many sharers were new, or -errno.
+ */
+static int seize_sharers(struct lp_threads *ts, bool all, struct lp_diag *d)
 {
-	size_t known = ts->n, fresh = 0;
+	size_t known = ts->n;
 
 	for (size_t i = 0; i < known; i++) {
-		if (ts->v[i].sharer)
+		if (ts->v[i].sharer || (!all && ts->v[i].forkless))
 			continue;
 		int ret = seize_sharers_of(ts, ts->v[i].tid, d);
 		if (ret < 0)
 			return ret;
 	}
-	fresh = ts->n - known;
-	return (int)fresh;
+	return (int)(ts->n - known);
 }
 
 int seize_rescan(struct lp_threads *ts, struct lp_diag *d)
 {
 	int ret = seize_pass(ts, d);
 
-	return ret < 0 ? ret : seize_sharers(ts, d);
+	return ret < 0 ? ret : seize_sharers(ts, false, d);
 }
 
 /*
- * Threads only: the children that share the memory (vfork) are looked for after
- * the first sync, once every fork in flight has returned (transact.c's settle),
+ * Every thread, then every child that shares the memory (a vfork child, or an older
+ * clone(CLONE_VM) one). Children made by a fork or clone in flight now are looked
+ * for after the first sync, once every such call has returned (transact.c's settle),
  * which is before anything is written.
  */
 int seize_all(struct lp_threads *ts, pid_t pid, struct lp_diag *d)
@@ -209,8 +260,12 @@ int seize_all(struct lp_threads *ts, pid_t pid, struct lp_diag *d)
 	ts->pid = pid;
 	for (int pass = 0; pass < SEIZE_PASSES; pass++) {
 		int ret = seize_pass(ts, d);
-		if (ret <= 0)
-			return ret;	/* a pass found nothing new: every thread is ours */
+		if (ret < 0)
+			return ret;
+		if (!ret) {	/* a pass found nothing new: every thread is ours */
+			ret = seize_sharers(ts, true, d);
+			return ret < 0 ? ret : 0;
+		}
 	}
 	return lp_fail(d, LP_EXIT_ABORTED, "process %d kept creating threads through %d scans of "
 		       "/proc/%d/task (retry when it is calmer)", pid, SEIZE_PASSES, pid);

@@ -342,6 +342,7 @@ static struct lp_thread *adopt(struct tx *tx, pid_t tid, enum kin kin)
 	t->sharer = kin == KIN_SHARER;
 	t->state = TH_NEW;
 	t->synced = true;	/* it has not run user code yet and will stop first */
+	t->forkless = true;	/* traced from its start: every child it makes is reported */
 	if (kin == KIN_THREAD) {
 		tx->st->clones++;
 		tx->st->threads++;
@@ -555,44 +556,6 @@ static int on_wait_status(struct tx *tx, pid_t tid, int status, bool hold_last)
 enum seen { SEEN_RUNNING, SEEN_BLOCKED, SEEN_BLOCKED_IN_SITE, SEEN_TRACED, SEEN_GONE };
 
 /*
- * Read one of @t's /proc files (@which: "stat" or "syscall") into @buf, through
- * the file descriptor kept in @fd: a sync reads each thread's files, and opening
- * them was most of a sync's cost. pread at 0 makes the kernel show them afresh.
- * Returns the length, or -1 when the thread is gone. Without a free descriptor
- * the file is opened for this read only.
- */
-static int task_file(struct tx *tx, const struct lp_thread *t, int *fd, const char *which,
-		     char *buf, size_t cap)
-{
-	/*
-	 * /proc/PID/task/TID, not /proc/TID: the latter is the whole-process view,
-	 * which sums every thread's times on each read (O(threads), so O(threads^2)
-	 * per sync). A vfork sharer is its own process: its pid is its tid.
-	 */
-	pid_t tgid = t->sharer ? t->tid : tx->pid;
-	char path[96];
-
-	for (int attempt = 0; attempt < 2; attempt++) {
-		bool fresh = *fd < 0;
-		if (fresh) {
-			snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", tgid, t->tid, which);
-			if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-				return -1;
-		}
-		ssize_t n = pread(*fd, buf, cap - 1, 0);
-		if (n > 0) {
-			buf[n] = 0;
-			return (int)n;
-		}
-		close(*fd);	/* the task it named is gone (its tid may have been reused) */
-		*fd = -1;
-		if (fresh)
-			return -1;
-	}
-	return -1;
-}
-
-/*
  * A thread asleep in vfork() is blocked for good once its child exists (that child
  * is then ours, synced like a thread); before that it is in the middle of the call,
  * and its child, untraced, would copy nothing but run in our memory: never blocked.
@@ -619,7 +582,7 @@ static enum seen observe(struct tx *tx, struct lp_thread *t)
 	 * shows as asleep, and is: it runs no user code until we resume it (a trap of ours
 	 * it may hold is looked for below). Reading stat as well doubled a sync's cost.
 	 */
-	if (task_file(tx, t, &t->syscall_fd, "syscall", buf, sizeof(buf)) < 0)
+	if (thread_file(&tx->ts, t, &t->syscall_fd, "syscall", buf, sizeof(buf)) < 0)
 		return SEEN_GONE;
 	if (!strncmp(buf, "running", 7))
 		return SEEN_RUNNING;
@@ -726,7 +689,7 @@ static int timed_out(struct tx *tx)
 		enum seen seen = observe(tx, t);
 		char st[512], *p;
 		t = &tx->ts.v[i];
-		if (seen == SEEN_BLOCKED && task_file(tx, t, &t->stat_fd, "stat", st, sizeof(st)) > 0 &&
+		if (seen == SEEN_BLOCKED && thread_file(&tx->ts, t, &t->stat_fd, "stat", st, sizeof(st)) > 0 &&
 		    (p = strrchr(st, ')')) && (p[2] == 't' || p[2] == 'T'))
 			seen = SEEN_TRACED;
 		return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d did not reach a safe point "
