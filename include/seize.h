@@ -26,7 +26,7 @@ struct lp_thread {
 	bool deferred;		/* synced, trapped again: resumed when the sync ends */
 	uint64_t park_site;	/* for TH_PARKED: the site to restart at */
 	struct timespec paused_at;
-	bool forkless;		/* no fork or clone of its own is untraced (seize.c) */
+	bool forkless;		/* no fork, clone or exec of its own is under way untraced */
 	int stat_fd, syscall_fd; /* its /proc stat and syscall files, kept open; -1 if not */
 };
 

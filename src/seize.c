@@ -98,9 +98,11 @@ int thread_file(const struct lp_threads *ts, struct lp_thread *t, int *fd, const
 }
 
 /*
- * Just seized: asleep in a call other than fork, vfork or clone, it has no such call
- * under way, and every child it makes from now on is reported to us. Only the
- * others can have made a child we do not trace (their call began before the seize).
+ * Just seized: asleep in a call other than fork, vfork, clone or exec, it has no such
+ * call under way, and every child it makes from now on is reported to us. Only the
+ * others can have made a child we do not trace (their call began before the seize),
+ * and only they take part in sync 0 (transact.c's settle), which also sees an exec
+ * through before anything is written.
  */
 static bool forkless_now(const struct lp_threads *ts, struct lp_thread *t)
 {
@@ -110,7 +112,8 @@ static bool forkless_now(const struct lp_threads *ts, struct lp_thread *t)
 	    !strncmp(buf, "running", 7))
 		return false;
 	long nr = strtol(buf, NULL, 10);
-	return nr != SYS_clone && nr != SYS_clone3 && nr != SYS_fork && nr != SYS_vfork;
+	return nr != SYS_clone && nr != SYS_clone3 && nr != SYS_fork && nr != SYS_vfork &&
+	       nr != SYS_execve && nr != SYS_execveat;
 }
 
 /* One pass over /proc/PID/task: seize what is new. Returns how many were new, or -errno. */

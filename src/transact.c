@@ -42,6 +42,7 @@ struct tx {
 	bool forward;				/* not a roll-back: fault injection applies */
 	bool exec_seen, all_exited;
 	bool in_sync;
+	bool sync0;				/* only threads that may be in a fork need it */
 	bool written;				/* a site's bytes were changed: roll-back has work */
 	const char *fault;
 	bool stop_blocked;			/* LP_FAULT=stop-blocked: interrupt sleepers too */
@@ -801,7 +802,7 @@ static int sync_threads(struct tx *tx, bool hold_last)
 	}
 	for (size_t i = 0; i < tx->ts.n; i++) {
 		struct lp_thread *t = &tx->ts.v[i];
-		t->synced = t->state != TH_RUNNING || t->child;
+		t->synced = t->state != TH_RUNNING || t->child || (tx->sync0 && t->forkless);
 	}
 	struct lp_thread *h0 = tx->held ? threads_find(&tx->ts, tx->held) : NULL;
 	if (h0 && h0->state == TH_STOPPED) {
@@ -1106,7 +1107,10 @@ static void restore_signals(const struct saved_signals *old)
  * blocked, so a sync waits until every such call has returned; a rescan then
  * seizes the children they made. A child seized that way may itself be in a
  * clone already: sync again, until a rescan finds no task we did not trace yet.
- * The last thread to stop is held for the first write.
+ * Only threads that may have such a call under way take part: one seen asleep in
+ * another call right after its seize (forkless, seize.c) has none, and an exec
+ * under way counts as one, so that sync 0 sees it through before anything is
+ * written. The last thread to stop is held for the first write.
  */
 #define SETTLE_ROUNDS 4
 
@@ -1117,7 +1121,9 @@ static int settle(struct tx *tx)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int round = 1; !ret; round++) {
+		tx->sync0 = true;
 		ret = sync_threads(tx, true);
+		tx->sync0 = false;
 		if (!process_alive(tx))
 			ret = died(tx);
 		if (ret)
@@ -1126,6 +1132,8 @@ static int settle(struct tx *tx)
 		if ((ret = seize_rescan(&tx->ts, tx->d)) < 0)
 			break;
 		ret = 0;
+		for (size_t i = 0; i < known; i++)	/* their calls under way have returned */
+			tx->ts.v[i].forkless = true;
 		for (size_t i = known; i < tx->ts.n; i++)
 			fresh += tx->ts.v[i].state == TH_RUNNING;	/* untraced until now */
 		tx->st->threads += (unsigned int)(tx->ts.n - known);
