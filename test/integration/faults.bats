@@ -3,7 +3,8 @@
 # sync1, tail, sync2, head, sync3) and SIGTERM, SIGINT or SIGHUP to livepatch at any moment
 # leave the process exactly as it was (exit 6, "rolled_back", the function's bytes identical)
 # or fully patched (exit 0), never anything else, and the daemon keeps running and counting.
-# SIGKILL is not tested here: it can leave an int3 behind (a documented limit).
+# SIGKILL is not tested here: it can leave an int3 behind (a documented limit). Also: the
+# attachment is held by a thread of livepatch, and every daemon thread is free when it ends.
 # Needs root (ptrace), `make` and `make daemons`. LP_BIN overrides the livepatch binary.
 
 bats_require_minimum_version 1.5.0
@@ -181,6 +182,52 @@ patched_sum() {
 	patched_sum
 	signal_at INT 450
 	signal_at HUP 650
+	stop_clean
+}
+
+# status_of PID FIELD: a /proc/PID/status field, empty once PID is gone.
+status_of() {
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+@test "the tracer is a thread of livepatch, no child process; every daemon thread is released when it ends" {
+	local out=$BATS_TEST_TMPDIR/thread.out lpid tracer="" rc=0 tid t
+	start_counterd
+	LP_FAULT_SLEEP_MS=150 "$LP" -p "$DAEMON_PID" -f compute_slow -t compute_slow_v2 --json \
+		>"$out" 2>"$out.err" 3>&- &
+	lpid=$!
+	BG_PIDS=("$lpid")
+	for _ in $(seq 500); do
+		tracer=$(status_of "$DAEMON_PID" TracerPid)
+		[[ -n $tracer && $tracer != 0 ]] && break
+		sleep 0.002
+	done
+	[[ -n $tracer && $tracer != 0 ]] || fail "the daemon was never traced during the patch"
+	sleep 0.05	# the other threads are seized within a millisecond; the first pause is 150 ms
+	[[ $(status_of "$tracer" Tgid) == "$lpid" ]] ||
+		fail "tracer $tracer is not a thread of livepatch $lpid (Tgid $(status_of "$tracer" Tgid))"
+	[[ $tracer != "$lpid" ]] || fail "the main thread of livepatch traces the daemon: it must report"
+	[[ -z $(pgrep -P "$lpid") ]] || fail "livepatch has a child process: $(pgrep -P "$lpid" | tr '\n' ' ')"
+	for t in /proc/"$DAEMON_PID"/task/*; do	# every thread of the daemon, by that thread
+		tid=${t##*/}
+		[[ $(status_of "$tid" TracerPid) == "$tracer" ]] ||
+			fail "daemon thread $tid is traced by '$(status_of "$tid" TracerPid)', not $tracer"
+	done
+	wait "$lpid" || rc=$?
+	BG_PIDS=()
+	LP_OUT=$(<"$out")
+	((rc == 0)) || fail "livepatch exit $rc" "stdout: $LP_OUT" "stderr: $(<"$out.err")"
+	expect_status applied
+	for t in /proc/"$DAEMON_PID"/task/*; do
+		tid=${t##*/}
+		[[ $(status_of "$tid" TracerPid) == 0 ]] ||
+			fail "daemon thread $tid is still traced by $(status_of "$tid" TracerPid)"
+	done
+	alive
+	calls_only calls_compute_slow_v2 calls_compute_slow
+	lp -p "$DAEMON_PID" -r compute_slow
+	expect_rc 0
+	expect_original
 	stop_clean
 }
 
