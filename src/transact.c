@@ -918,14 +918,15 @@ static int write_sites(struct tx *tx, size_t from, size_t to_excl, bool head_int
 		for (size_t i = r->first; i < r->first + r->nsites; i++) {
 			const struct lp_site *s = &tx->plan->sites[i];
 			size_t lo = from, hi = to_excl < s->len ? to_excl : s->len, at = s->addr - r->lo;
-			for (size_t j = lo; j < hi; j++)
-				img[at + j] = j == 0 && head_int3 ? INT3 : tx->to[i][j];
-		}
-		for (size_t j = 0; j < len; j++)
-			if (img[j] != old[j]) {
-				a = a < j ? a : j;
-				b = j + 1;
+			for (size_t j = lo; j < hi; j++) {
+				uint8_t v = j == 0 && head_int3 ? INT3 : tx->to[i][j];
+				if (img[at + j] == v)
+					continue;
+				img[at + j] = v;	/* the changed range, from the sites' bytes only */
+				a = a < at + j ? a : at + j;
+				b = b > at + j + 1 ? b : at + j + 1;
 			}
+		}
 		if (a >= b)
 			continue;	/* nothing changes in this run */
 		int ret = run_rw(tx, r, a, b - a, true);
