@@ -429,8 +429,17 @@ static void cand_add(struct cands *c, const struct lp_symbol *s)
 {
 	for (size_t i = 0; i < c->n; i++)
 		if (c->v[i].obj == s->obj && c->v[i].addr == s->addr) {
-			if (!c->v[i].global && s->global)
-				c->v[i] = *s;	/* report the global name of an alias pair */
+			/*
+			 * One function under several names or versions: keep the default
+			 * version (memcpy@@GLIBC_2.14 over memcpy@GLIBC_2.2.5 at the same
+			 * address), whatever order the table lists them in, else the default
+			 * is lost and a name with one default looks ambiguous; then the
+			 * global name of an alias pair.
+			 */
+			const struct lp_symbol *k = &c->v[i];
+			if ((s->default_version && !k->default_version) ||
+			    (s->default_version == k->default_version && !k->global && s->global))
+				c->v[i] = *s;
 			return;
 		}
 	c->total++;

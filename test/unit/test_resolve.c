@@ -294,6 +294,19 @@ static void test_version_explicit_default(void **state)
 	expect_lib_func("f_ver@@VER_2", "f_ver@@VER_2", "VER_2", true);
 }
 
+/*
+ * f_multi@VER_1 and f_multi@@VER_2 name one function: the default version is the one
+ * reported, whichever the table lists first. The first 8 lookups scan the table in
+ * order and later ones go through the hash in the other order, so both orders are
+ * met (before, one of them lost the default and reported f_multi@VER_1).
+ */
+static void test_version_alias_keeps_default(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 10; i++)
+		expect_lib_func("f_multi", "f_multi@@VER_2", "VER_2", true);
+}
+
 /* A version that does not exist: not found. */
 static void test_version_unknown_not_found(void **state)
 {
@@ -509,6 +522,7 @@ int main(void)
 		T(test_version_plain_is_default),
 		T(test_version_explicit_old),
 		T(test_version_explicit_default),
+		T(test_version_alias_keeps_default),
 		T(test_version_unknown_not_found),
 		T(test_unknown_object_refused),
 		T(test_qualified_lookup_stays_in_object),
@@ -530,6 +544,7 @@ int main(void)
 		TS(test_version_plain_is_default),
 		TS(test_version_explicit_old),
 		TS(test_version_explicit_default),
+		TS(test_version_alias_keeps_default),
 		TS(test_version_unknown_not_found),
 	};
 	/* Program and library deleted after start, from a path with a space. */
