@@ -27,7 +27,7 @@ struct lp_thread {
 	uint64_t park_site;	/* for TH_PARKED: the site to restart at */
 	struct timespec paused_at;
 	bool forkless;		/* no fork, clone or exec of its own is under way untraced */
-	int stat_fd, syscall_fd; /* its /proc stat and syscall files, kept open; -1 if not */
+	int syscall_fd;		/* its /proc syscall file, kept open (thread_file); -1 if not */
 };
 
 struct lp_threads {
@@ -54,6 +54,12 @@ int seize_rescan(struct lp_threads *ts, struct lp_diag *d) LP_MUST_CHECK;
  */
 int thread_file(const struct lp_threads *ts, struct lp_thread *t, int *fd, const char *which,
 		char *buf, size_t cap);
+/*
+ * System call @nr (as /proc/.../syscall shows it) is a fork, clone or exec: under way,
+ * it has a child to report or an image to replace. vfork is not among them: its
+ * caller sleeps until the child execs or exits (transact.c looks at it apart).
+ */
+bool spawning_call(long nr);
 /*
  * The children of thread @tid that share the memory (vfork, posix_spawn), seized if
  * they were not yet. Returns how many it has, or -errno.

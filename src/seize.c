@@ -35,18 +35,15 @@ struct lp_thread *threads_add(struct lp_threads *ts, pid_t tid)
 	struct lp_thread *t = &ts->v[ts->n++];
 	memset(t, 0, sizeof(*t));
 	t->tid = tid;
-	t->stat_fd = t->syscall_fd = -1;
+	t->syscall_fd = -1;
 	return t;
 }
 
 void threads_free(struct lp_threads *ts)
 {
-	for (size_t i = 0; i < ts->n; i++) {
-		if (ts->v[i].stat_fd >= 0)
-			close(ts->v[i].stat_fd);
+	for (size_t i = 0; i < ts->n; i++)
 		if (ts->v[i].syscall_fd >= 0)
 			close(ts->v[i].syscall_fd);
-	}
 	free(ts->v);
 	memset(ts, 0, sizeof(*ts));
 }
@@ -64,6 +61,12 @@ bool task_exiting(pid_t pid, pid_t tid)
 	buf[n] = 0;
 	char *p = strrchr(buf, ')');
 	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
+bool spawning_call(long nr)
+{
+	return nr == SYS_clone || nr == SYS_clone3 || nr == SYS_fork || nr == SYS_execve ||
+	       nr == SYS_execveat;
 }
 
 int thread_file(const struct lp_threads *ts, struct lp_thread *t, int *fd, const char *which,
@@ -112,8 +115,7 @@ static bool forkless_now(const struct lp_threads *ts, struct lp_thread *t)
 	    !strncmp(buf, "running", 7))
 		return false;
 	long nr = strtol(buf, NULL, 10);
-	return nr != SYS_clone && nr != SYS_clone3 && nr != SYS_fork && nr != SYS_vfork &&
-	       nr != SYS_execve && nr != SYS_execveat;
+	return !spawning_call(nr) && nr != SYS_vfork;
 }
 
 /* One pass over /proc/PID/task: seize what is new. Returns how many were new, or -errno. */

@@ -272,12 +272,6 @@ static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct 
 		       "within %d instructions (a loop inside the site?)", t->tid, STEP_LIMIT);
 }
 
-/*
- * Look at a thread in a stop after the last write: step it out of a displaced
- * range if this sync asks for it, and find an int3 trap of ours still queued
- * (the kernel reports job-control traps before dequeuing signals: PC == site+1
- * alone is ambiguous). Returns 1 when the thread must run to collect that trap.
- */
 /* A thread stopped between the site and --verify's old-body probe: noted once. */
 static void note_mid(struct tx *tx, pid_t tid, uint64_t pc)
 {
@@ -291,6 +285,12 @@ static void note_mid(struct tx *tx, pid_t tid, uint64_t pc)
 	st->mid[st->nmid++] = tid;
 }
 
+/*
+ * Look at a thread in a stop after the last write: step it out of a displaced
+ * range if this sync asks for it, and find an int3 trap of ours still queued
+ * (the kernel reports job-control traps before dequeuing signals: PC == site+1
+ * alone is ambiguous). Returns 1 when the thread must run to collect that trap.
+ */
 static int look(struct tx *tx, struct lp_thread *t, int *sig)
 {
 	struct user_regs_struct r;
@@ -593,8 +593,7 @@ static enum seen observe(struct tx *tx, struct lp_thread *t)
 	 * replace the image: never synced as blocked, their stop is waited for
 	 * (for an exec, its exec event, once the threads it kills are reaped).
 	 */
-	if (nr == SYS_clone || nr == SYS_fork || nr == SYS_clone3 || nr == SYS_execve ||
-	    nr == SYS_execveat)
+	if (spawning_call(nr))
 		return SEEN_RUNNING;
 	char *last = strrchr(buf, ' ');
 	uint64_t pc = last ? strtoull(last + 1, NULL, 16) : 0;
@@ -689,10 +688,13 @@ static int timed_out(struct tx *tx)
 			continue;
 		enum seen seen = observe(tx, t);
 		char st[512], *p;
+		int fd = -1;
 		t = &tx->ts.v[i];
-		if (seen == SEEN_BLOCKED && thread_file(&tx->ts, t, &t->stat_fd, "stat", st, sizeof(st)) > 0 &&
+		if (seen == SEEN_BLOCKED && thread_file(&tx->ts, t, &fd, "stat", st, sizeof(st)) > 0 &&
 		    (p = strrchr(st, ')')) && (p[2] == 't' || p[2] == 'T'))
 			seen = SEEN_TRACED;
+		if (fd >= 0)
+			close(fd);
 		return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d did not reach a safe point "
 			       "within %u ms: %s%s%s; %s (retry, or raise --timeout)", t->tid,
 			       tx->timeout_ms, why[seen], t->interrupted ? ", interrupt pending" : "",
@@ -723,7 +725,6 @@ static int resume_deferred(struct tx *tx, bool hold_last, int ret)
 	return ret;
 }
 
-/* Classify every thread not yet synced; interrupt the ones running user code. */
 /* Threads looked at between two checks for stops during a sweep. */
 #define SWEEP_BATCH 16
 
@@ -746,20 +747,20 @@ static int handle_pending_stops(struct tx *tx)
 	return 0;
 }
 
+/* Classify every thread not yet synced; interrupt the ones running user code. */
 static int sweep(struct tx *tx, bool interrupt_running)
 {
 	for (size_t i = 0, looked = 0; i < tx->ts.n; i++) {
-		struct lp_thread *t = &tx->ts.v[i];
-		if (t->synced || t->want_trap || t->child || t->state != TH_RUNNING)
-			continue;
-		if (++looked % SWEEP_BATCH == 0) {
+		if (looked == SWEEP_BATCH) {
 			int ret = handle_pending_stops(tx);
 			if (ret)
 				return ret;
-			t = &tx->ts.v[i];	/* a stop may have added a thread */
-			if (t->synced || t->want_trap || t->child || t->state != TH_RUNNING)
-				continue;
+			looked = 0;
 		}
+		struct lp_thread *t = &tx->ts.v[i];
+		if (t->synced || t->want_trap || t->child || t->state != TH_RUNNING)
+			continue;
+		looked++;
 		enum seen seen = observe(tx, t);
 		t = &tx->ts.v[i];	/* observe() may have added a vfork child */
 		if (t->interrupted) {
@@ -823,13 +824,7 @@ static int sync_threads(struct tx *tx, bool hold_last)
 	int ret;
 
 	tx->st->syncs++;
-	clock_gettime(CLOCK_MONOTONIC, &tx->deadline);
-	tx->deadline.tv_sec += tx->timeout_ms / 1000;
-	tx->deadline.tv_nsec += (long)(tx->timeout_ms % 1000) * 1000000L;
-	if (tx->deadline.tv_nsec >= 1000000000L) {
-		tx->deadline.tv_sec++;
-		tx->deadline.tv_nsec -= 1000000000L;
-	}
+	tx->deadline = lp_time_after(CLOCK_MONOTONIC, tx->timeout_ms);
 	for (size_t i = 0; i < tx->ts.n; i++) {
 		struct lp_thread *t = &tx->ts.v[i];
 		t->synced = t->state != TH_RUNNING || t->child || (tx->sync0 && t->forkless);
