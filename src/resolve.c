@@ -180,12 +180,12 @@ static int cmp_addr(const void *a, const void *b, void *arg)
 	return x->size > y->size ? -1 : x->size < y->size;
 }
 
+static int index_symbols(struct lp_object *obj, struct lp_symtab *t);
+
 /*
  * The functions in address order, sorted on first use: resolving a name needs only the hash,
  * and sorting libc's symbols was a tenth of a patch's start-up. NULL when out of memory.
  */
-static int index_symbols(struct lp_object *obj, struct lp_symtab *t);
-
 static const uint32_t *functions_by_addr(struct lp_object *obj)
 {
 	struct lp_symtab *t = obj->symtab;
@@ -226,22 +226,22 @@ static int index_symtab(struct lp_symtab *t)
  * A copy of "memcpy@@GLIBC_2.14" (as .symtab spells a versioned name) split at the '@', in a
  * chunk chained from t->split; NULL when out of memory.
  */
-static char *split_copy(struct lp_symtab *t, const char *raw, size_t len, size_t *used)
+static char *split_copy(struct lp_symtab *t, const char *raw, size_t len)
 {
 	enum { CHUNK = 64 * 1024 };
 
-	if (!t->split || *used + len + 1 > CHUNK) {
+	if (!t->split || t->split_used + len + 1 > CHUNK) {
 		size_t sz = len + 1 > CHUNK - sizeof(char *) ? len + 1 + sizeof(char *) : CHUNK;
 		char *c = malloc(sz);
 		if (!c)
 			return NULL;
 		memcpy(c, &t->split, sizeof(char *));
 		t->split = c;
-		*used = sizeof(char *);
+		t->split_used = sizeof(char *);
 	}
-	char *name = t->split + *used;
+	char *name = t->split + t->split_used;
 	memcpy(name, raw, len + 1);
-	*used += len + 1;
+	t->split_used += len + 1;
 	return name;
 }
 
@@ -266,7 +266,7 @@ static int make_symbol(struct lp_symtab *t, const struct lp_object *obj, size_t 
 	}
 	const char *raw = t->str + sym->st_name, *name = raw, *at = strchr(raw, '@');
 	if (at) {
-		char *copy = split_copy(t, raw, strlen(raw), &t->split_used);
+		char *copy = split_copy(t, raw, strlen(raw));
 		if (!copy)
 			return -ENOMEM;
 		char *cut = copy + (at - raw);
