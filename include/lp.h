@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define LP_MUST_CHECK __attribute__((warn_unused_result))
 #define LP_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -44,5 +45,20 @@ int lp_fail(struct lp_diag *d, int code, const char *fmt, ...) LP_PRINTF(3, 4);
 
 /* Map a library return value to the command's exit code. */
 int lp_exit_code(int ret);
+
+/* The moment @ms milliseconds from now on clock @clk (a deadline for a wait). */
+static inline struct timespec lp_time_after(clockid_t clk, unsigned int ms)
+{
+	struct timespec t;
+
+	clock_gettime(clk, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
 
 #endif

@@ -76,20 +76,13 @@ static int run_tracer(pid_t pid, const struct lp_plan *plan, const struct lp_tx_
 	struct timespec t0, until;
 	bool shown = false;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		if (!progress) {
-			pthread_join(th, NULL);
-			break;
-		}
-		clock_gettime(CLOCK_REALTIME, &until);	/* pthread_timedjoin_np's clock */
-		until.tv_nsec += 250 * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		if (!pthread_timedjoin_np(th, NULL, &until))
-			break;
-		shown |= report_progress("transaction in progress", &t0, o->timeout_ms);
+	if (!progress)
+		pthread_join(th, NULL);
+	for (bool done = !progress; !done;) {
+		until = lp_time_after(CLOCK_REALTIME, 250);	/* pthread_timedjoin_np's clock */
+		done = !pthread_timedjoin_np(th, NULL, &until);
+		if (!done)
+			shown |= report_progress("transaction in progress", &t0, o->timeout_ms);
 	}
 	if (shown)
 		report_progress_done();
