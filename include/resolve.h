@@ -30,6 +30,8 @@ struct lp_object {
 
 struct lp_proc {
 	pid_t pid;
+	pid_t via;		/* whose /proc/VIA shows the memory: the pid, or a live thread's
+				 * id when the main thread has exited (a zombie leader) */
 	char comm[64];
 	int threads;
 	struct lp_object *objs;

@@ -30,6 +30,7 @@ struct lp_tx_stats {
 
 struct lp_tx_opts {
 	unsigned int timeout_ms;	/* for any one sync */
+	pid_t via;			/* lp_proc.via: /proc/VIA/mem is the memory (0: the pid) */
 	/* Log sink for -v (protocol steps); NULL: silent. The library never prints itself. */
 	void (*log)(const char *fmt, ...) LP_PRINTF(1, 2);
 	/*

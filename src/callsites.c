@@ -194,7 +194,7 @@ int plan_add_callsites(struct lp_proc *p, const struct lp_symbol *f, const struc
 	struct sweep w = { .p = p, .f = f, .g = g, .plan = plan, .d = d };
 	int ret = 0;
 
-	if (shadow_stack(p->pid))
+	if (shadow_stack(p->via))
 		return lp_fail(d, LP_EXIT_SITE, "process %d runs with a user shadow stack "
 			       "(x86_Thread_features: shstk): emulating a call would have to push there "
 			       "too, which livepatch does not do yet (patch the entry, without --callsites)",

@@ -3,6 +3,7 @@
  * mappings, memory reads. Nothing here attaches or stops anything.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <stdbool.h>
 #include <elf.h>
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "resolve.h"
+#include "seize.h"
 
 struct status {
 	char name[64];
@@ -139,14 +141,14 @@ static int diagnose_eperm(pid_t pid, const struct status *st, struct lp_diag *d)
 		       "not permitted to trace process %d (run livepatch as root with CAP_SYS_PTRACE)", pid);
 }
 
-static int check_arch(pid_t pid, struct lp_diag *d)
+static int check_arch(pid_t pid, pid_t via, struct lp_diag *d)
 {
 	char path[64];
 	unsigned char id[EI_NIDENT + 4];
 	int fd, n;
 	uint16_t machine;
 
-	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	snprintf(path, sizeof(path), "/proc/%d/exe", via);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;	/* kernel threads and exited leaders: judged elsewhere */
@@ -218,7 +220,7 @@ static int parse_maps(struct lp_proc *p)
 	char path[64], line[PATH_MAX + 256];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", p->pid);
+	snprintf(path, sizeof(path), "/proc/%d/maps", p->via);
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
@@ -269,12 +271,12 @@ static int parse_maps(struct lp_proc *p)
 			o = &p->objs[p->nobjs++];
 			memset(o, 0, sizeof(*o));
 			snprintf(o->path, sizeof(o->path), "%s", name);
-			o->pid = p->pid;
+			o->pid = p->via;
 			o->dev = dev;
 			o->inode = ino;
 			o->deleted = deleted;
 			snprintf(o->open_path, sizeof(o->open_path), "/proc/%d/map_files/%llx-%llx",
-				 p->pid, start, end);
+				 p->via, start, end);
 		}
 		struct lp_mapping *m = realloc(o->maps, (o->nmaps + 1) * sizeof(*m));
 		if (!m)
@@ -289,6 +291,30 @@ static int parse_maps(struct lp_proc *p)
 nomem:
 	fclose(f);
 	return -ENOMEM;
+}
+
+/*
+ * A thread of @pid that has not exited, when its main thread has: /proc/PID's
+ * memory, maps and root went with the main thread, /proc/TID's are the same
+ * process's, through a thread that still has them. 0 if none is left.
+ */
+static pid_t live_thread(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	pid_t found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *dir = opendir(path);
+	if (!dir)
+		return 0;
+	while (!found && (e = readdir(dir))) {
+		pid_t tid = atoi(e->d_name);
+		if (tid > 0 && tid != pid && !task_exiting(pid, tid))
+			found = tid;
+	}
+	closedir(dir);
+	return found;
 }
 
 int proc_open(struct lp_proc *p, pid_t pid, struct lp_diag *d)
@@ -307,14 +333,18 @@ int proc_open(struct lp_proc *p, pid_t pid, struct lp_diag *d)
 		return ret;
 	read_comm(pid, p->comm, sizeof(p->comm));
 	p->threads = st.threads;
-	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	p->via = st.state == 'Z' ? live_thread(pid) : pid;
+	if (!p->via)
+		return lp_fail(d, LP_EXIT_PROCESS, "process %d is exiting: its main thread and every "
+			       "other thread have exited (nothing to patch)", pid);
+	snprintf(path, sizeof(path), "/proc/%d/mem", p->via);
 	p->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (p->mem_fd < 0 && (errno == EACCES || errno == EPERM))
 		return diagnose_eperm(pid, &st, d);
 	if (p->mem_fd < 0)
 		return lp_fail(d, LP_EXIT_PROCESS, "cannot open %s: %s (did the process exit?)", path,
 			       strerror(errno));
-	ret = check_arch(pid, d);
+	ret = check_arch(pid, p->via, d);
 	if (ret)
 		return ret;
 	ret = parse_maps(p);

@@ -172,7 +172,8 @@ int livepatch_run(const struct lp_options *o)
 	struct lp_verify vr = { .window_s = o->verify_s, .min_calls = o->verify_min_calls };
 	if (!o->dry_run && plan.state == LP_PLAN_WRITE) {
 		struct lp_tx_opts txo = {
-			.timeout_ms = o->timeout_ms, .log = o->verbose ? report_verbose : NULL,
+			.timeout_ms = o->timeout_ms, .via = proc.via,
+			.log = o->verbose ? report_verbose : NULL,
 		};
 		const struct lp_site *vs = first_site(&plan, &ps);
 		/* Probes first: a missing privilege fails before anything is written. */

@@ -30,6 +30,7 @@ static volatile sig_atomic_t stop_requested;
 
 struct tx {
 	pid_t pid;
+	pid_t via;				/* lp_tx_opts.via, never 0 */
 	struct lp_threads ts;
 	const struct lp_plan *plan;
 	const uint8_t (*to)[LP_SITE_MAX];	/* the bytes this walk moves each site to */
@@ -643,9 +644,9 @@ static bool process_ending(struct tx *tx)
 			(void)on_wait_status(tx, w, status, false);
 		if (!process_alive(tx) || tx->exec_seen)
 			return true;
-		if (task_exiting(tx->pid, tx->pid))
+		if (task_exiting(tx->pid, tx->via))
 			return true;
-		snprintf(path, sizeof(path), "/proc/%d/maps", tx->pid);
+		snprintf(path, sizeof(path), "/proc/%d/maps", tx->via);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		ssize_t n = fd < 0 ? -1 : read(fd, buf, 1);
 		if (fd >= 0)
@@ -1205,7 +1206,8 @@ static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
 int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts *o,
 		 struct lp_tx_stats *st, struct lp_diag *d)
 {
-	struct tx tx = { .pid = pid, .plan = plan, .timeout_ms = o->timeout_ms, .st = st, .d = d,
+	struct tx tx = { .pid = pid, .via = o->via ? o->via : pid, .plan = plan,
+			 .timeout_ms = o->timeout_ms, .st = st, .d = d,
 			 .mid_lo = o->mid_lo, .mid_hi = o->mid_hi };
 	uint8_t (*bytes)[LP_SITE_MAX] = calloc(plan->nsites * 2 + 1, LP_SITE_MAX);
 	struct saved_signals saved;
@@ -1236,7 +1238,7 @@ int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts 
 	tx.stop_blocked = tx.fault && !strcmp(tx.fault, "stop-blocked");
 	if (getenv("LP_FAULT_SLEEP_MS"))
 		tx.fault_sleep_ms = atol(getenv("LP_FAULT_SLEEP_MS"));
-	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	snprintf(path, sizeof(path), "/proc/%d/mem", tx.via);
 	tx.mem_fd = open(path, O_RDWR | O_CLOEXEC);
 	install_signals(&saved);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1246,7 +1248,8 @@ int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts 
 	tx.log = o->log;
 	LOG(&tx, "seized %u threads of process %d in %.3f ms", st->threads, pid, st->seize_ms);
 	if (!ret && tx.mem_fd < 0)
-		ret = lp_fail(d, LP_EXIT_PROCESS, "cannot open /proc/%d/mem for writing (run as root)", pid);
+		ret = lp_fail(d, LP_EXIT_PROCESS, "cannot open /proc/%d/mem for writing (run as root)",
+			      tx.via);
 	if (!ret)
 		ret = run_walks(&tx, bytes, bytes + plan->nsites);
 	release_children(&tx);

@@ -39,10 +39,11 @@ static struct bpf_link *probe(struct lp_proc *p, struct bpf_program *prog, uint6
 	if (!obj)
 		return NULL;
 	size_t off = (size_t)(m->offset + addr - m->start);
-	struct bpf_link *l = bpf_program__attach_uprobe(prog, false, p->pid, obj->open_path, off);
+	/* A uprobe bound to one thread fires in every thread of its memory: any live one will do. */
+	struct bpf_link *l = bpf_program__attach_uprobe(prog, false, p->via, obj->open_path, off);
 	if (!l) {
-		snprintf(alt, sizeof(alt), "/proc/%d/root%s", p->pid, obj->path);
-		l = bpf_program__attach_uprobe(prog, false, p->pid, alt, off);
+		snprintf(alt, sizeof(alt), "/proc/%d/root%s", p->via, obj->path);
+		l = bpf_program__attach_uprobe(prog, false, p->via, alt, off);
 	}
 	if (!l && (errno == EACCES || errno == EPERM))
 		lp_fail(d, LP_EXIT_PROCESS, "cannot attach a uprobe to %s at 0x%zx: %s (on this kernel "

@@ -6,6 +6,8 @@
  *   --idle             workers only sleep (no calls at all)
  *   --second-entry     one extra worker alternately calls compute_alt and compute_alt_body
  *   --sleeper MS       one extra thread sleeps MS ms at a time inside sleeper()'s patch site
+ *   --leader-exits     the main thread exits on SIGUSR1 (a zombie leader, DESIGN §4); another
+ *                      thread writes the status and takes SIGTERM
  *
  * Also holds symbols that exist only to be analysed: compute_data (object),
  * compute_ifunc (GNU IFUNC), and, in counterd_asm.S, tiny, branchy, early_call,
@@ -14,6 +16,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 
 /* Written by the asm functions (lock incq name(%rip)). */
@@ -51,7 +54,7 @@ __attribute__((noipa, used)) int sample_dup(int x)
 
 enum { MODE_FAST, MODE_SLOW };
 static int mode = MODE_FAST;
-static bool idle, second_entry;
+static bool idle, second_entry, leader_exits;
 static long sleeper_ms;
 static _Atomic unsigned long sleeper_calls;
 
@@ -112,7 +115,20 @@ static void *alt_worker(void *arg)
 	return NULL;
 }
 
-enum { OPT_MODE = 256, OPT_IDLE, OPT_SECOND_ENTRY, OPT_SLEEPER };
+static pthread_t *workers;
+static int nworkers;
+
+/* --leader-exits: the main thread's work, in another thread. */
+static void *run_and_exit(void *arg)
+{
+	(void)arg;
+	common_run();
+	join_workers(workers, nworkers);
+	common_exit();
+	return NULL;
+}
+
+enum { OPT_MODE = 256, OPT_IDLE, OPT_SECOND_ENTRY, OPT_SLEEPER, OPT_LEADER_EXITS };
 
 static int handle(int val, const char *arg)
 {
@@ -134,6 +150,9 @@ static int handle(int val, const char *arg)
 	case OPT_SLEEPER:
 		sleeper_ms = atol(arg);
 		return sleeper_ms > 0 ? 0 : -1;
+	case OPT_LEADER_EXITS:
+		leader_exits = true;
+		return 0;
 	}
 	return -1;
 }
@@ -145,6 +164,7 @@ int main(int argc, char **argv)
 		{ "idle", no_argument, NULL, OPT_IDLE },
 		{ "second-entry", no_argument, NULL, OPT_SECOND_ENTRY },
 		{ "sleeper", required_argument, NULL, OPT_SLEEPER },
+		{ "leader-exits", no_argument, NULL, OPT_LEADER_EXITS },
 		{ 0 },
 	};
 	void *(*fn)(void *);
@@ -155,7 +175,8 @@ int main(int argc, char **argv)
 		    "  --mode fast|slow  slow: workers call compute_slow instead of compute\n"
 		    "  --idle            workers sleep, no calls\n"
 		    "  --second-entry    extra worker calling compute_alt and compute_alt_body\n"
-		    "  --sleeper MS      extra thread blocked MS ms at a time inside sleeper()\n",
+		    "  --sleeper MS      extra thread blocked MS ms at a time inside sleeper()\n"
+		    "  --leader-exits    the main thread exits on SIGUSR1; another one carries on\n",
 		    4);
 	status_add("calls_compute_slow", &calls_compute_slow);
 	status_add("calls_compute_slow_v2", &calls_compute_slow_v2);
@@ -163,6 +184,11 @@ int main(int argc, char **argv)
 	status_add("calls_compute_alt_body", &calls_compute_alt_body);
 	status_add("sleeper_calls", &sleeper_calls);
 
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	if (leader_exits)	/* before any thread starts: all of them inherit the block */
+		pthread_sigmask(SIG_BLOCK, &usr1, NULL);
 	fn = idle ? idle_worker : mode == MODE_SLOW ? slow_worker : compute_worker;
 	n = opt.threads + (second_entry ? 1 : 0) + (sleeper_ms ? 1 : 0);
 	t = calloc(n + 1, sizeof *t);
@@ -175,7 +201,15 @@ int main(int argc, char **argv)
 	if (sleeper_ms)
 		common_thread_create(&t[n - 1], sleeper_worker, NULL);
 	common_wait_started(n);
-
+	if (leader_exits) {
+		pthread_t runner;
+		workers = t;
+		nworkers = n;
+		common_thread_create(&runner, run_and_exit, NULL);
+		int sig;
+		sigwait(&usr1, &sig);
+		pthread_exit(NULL);
+	}
 	common_run();
 	join_workers(t, n);
 	common_exit();

@@ -442,3 +442,25 @@ exec_at() {
 	done
 }
 
+
+@test "counterd --leader-exits (main thread exited, a zombie leader): patch with --verify, --list and revert go through a live thread" {
+	daemon_start counterd --threads 4 --leader-exits
+	kill -USR1 "$DAEMON_PID"
+	local n=0
+	until [[ $(proc_field "$DAEMON_PID" State) == Z ]]; do
+		((n++ < 300)) || fail "the main thread of $DAEMON_PID did not exit within 3 s" || return 1
+		sleep 0.01
+	done
+	lp -p "$DAEMON_PID" -f compute -t compute_v2 --verify=0.3
+	expect_rc 0 && expect_status applied || return 1
+	[[ $(json verdict) == pass ]] || fail "verify verdict $(json verdict), expected pass" "stdout: $LP_OUT"
+	calls_only calls_compute_v2 calls_compute
+	lp -p "$DAEMON_PID" --list
+	expect_rc 0 || return 1
+	[[ $LP_OUT == *'"compute"'* && $LP_OUT == *compute_v2* ]] ||
+		fail "--list does not show compute -> compute_v2: $LP_OUT"
+	revert compute
+	calls_only calls_compute calls_compute_v2
+	[[ $(proc_field "$DAEMON_PID" State) == Z ]] || fail "the leader is no longer a zombie?"
+	stop_clean
+}
