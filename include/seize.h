@@ -34,6 +34,7 @@ struct lp_threads {
 	pid_t pid;
 	struct lp_thread *v;
 	size_t n, cap;
+	struct lp_fanout *fan;	/* shares the /proc reads of a large seize (fanout.h) */
 };
 
 /*

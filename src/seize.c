@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fanout.h"
 #include "ptrace_ops.h"
 #include "resolve.h"
 #include "seize.h"
@@ -41,6 +42,7 @@ struct lp_thread *threads_add(struct lp_threads *ts, pid_t tid)
 
 void threads_free(struct lp_threads *ts)
 {
+	lp_fanout_stop(ts->fan);
 	for (size_t i = 0; i < ts->n; i++)
 		if (ts->v[i].syscall_fd >= 0)
 			close(ts->v[i].syscall_fd);
@@ -118,6 +120,21 @@ static bool forkless_now(const struct lp_threads *ts, struct lp_thread *t)
 	return !spawning_call(nr) && nr != SYS_vfork;
 }
 
+/* lp_fanout_run() over ts->v[from...]: classify each thread just seized. */
+struct from {
+	struct lp_threads *ts;
+	size_t from;
+};
+
+static void classify(void *ctx, size_t i)
+{
+	struct from *c = ctx;
+	struct lp_thread *t = &c->ts->v[c->from + i];
+
+	if (!t->forkless)
+		t->forkless = forkless_now(c->ts, t);
+}
+
 /* One pass over /proc/PID/task: seize what is new. Returns how many were new, or -errno. */
 static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 {
@@ -154,10 +171,14 @@ static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 		}
 		t->state = ours ? TH_NEW : TH_RUNNING;
 		t->synced = ours;
-		t->forkless = ours || forkless_now(ts, t);
+		t->forkless = ours;	/* the others: classify(), once all are seized */
 		found++;
 	}
 	closedir(dir);
+	if ((size_t)found >= LP_FANOUT_MIN && !ts->fan)
+		ts->fan = lp_fanout_start();
+	struct from c = { ts, ts->n - (size_t)found };
+	lp_fanout_run(ts->fan, (size_t)found, classify, &c);
 	return found;
 }
 
@@ -229,6 +250,23 @@ int seize_sharers_of(struct lp_threads *ts, pid_t tid, struct lp_diag *d)
 	return found;
 }
 
+/* lp_fanout_run() over every thread: whether it has a child at all (most have none). */
+struct parents {
+	struct lp_threads *ts;
+	bool all;
+	bool *has;
+};
+
+static void find_parents(void *ctx, size_t i)
+{
+	struct parents *c = ctx;
+	const struct lp_thread *t = &c->ts->v[i];
+	pid_t kid;
+
+	c->has[i] = !t->sharer && (c->all || !t->forkless) &&
+		    children_of(c->ts->pid, t->tid, &kid, 1) != 0;
+}
+
 /*
  * seize_sharers_of() every thread (@all), or every thread that may have made a child
  * we do not trace. Returns how many sharers were new, or -errno.
@@ -236,14 +274,22 @@ int seize_sharers_of(struct lp_threads *ts, pid_t tid, struct lp_diag *d)
 static int seize_sharers(struct lp_threads *ts, bool all, struct lp_diag *d)
 {
 	size_t known = ts->n;
+	bool *has = calloc(known + 1, sizeof(*has));
 
+	if (!has)
+		return -ENOMEM;
+	struct parents c = { ts, all, has };
+	lp_fanout_run(ts->fan, known, find_parents, &c);
 	for (size_t i = 0; i < known; i++) {
-		if (ts->v[i].sharer || (!all && ts->v[i].forkless))
+		if (!has[i])
 			continue;
 		int ret = seize_sharers_of(ts, ts->v[i].tid, d);
-		if (ret < 0)
+		if (ret < 0) {
+			free(has);
 			return ret;
+		}
 	}
+	free(has);
 	return (int)(ts->n - known);
 }
 
