@@ -726,7 +726,12 @@ static int resume_deferred(struct tx *tx, bool hold_last, int ret)
 	return ret;
 }
 
-/* Threads looked at between two checks for stops during a sweep. */
+/*
+ * Threads looked at between two checks for stops during a sweep: a thread that
+ * traps meanwhile waits for PENDING_EVERY /proc reads (4-8 us each), not 16.
+ */
+#define PENDING_EVERY 4
+/* Stops handled at most per check. */
 #define SWEEP_BATCH 16
 
 /*
@@ -752,7 +757,7 @@ static int handle_pending_stops(struct tx *tx)
 static int sweep(struct tx *tx, bool interrupt_running)
 {
 	for (size_t i = 0, looked = 0; i < tx->ts.n; i++) {
-		if (looked == SWEEP_BATCH) {
+		if (looked == PENDING_EVERY) {
 			int ret = handle_pending_stops(tx);
 			if (ret)
 				return ret;
