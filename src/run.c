@@ -5,6 +5,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <stdbool.h>
 #include <time.h>
 #include <signal.h>
@@ -40,10 +44,33 @@ struct tracer {
 	struct lp_diag d;
 };
 
+/*
+ * Ask for short scheduler slices (EEVDF's sched_runtime, Linux 6.12 and later; an
+ * older kernel ignores it or refuses, and nothing else changes). The tracer sleeps
+ * in waitpid() between stops while a stopped thread waits for it: with the default
+ * slice, a CPU busy with the program's other threads kept it from running for up to
+ * a slice after the stop woke it. A short slice lets it run soon after waking; it
+ * gets no larger share of the CPU, the priority and nice value are unchanged.
+ */
+static void short_slices(void)
+{
+	struct {	/* struct sched_attr, version 0 (linux/sched/types.h clashes with sched.h) */
+		uint32_t size, sched_policy;
+		uint64_t sched_flags;
+		int32_t sched_nice;
+		uint32_t sched_priority;
+		uint64_t sched_runtime, sched_deadline, sched_period;
+	} a = { .size = sizeof(a), .sched_policy = SCHED_OTHER, .sched_runtime = 100 * 1000 };
+
+	a.sched_nice = getpriority(PRIO_PROCESS, 0);
+	(void)syscall(SYS_sched_setattr, 0, &a, 0);
+}
+
 static void *tracer_main(void *arg)
 {
 	struct tracer *t = arg;
 
+	short_slices();
 	t->ret = transact_run(t->pid, t->plan, t->o, &t->st, &t->d);
 	return NULL;
 }
