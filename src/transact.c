@@ -756,7 +756,7 @@ static int release_deferred(struct tx *tx, long *due_us)
 			continue;
 		long held = (now.tv_sec - t->paused_at.tv_sec) * 1000000L +
 			    (now.tv_nsec - t->paused_at.tv_nsec) / 1000;
-		long hold = (long)DEFER_US << (t->defers - 1);
+		long hold = (long)DEFER_US << (t->defers ? t->defers - 1 : 0);
 		if (t->state == TH_STOPPED && held < hold) {
 			if (!*due_us || hold - held < *due_us)
 				*due_us = hold - held;
@@ -882,6 +882,7 @@ static int sweep(struct tx *tx, bool interrupt_running)
  */
 static int sync_threads(struct tx *tx, bool hold_last)
 {
+	struct timespec swept;
 	int ret;
 
 	tx->st->syncs++;
@@ -900,15 +901,14 @@ static int sync_threads(struct tx *tx, bool hold_last)
 		tx->held = 0;
 		ret = look(tx, h, &sig);
 		if (ret < 0)
-			return ret;
+			goto done;
 		h->synced = ret == 0;
 		if (h->state == TH_STOPPED && (ret = resume(tx, h, sig)))
-			return ret;
+			goto done;
 	}
 	/* Two looks before interrupting: a thread seen running a moment ago may be asleep now. */
 	if ((ret = sweep(tx, false)) || (ret = sweep(tx, true)))
-		return ret;
-	struct timespec swept;
+		goto done;
 	clock_gettime(CLOCK_MONOTONIC, &swept);
 	while (unsynced(tx)) {
 		long due_us;
@@ -918,6 +918,7 @@ static int sync_threads(struct tx *tx, bool hold_last)
 			tick_in(due_us);
 		ret = wait_one(tx, hold_last);
 		if (ret == -EINTR || ret == -ECHILD) {
+			bool none = ret == -ECHILD;	/* nothing to wait for: look at once */
 			if (stop_requested && tx->forward) {
 				ret = fault_point(tx, "signal");
 				break;
@@ -928,7 +929,7 @@ static int sync_threads(struct tx *tx, bool hold_last)
 					break;
 			}
 			/* A look for threads gone to sleep since: once a tick, not at every release. */
-			if (ret == -ECHILD || ms_since(&swept) * 1000 >= TICK_US) {
+			if (none || ms_since(&swept) * 1000 >= TICK_US) {
 				if ((ret = sweep(tx, true)))
 					break;
 				clock_gettime(CLOCK_MONOTONIC, &swept);
@@ -946,8 +947,9 @@ static int sync_threads(struct tx *tx, bool hold_last)
 			break;
 		}
 	}
+done:
 	tx->in_sync = false;
-	return resume_deferred(tx, hold_last, ret);
+	return resume_deferred(tx, hold_last, ret);	/* a failed sync holds none back */
 }
 
 /*
