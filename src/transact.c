@@ -917,31 +917,27 @@ static int sync_threads(struct tx *tx, bool hold_last)
 		if (due_us)
 			tick_in(due_us);
 		ret = wait_one(tx, hold_last);
-		if (ret == -EINTR || ret == -ECHILD) {
-			bool none = ret == -ECHILD;	/* nothing to wait for: look at once */
-			if (stop_requested && tx->forward) {
-				ret = fault_point(tx, "signal");
-				break;
-			}
-			if (ms_since(&tx->deadline) > 0) {
-				ret = process_ending(tx) ? died(tx) : timed_out(tx);
-				if (ret)
-					break;
-			}
+		bool none = ret == -ECHILD, woke = none || ret == -EINTR;	/* a tick, or no tracee */
+		if (woke && stop_requested && tx->forward) {
+			ret = fault_point(tx, "signal");
+			break;
+		}
+		if (woke)
+			ret = 0;
+		/* After a stop as after a tick: stops that keep coming let no tick through. */
+		if (!ret && ms_since(&tx->deadline) > 0)
+			ret = process_ending(tx) ? died(tx) : timed_out(tx);
+		if (ret)
+			break;
+		if (woke) {
 			/* A look for threads gone to sleep since: once a tick, not at every release. */
 			if (none || ms_since(&swept) * 1000 >= TICK_US) {
 				if ((ret = sweep(tx, true)))
 					break;
 				clock_gettime(CLOCK_MONOTONIC, &swept);
 			}
-			ret = 0;
 			continue;
 		}
-		/* Stops that keep coming never let waitpid be interrupted: the deadline still holds. */
-		if (!ret && ms_since(&tx->deadline) > 0)
-			ret = process_ending(tx) ? died(tx) : timed_out(tx);
-		if (ret)
-			break;
 		if (tx->exec_seen) {
 			ret = LP_ERR(LP_EXIT_PROCESS);
 			break;
