@@ -744,18 +744,14 @@ static int resume_deferred(struct tx *tx, bool hold_last, int ret)
  */
 static int release_deferred(struct tx *tx, long *due_us)
 {
-	struct timespec now;
-
 	*due_us = 0;
 	if (!tx->ndeferred)
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	for (size_t i = 0; i < tx->ts.n; i++) {
 		struct lp_thread *t = &tx->ts.v[i];
 		if (!t->deferred || (t->state == TH_STOPPED && t->defers > DEFER_RELEASES))
 			continue;
-		long held = (now.tv_sec - t->paused_at.tv_sec) * 1000000L +
-			    (now.tv_nsec - t->paused_at.tv_nsec) / 1000;
+		long held = (long)(ms_since(&t->paused_at) * 1000);
 		long hold = (long)DEFER_US << (t->defers ? t->defers - 1 : 0);
 		if (t->state == TH_STOPPED && held < hold) {
 			if (!*due_us || hold - held < *due_us)
