@@ -123,6 +123,39 @@ static int run_tracer(pid_t pid, const struct lp_plan *plan, const struct lp_tx_
 	return t.ret;
 }
 
+/*
+ * Room in the descriptor table, before the tracer and its helper exist, for the
+ * /proc file the seize keeps open per thread (seize.c: the syncs read it again).
+ * The kernel grows a table that several threads share only after an RCU grace
+ * period (expand_fdtable), a stall of 1-8 ms per doubling measured in the middle
+ * of the seize: at 256 threads, 3 doublings made it 22 ms instead of 6. One
+ * dup2() while this process has one thread grows it at no such cost. The soft
+ * RLIMIT_NOFILE is raised towards the hard one when it would not hold them all;
+ * below that, the seize would fail half way (it used to say the process exited).
+ */
+static int reserve_fds(const struct lp_proc *proc, struct lp_diag *d)
+{
+	rlim_t want = (rlim_t)proc->threads + 64;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 0;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur <= want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want + 1 : rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur <= want)
+		return lp_fail(d, LP_EXIT_PROCESS, "process %d has %d threads, and livepatch keeps a file "
+			       "open for each: over the open-file limit %llu (raise it: ulimit -n %llu)",
+			       proc->pid, proc->threads, (unsigned long long)rl.rlim_cur,
+			       (unsigned long long)want + 1);
+	int fd = dup2(proc->mem_fd, (int)want);
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
 /* --list and --symbols: read-only views; nothing is attached. */
 static int run_inspect(const struct lp_options *o, struct lp_proc *proc, struct lp_diag *d)
 {
@@ -203,6 +236,10 @@ int livepatch_run(const struct lp_options *o)
 			.log = o->verbose ? report_verbose : NULL,
 		};
 		const struct lp_site *vs = first_site(&plan, &ps);
+		if ((ret = reserve_fds(&proc, &d))) {
+			ret = fail(o, &d, ret);
+			goto out;
+		}
 		/* Probes first: a missing privilege fails before anything is written. */
 		if (o->verify_s > 0) {
 			ret = verify_prepare(&verifier, &proc, &plan, vs,

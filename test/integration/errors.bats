@@ -307,6 +307,30 @@ time.sleep(60)' "$BATS_TEST_TMPDIR/zombie.pid" </dev/null >/dev/null 2>&1 3>&- &
 	daemon_untouched
 }
 
+@test "more threads than the open-file limit allows: exit 3 naming ulimit -n; a low soft limit alone is raised" {
+	daemon_start counterd --threads 80
+	remember_text "$DAEMON_PID" compute
+	# A hard limit of 40: one file per thread cannot be had. Refused before anything is attached.
+	LP_RUN=(prlimit --nofile=40:40 --)
+	lp_fails 3 "has 8[0-9] threads.*open-file limit 40 .*ulimit -n [0-9]+" \
+		-p "$DAEMON_PID" -f compute -t compute_v2
+	daemon_untouched
+	# A soft limit of 40 under a hard one of 4096: livepatch raises its own, and patches.
+	run prlimit --nofile=40:4096 -- "$LP" -p "$DAEMON_PID" -f compute -t compute_v2 -q
+	[ "$status" -eq 0 ] || fail "soft limit 40, hard 4096: exit $status: $output"
+	local v2 old
+	sleep 0.05
+	status_wait_change uptime_ms
+	v2=$(status_get calls_compute_v2)
+	old=$(status_get calls_compute)
+	sleep 0.3
+	(($(status_get calls_compute_v2) > v2)) || fail "compute_v2 got no calls after the patch"
+	(($(status_get calls_compute) == old)) || fail "compute still got calls after the patch"
+	run prlimit --nofile=40:4096 -- "$LP" -p "$DAEMON_PID" --revert compute -q
+	[ "$status" -eq 0 ] || fail "revert with soft limit 40: exit $status: $output"
+	daemon_untouched
+}
+
 @test "a 32-bit process (sleep32): exit 3, not an x86-64 program" {
 	daemon_start_plain sleep32
 	lp_fails 3 "not an x86-64 program.*32-bit|32-bit.*not an x86-64 program" -p "$DAEMON_PID" -f compute -t compute_v2 -n
