@@ -293,9 +293,28 @@ static int seize_sharers(struct lp_threads *ts, bool all, struct lp_diag *d)
 	return (int)(ts->n - known);
 }
 
+/*
+ * Every thread of the process is traced: the kernel counts a thread until it is
+ * released (/proc/PID/status Threads), and a traced one is released only when we
+ * reap it, so the count is ours unless a thread we do not trace exists (or one
+ * we lost track of, or a zombie leader: the scan runs then, as it would anyway).
+ * The scan reads one directory entry per thread, 0.4-1.4 us each (0.1-0.4 ms at
+ * 256 threads): after sync 0 the thread held stopped for the first write waits for
+ * it, and the seize would read the directory twice (the second time to see nothing).
+ */
+static bool all_seized(const struct lp_threads *ts)
+{
+	long n = proc_status_field(ts->pid, "Threads");
+	size_t live = 0;
+
+	for (size_t i = 0; i < ts->n; i++)
+		live += !ts->v[i].child && !ts->v[i].sharer && ts->v[i].state != TH_GONE;
+	return n > 0 && (size_t)n == live;
+}
+
 int seize_rescan(struct lp_threads *ts, struct lp_diag *d)
 {
-	int ret = seize_pass(ts, d);
+	int ret = all_seized(ts) ? 0 : seize_pass(ts, d);
 
 	return ret < 0 ? ret : seize_sharers(ts, false, d);
 }
@@ -313,7 +332,8 @@ int seize_all(struct lp_threads *ts, pid_t pid, struct lp_diag *d)
 		int ret = seize_pass(ts, d);
 		if (ret < 0)
 			return ret;
-		if (!ret) {	/* a pass found nothing new: every thread is ours */
+		/* Nothing new, or the kernel counts no thread we lack: every thread is ours. */
+		if (!ret || all_seized(ts)) {
 			ret = seize_sharers(ts, true, d);
 			return ret < 0 ? ret : 0;
 		}
