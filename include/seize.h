@@ -24,7 +24,6 @@ struct lp_thread {
 	bool interrupted;	/* PTRACE_INTERRUPT sent, its stop not seen yet */
 	bool want_trap;		/* resumed to collect a queued SIGTRAP of ours */
 	bool deferred;		/* synced, trapped again: held a while (transact.c) */
-	unsigned char defers;	/* times deferred in this sync */
 	uint64_t park_site;	/* for TH_PARKED: the site to restart at */
 	struct timespec paused_at;
 	bool forkless;		/* no fork, clone or exec of its own is under way untraced */

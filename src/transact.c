@@ -24,8 +24,8 @@
 #define ERESTARTNOHAND 514	/* the kernel's: restart the call unless a handler runs */
 #define STEP_LIMIT 64		/* single steps to leave a displaced range */
 #define TICK_US 5000		/* waitpid wakes this often to check deadline and signals */
-#define DEFER_US 100		/* first hold of a thread that traps again in its sync */
-#define DEFER_RELEASES 3	/* holds that end early (100, 200, 400 us); then to the end */
+#define DEFER_US 50		/* hold of a thread that traps again in its sync, if alone */
+#define DEFER_EACH_US 30	/* and this much longer for every other thread held */
 
 /* The one global the SIGINT/SIGTERM/SIGHUP/SIGPIPE handler must reach. */
 static volatile sig_atomic_t stop_requested;
@@ -230,7 +230,6 @@ static int handle_trap(struct tx *tx, struct lp_thread *t, struct user_regs_stru
 		 * the sync may wait for, waits for it.
 		 */
 		t->deferred = true;
-		t->defers++;
 		tx->ndeferred++;
 		return 0;
 	}
@@ -734,13 +733,16 @@ static int resume_deferred(struct tx *tx, bool hold_last, int ret)
 }
 
 /*
- * A deferred thread waits DEFER_US, then twice as long each time it traps again,
- * and after DEFER_RELEASES such waits, until the sync ends. Holding it until the
- * end at once, as before, made its pause the length of the whole sync, which is
- * set by the slowest thread to stop (one waiting for a CPU to take its interrupt:
- * 0.5-2.6 ms measured); this bounds the pause without letting a hot thread trap
- * without end while the sync waits for the others (3 traps more at most, and only
- * after 100, 300 and 700 us). Sets *@due_us to the wait until the next release.
+ * A deferred thread waits DEFER_US, and DEFER_EACH_US more for every other thread
+ * held, then runs again (and traps again, while the int3 is there). Holding it
+ * until the sync ended made its pause as long as the whole sync, which is set by
+ * the slowest thread to stop (one waiting for a CPU to take its interrupt: 0.5-8 ms
+ * measured), while it could have run. Releasing every held thread after a fixed
+ * time instead let 64 hot threads trap faster than the tracer could handle them
+ * (a livelock): with the hold growing with the threads held, a release costs the
+ * tracer about one trap (10-15 us) per DEFER_EACH_US of hold, so the traps take
+ * at most about half of its time, however many threads trap. Sets *@due_us to the
+ * wait until the next release.
  */
 static int release_deferred(struct tx *tx, long *due_us)
 {
@@ -749,10 +751,10 @@ static int release_deferred(struct tx *tx, long *due_us)
 		return 0;
 	for (size_t i = 0; i < tx->ts.n; i++) {
 		struct lp_thread *t = &tx->ts.v[i];
-		if (!t->deferred || (t->state == TH_STOPPED && t->defers > DEFER_RELEASES))
+		if (!t->deferred)
 			continue;
 		long held = (long)(ms_since(&t->paused_at) * 1000);
-		long hold = (long)DEFER_US << (t->defers ? t->defers - 1 : 0);
+		long hold = DEFER_US + DEFER_EACH_US * (long)(tx->ndeferred - 1);
 		if (t->state == TH_STOPPED && held < hold) {
 			if (!*due_us || hold - held < *due_us)
 				*due_us = hold - held;
@@ -886,7 +888,6 @@ static int sync_threads(struct tx *tx, bool hold_last)
 	for (size_t i = 0; i < tx->ts.n; i++) {
 		struct lp_thread *t = &tx->ts.v[i];
 		t->synced = t->state != TH_RUNNING || t->child || (tx->sync0 && t->forkless);
-		t->defers = 0;
 	}
 	tx->in_sync = true;	/* from the start: a trap during the sweeps is deferred too */
 	struct lp_thread *h0 = tx->held ? threads_find(&tx->ts, tx->held) : NULL;
