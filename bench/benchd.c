@@ -3,13 +3,15 @@
  * loop iteration; the largest gap between two iterations of a window is what a thread felt of
  * a patch (bench/shm.h has the window protocol).
  *
- *   benchd --threads T --shm FILE [--duty BURST_US:SLEEP_US]
+ *   benchd --threads T --shm FILE [--duty BURST_US:SLEEP_US [--hot K]]
  *
  * One iteration calls f0000 (so the N=1 site is hot) and 7 of f0001..f0999 in turn (so every
  * site of a 1000-site batch is run), checking every result. Default: the workers never block
  * (CPU-bound, every one must be interrupted by a sync). --duty: each worker runs BURST_US of
  * iterations then sleeps SLEEP_US (a gap across a sleep is not counted), so the CPUs are not
- * saturated and a gap is a stop, not a wait for a CPU.
+ * saturated and a gap is a stop, not a wait for a CPU. --hot K: the first K workers never
+ * sleep (a thread always busy, as in a request loop under load): whatever T is, some worker
+ * is running when the tool stops it, so every patch shows what a running thread felt.
  * The main thread only waits for SIGTERM/SIGINT (blocked in the kernel) and copies the call
  * counters to the shared page every 10 ms.
  */
@@ -30,6 +32,7 @@ static _Atomic unsigned long calls_f, calls_g, wrong;
 static _Atomic int stopping;
 static struct bench_shm *shm;
 static long burst_ns, sleep_ns;
+static unsigned int hot;	/* workers 0..hot-1 never sleep */
 
 static inline void count(_Atomic unsigned long *c)
 {
@@ -130,8 +133,19 @@ static void *worker(void *arg)
 	struct probe base, now_p;
 
 	probe(fd, &base);
-	uint64_t gen = atomic_load(&shm->gen), prev = bench_now_ns(), burst_end = prev + burst_ns;
 	atomic_fetch_add(&shm->started, 1);
+	if (sleep_ns && id >= hot) {
+		/* A phase of its own: workers started together would burst together. */
+		long off = (long)((uint64_t)id * 2654435761u % 1000) * (sleep_ns / 1000);
+		struct timespec ts = { off / 1000000000, off % 1000000000 };
+		atomic_store_explicit(&s->asleep, 1, memory_order_release);
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		atomic_store_explicit(&s->asleep, 0, memory_order_release);
+		probe(fd, &base);
+	}
+	/* No window yet: the first iteration resets the slot for the current one. */
+	uint64_t gen = UINT64_MAX, prev = bench_now_ns(), burst_end = prev + burst_ns;
 	while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
 		call_checked(0, x);
 		for (int k = 0; k < 7; k++) {
@@ -155,10 +169,12 @@ static void *worker(void *arg)
 			now = bench_now_ns();	/* the probe's own time is no gap */
 		}
 		prev = now;
-		if (sleep_ns && now >= burst_end) {
+		if (sleep_ns && id >= hot && now >= burst_end) {
 			struct timespec ts = { sleep_ns / 1000000000, sleep_ns % 1000000000 };
+			atomic_store_explicit(&s->asleep, 1, memory_order_release);
 			while (nanosleep(&ts, &ts) && errno == EINTR)
 				;
+			atomic_store_explicit(&s->asleep, 0, memory_order_release);
 			/* A gap across the sleep is not a pause: start counting again after it. */
 			probe(fd, &base);
 			prev = bench_now_ns();
@@ -172,7 +188,8 @@ static void *worker(void *arg)
 
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s --threads T --shm FILE [--duty BURST_US:SLEEP_US]\n", prog);
+	fprintf(stderr, "usage: %s --threads T --shm FILE [--duty BURST_US:SLEEP_US [--hot K]]\n",
+		prog);
 	exit(2);
 }
 
@@ -194,7 +211,9 @@ int main(int argc, char **argv)
 				usage(argv[0]);
 			burst_ns = b * 1000;
 			sleep_ns = s * 1000;
-		} else
+		} else if (!strcmp(argv[i], "--hot") && i + 1 < argc)
+			hot = (unsigned int)atoi(argv[++i]);
+		else
 			usage(argv[0]);
 	}
 	if (!shm_path || n < 1 || n > BENCH_MAX_THREADS)

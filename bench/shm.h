@@ -5,7 +5,9 @@
  * harness by bumping `gen` (each worker resets its slot and acknowledges with gen_seen) and
  * closed by setting `end_ns`: a gap counts when it *started* before end_ns, so a thread that
  * is still descheduled when the window closes reports that gap as soon as it runs again
- * (the harness waits until every slot's `last` is past end_ns before it reads).
+ * (the harness waits until every slot's `last` is past end_ns before it reads). A worker
+ * asleep between bursts (`asleep`) is not waited for: it resets its slot before it counts
+ * anything, and a slot not reset for the window (gen_seen) holds nothing of it.
  *
  * A gap is either a wait for a CPU (preemption) or a stop: a gap longer than BENCH_PROBE_NS
  * makes the worker read its voluntary context switches (getrusage RUSAGE_THREAD) and its
@@ -33,7 +35,7 @@ struct bench_slot {
 	_Atomic uint64_t stop_gaps;
 	_Atomic uint64_t max_stop_gap_ns;
 	_Atomic uint64_t max_off_ns;
-	char pad[8];
+	_Atomic uint64_t asleep;	/* 1 while the worker sleeps between bursts */
 } __attribute__((aligned(64)));
 
 struct bench_shm {
