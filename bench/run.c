@@ -1334,7 +1334,7 @@ static void loadavg(char *buf, size_t cap)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .runs = 15, .gdb_runs = 5, .spin_runs = 3, .svc_seconds = 10,
+	struct opts o = { .runs = 31, .gdb_runs = 11, .spin_runs = 3, .svc_seconds = 10,
 			  .svc_period_ms = 200, .budget_s = 480, .util = 0.5, .hot_util = 0.1,
 			  .burst_us = 1000 };
 	char mach[512], load0[128], load1[128];
