@@ -1233,6 +1233,20 @@ static void warm_up(const struct opts *o, struct daemon *d)
 	run_capture(av, out, sizeof(out), NULL);
 }
 
+/* Start benchd with T workers under @load (its rows are cur_load's) and warm it up; false
+ * (and a note on the row) when it did not start. */
+static bool daemon_ready(const struct opts *o, struct daemon *d, int T, enum load load)
+{
+	msg("%s T=%d: starting benchd", cur_load, T);
+	if (daemon_start(o, d, T, load)) {
+		struct row *r = row_new("livepatch", T, 1);
+		snprintf(r->note, sizeof(r->note), "benchd with %d threads did not start", T);
+		return false;
+	}
+	warm_up(o, d);
+	return true;
+}
+
 /* The matrix: every T and N, duty-cycled workers, with the baselines. */
 static void run_matrix(const struct opts *o)
 {
@@ -1243,13 +1257,8 @@ static void run_matrix(const struct opts *o)
 	for (int i = 0; i < o->nthreads; i++) {
 		struct daemon d;
 		int T = o->threads[i];
-		msg("duty T=%d: starting benchd", T);
-		if (daemon_start(o, &d, T, LOAD_DUTY)) {
-			struct row *r = row_new("livepatch", T, 1);
-			snprintf(r->note, sizeof(r->note), "benchd with %d threads did not start", T);
+		if (!daemon_ready(o, &d, T, LOAD_DUTY))
 			continue;
-		}
-		warm_up(o, &d);
 		for (int k = 0; k < o->nsites; k++) {
 			int N = o->sites[k], runs = runs_for(o, combos_left, per_run_s);
 			double t0 = now_ms();
@@ -1280,13 +1289,8 @@ static void run_hot(const struct opts *o)
 	for (int i = 0; i < o->nthreads; i++) {
 		struct daemon d;
 		int T = o->threads[i];
-		msg("hot T=%d: starting benchd", T);
-		if (daemon_start(o, &d, T, LOAD_HOT)) {
-			struct row *r = row_new("livepatch", T, 1);
-			snprintf(r->note, sizeof(r->note), "benchd with %d threads did not start", T);
+		if (!daemon_ready(o, &d, T, LOAD_HOT))
 			continue;
-		}
-		warm_up(o, &d);
 		msg("hot T=%d: livepatch x%d, floor x%d", T, o->runs, o->runs);
 		run_livepatch(o, &d, 1, o->runs);
 		run_floor(o, &d, o->runs, false);
@@ -1307,13 +1311,8 @@ static void run_saturated(const struct opts *o)
 			snprintf(r->note, sizeof(r->note), "skipped: over the time budget");
 			continue;
 		}
-		msg("spin T=%d: starting benchd", T);
-		if (daemon_start(o, &d, T, LOAD_SPIN)) {
-			struct row *r = row_new("livepatch", T, 1);
-			snprintf(r->note, sizeof(r->note), "benchd with %d threads did not start", T);
+		if (!daemon_ready(o, &d, T, LOAD_SPIN))
 			continue;
-		}
-		warm_up(o, &d);
 		msg("spin T=%d: livepatch x%d, floor-all x%d", T, o->spin_runs, o->spin_runs);
 		run_livepatch(o, &d, 1, o->spin_runs);
 		run_floor(o, &d, o->spin_runs, true);
