@@ -327,7 +327,7 @@ def write_report(a, pid, results, sizes, images, plan_s, total_s, n):
     lines.append("|--:|--:|" + "--:|" * len(OBJECTS) + "---|---|")
     big_reasons = [(k, v) for (kind, k), v in reasons.items() if kind == ">=5"]
     for k, v in sorted(big_reasons, key=lambda kv: -kv[1]):
-        ex = ", ".join(examples[k][:3])
+        ex = ", ".join(sorted(examples[k])[:3])  # results come back in any order: keep it stable
         lines.append(f"| {v} | {codes[k]} | " + " | ".join(str(reasons_obj[o][k]) for o in OBJECTS)
                      + f" | {k.replace('|', '/')} | {ex} |")
     if sum(calls.values()):
