@@ -64,7 +64,7 @@ void proc_close(struct lp_proc *p);
 /* One numeric field of /proc/TID/status ("Tgid", "TracerPid"), or -1. */
 long proc_status_field(pid_t tid, const char *key);
 
-/* Re-read the thread count (the report shows it; it changes while we work). */
+/* Re-read the thread count: the kernel's, unreaped threads included (0 if unreadable). */
 int proc_count_threads(pid_t pid);
 
 /*

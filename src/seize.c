@@ -304,7 +304,7 @@ static int seize_sharers(struct lp_threads *ts, bool all, struct lp_diag *d)
  */
 static bool all_seized(const struct lp_threads *ts)
 {
-	long n = proc_status_field(ts->pid, "Threads");
+	int n = proc_count_threads(ts->pid);
 	size_t live = 0;
 
 	for (size_t i = 0; i < ts->n; i++)
