@@ -124,6 +124,17 @@ static void probe(int fd, struct probe *p)
 	p->delay_ns = delay;
 }
 
+/* Sleep @ns between bursts, flagged in the slot so the harness does not wait for this worker. */
+static void nap(struct bench_slot *s, long ns)
+{
+	struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+
+	atomic_store_explicit(&s->asleep, 1, memory_order_release);
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+	atomic_store_explicit(&s->asleep, 0, memory_order_release);
+}
+
 static void *worker(void *arg)
 {
 	unsigned int id = (unsigned int)(uintptr_t)arg;
@@ -136,12 +147,7 @@ static void *worker(void *arg)
 	atomic_fetch_add(&shm->started, 1);
 	if (sleep_ns && id >= hot) {
 		/* A phase of its own: workers started together would burst together. */
-		long off = (long)((uint64_t)id * 2654435761u % 1000) * (sleep_ns / 1000);
-		struct timespec ts = { off / 1000000000, off % 1000000000 };
-		atomic_store_explicit(&s->asleep, 1, memory_order_release);
-		while (nanosleep(&ts, &ts) && errno == EINTR)
-			;
-		atomic_store_explicit(&s->asleep, 0, memory_order_release);
+		nap(s, (long)((uint64_t)id * 2654435761u % 1000) * (sleep_ns / 1000));
 		probe(fd, &base);
 	}
 	/* No window yet: the first iteration resets the slot for the current one. */
@@ -170,11 +176,7 @@ static void *worker(void *arg)
 		}
 		prev = now;
 		if (sleep_ns && id >= hot && now >= burst_end) {
-			struct timespec ts = { sleep_ns / 1000000000, sleep_ns % 1000000000 };
-			atomic_store_explicit(&s->asleep, 1, memory_order_release);
-			while (nanosleep(&ts, &ts) && errno == EINTR)
-				;
-			atomic_store_explicit(&s->asleep, 0, memory_order_release);
+			nap(s, sleep_ns);
 			/* A gap across the sleep is not a pause: start counting again after it. */
 			probe(fd, &base);
 			prev = bench_now_ns();
