@@ -7,9 +7,10 @@
 #include "resolve.h"
 
 #define LP_SITE_MAX 16		/* longest site: the 14-byte absolute jump */
+#define LP_DISPLACED_MAX 32	/* longest displaced range: 14 bytes + one instruction */
 #define LP_FUNC_MAX (1u << 20)	/* longest function decoded */
 
-/* How a thread that traps on the site's int3 is handled (DESIGN §4). */
+/* How a thread that traps on the site's int3 is handled (docs/design.md §4). */
 enum lp_emul {
 	LP_EMUL_JMP,		/* PC = target */
 	LP_EMUL_CALL,		/* push site + len, PC = target */
@@ -28,6 +29,7 @@ struct lp_site {
 	uint64_t addr;		/* first byte replaced (after a leading endbr64) */
 	unsigned int len;
 	unsigned int displaced_len;	/* whole instructions replaced: len rounded up */
+	uint8_t orig[LP_DISPLACED_MAX];	/* the file's displaced instructions (out-of-line copy) */
 	uint64_t after[8];	/* the old body's first instructions after them (for --verify) */
 	unsigned int nafter;
 	uint8_t old_bytes[LP_SITE_MAX];	/* what memory holds now */
@@ -95,7 +97,7 @@ struct lp_request {
 };
 
 /*
- * Analyse one function (DESIGN §3) and fill @site and @plan's state. Pure: no
+ * Analyse one function (docs/design.md §3) and fill @site and @plan's state. Pure: no
  * process access, so the unit tests feed it bytes. Refusals are LP_EXIT_SITE.
  */
 int plan_site(const struct lp_request *rq, struct lp_site *site, struct lp_plan *plan,

@@ -1,5 +1,5 @@
 /*
- * Plan: site analysis with capstone (DESIGN §3). Every check that can refuse a
+ * Plan: site analysis with capstone (docs/design.md §3). Every check that can refuse a
  * site happens here, so applying a plan never fails on content.
  */
 #include <capstone/capstone.h>
@@ -138,7 +138,7 @@ static int analyse(csh cs, const struct lp_request *rq, uint64_t site, unsigned 
 			append_insn(out->displaced, sizeof(out->displaced), in);
 			/*
 			 * A call returns to its end: inside the displaced bytes only when it ends
-			 * before the jump's last byte (DESIGN §3). A call that is the last
+			 * before the jump's last byte (docs/design.md §3). A call that is the last
 			 * displaced instruction returns past the jump, into intact old code.
 			 */
 			if (cs_insn_group(cs, in, CS_GRP_CALL) && !an->why[0] &&
@@ -316,6 +316,12 @@ int plan_site(const struct lp_request *rq, struct lp_site *s, struct lp_plan *pl
 		goto out;
 	memcpy(s->old_bytes, rq->live + (s->addr - rq->start), need);
 	s->displaced_len = (unsigned int)(an.range_end - s->addr);
+	if (s->displaced_len > LP_DISPLACED_MAX) {
+		ret = refuse(d, rq, "cannot patch %s: %s (patch another function)",
+			     "its first instructions are longer than livepatch can displace");
+		goto out;
+	}
+	memcpy(s->orig, rq->file + (s->addr - rq->start), s->displaced_len);
 	plan->state = LP_PLAN_WRITE;
 	ret = rq->revert ? plan_revert(rq, s, plan, cur_len, d) : choose_form(rq, s, plan, cur_len, d);
 	memcpy(s->old_bytes, rq->live + (s->addr - rq->start), s->len);
