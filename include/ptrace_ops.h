@@ -1,8 +1,9 @@
-/* Every ptrace(2) call of livepatch goes through here (STYLE: one file owns them). */
+/* Every ptrace(2) call of livepatch goes through here (one file owns them). */
 #ifndef LP_PTRACE_OPS_H
 #define LP_PTRACE_OPS_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/user.h>
 #include "lp.h"
 
@@ -12,6 +13,12 @@ int pt_cont(pid_t tid, int sig) LP_MUST_CHECK;
 int pt_step(pid_t tid, int sig) LP_MUST_CHECK;
 int pt_listen(pid_t tid) LP_MUST_CHECK;
 int pt_detach(pid_t tid, int sig) LP_MUST_CHECK;
+/* PTRACE_SYSCALL: run to the next system-call entry or exit (inject.c only). */
+int pt_syscall(pid_t tid) LP_MUST_CHECK;
+/* The seize options, with PTRACE_O_TRACESYSGOOD or without. */
+int pt_sysgood(pid_t tid, bool on) LP_MUST_CHECK;
+int pt_getsigmask(pid_t tid, uint64_t *mask) LP_MUST_CHECK;
+int pt_setsigmask(pid_t tid, uint64_t mask) LP_MUST_CHECK;
 int pt_getregs(pid_t tid, struct user_regs_struct *r) LP_MUST_CHECK;
 int pt_setregs(pid_t tid, const struct user_regs_struct *r) LP_MUST_CHECK;
 int pt_getsiginfo(pid_t tid, siginfo_t *si) LP_MUST_CHECK;

@@ -21,6 +21,22 @@ int pt_cont(pid_t tid, int sig) { return call(PTRACE_CONT, tid, 0, (unsigned lon
 int pt_step(pid_t tid, int sig) { return call(PTRACE_SINGLESTEP, tid, 0, (unsigned long)sig); }
 int pt_listen(pid_t tid) { return call(PTRACE_LISTEN, tid, 0, 0); }
 int pt_detach(pid_t tid, int sig) { return call(PTRACE_DETACH, tid, 0, (unsigned long)sig); }
+int pt_syscall(pid_t tid) { return call(PTRACE_SYSCALL, tid, 0, 0); }
+
+int pt_sysgood(pid_t tid, bool on)
+{
+	return call(PTRACE_SETOPTIONS, tid, 0, SEIZE_OPTIONS | (on ? PTRACE_O_TRACESYSGOOD : 0));
+}
+
+int pt_getsigmask(pid_t tid, uint64_t *mask)
+{
+	return call(PTRACE_GETSIGMASK, tid, sizeof(*mask), (unsigned long)mask);
+}
+
+int pt_setsigmask(pid_t tid, uint64_t mask)
+{
+	return call(PTRACE_SETSIGMASK, tid, sizeof(mask), (unsigned long)&mask);
+}
 
 int pt_getregs(pid_t tid, struct user_regs_struct *r)
 {

@@ -1,0 +1,34 @@
+/*
+ * Inject: run one system call in a thread of the process that is in a ptrace stop
+ * we reaped (compel's way, without a parasite): the thread's registers and signal
+ * mask are saved, it runs a `syscall` instruction of the process between two
+ * PTRACE_SYSCALL stops with every signal blocked, and it is put back.
+ */
+#ifndef LP_INJECT_H
+#define LP_INJECT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include "lp.h"
+
+struct lp_inject {
+	pid_t tid;		/* the stopped thread that runs the call */
+	pid_t via;		/* whose /proc shows the memory */
+	int mem_fd;		/* /proc/VIA/mem */
+	uint64_t insn;		/* a `syscall` instruction in the process; 0: find one */
+	const struct timespec *deadline;	/* CLOCK_MONOTONIC: the call must have begun */
+	bool gone;		/* the thread exited meanwhile */
+};
+
+/*
+ * Run system call @nr(@args) in @in->tid. Returns what the call returned (a
+ * negative errno for a failed call) with *@failed false; or -errno of the
+ * injection with *@failed true. Either way the thread is back in a ptrace stop
+ * (PTRACE_EVENT_STOP, a group stop if its process is stopped) with the
+ * registers and signal mask it had, its interrupted system call, if any, still to
+ * be restarted by the kernel as before. The stop it was in must not have had a
+ * signal to deliver. Suits lp_injector.syscall (xol.h).
+ */
+long inject_syscall(void *in, long nr, const long args[6], bool *failed);
+
+#endif
