@@ -1,0 +1,152 @@
+/* Frames: signal frames with a saved PC inside a displaced range (frames.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "frames.h"
+
+#define SPANS_MAX 8	/* stacks followed per thread: its own, sigaltstack, nested */
+
+static int read_maps(struct lp_stacks *st)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/maps", st->via);
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -errno;
+	st->nmaps = 0;
+	size_t cap = 0;
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t lo, hi;
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64, &lo, &hi) != 2)
+			continue;
+		if (st->nmaps == cap) {
+			cap = cap ? cap * 2 : 256;
+			struct lp_span *m = realloc(st->maps, cap * sizeof(*m));
+			if (!m) {
+				fclose(f);
+				return -ENOMEM;
+			}
+			st->maps = m;
+		}
+		st->maps[st->nmaps++] = (struct lp_span){ lo, hi };
+	}
+	fclose(f);
+	return 0;
+}
+
+/* The end of the mapping that holds @addr (maps is sorted), or 0. */
+static uint64_t mapping_end(const struct lp_stacks *st, uint64_t addr)
+{
+	size_t lo = 0, hi = st->nmaps;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (addr < st->maps[mid].lo)
+			hi = mid;
+		else if (addr >= st->maps[mid].hi)
+			lo = mid + 1;
+		else
+			return st->maps[mid].hi;
+	}
+	return 0;
+}
+
+static bool known(const uint64_t *v, size_t n, uint64_t x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+/* `mov $15, %rax; syscall` or `mov $15, %eax; syscall`: glibc's and musl's __restore_rt. */
+static bool is_trampoline(struct lp_stacks *st, uint64_t addr)
+{
+	static const uint8_t rax[] = { 0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05 };
+	static const uint8_t eax[] = { 0xb8, 0x0f, 0, 0, 0, 0x0f, 0x05 };
+	uint8_t b[sizeof(rax)];
+
+	if (known(st->tramp, st->ntramp, addr))
+		return true;
+	if (known(st->not_tramp, st->nnot < LP_ARRAY_SIZE(st->not_tramp) ? st->nnot :
+		  LP_ARRAY_SIZE(st->not_tramp), addr))
+		return false;
+	bool yes = pread(st->mem_fd, b, sizeof(b), (off_t)addr) == (ssize_t)sizeof(b) &&
+		   (!memcmp(b, rax, sizeof(rax)) || !memcmp(b, eax, sizeof(eax)));
+	if (yes && st->ntramp < LP_ARRAY_SIZE(st->tramp))
+		st->tramp[st->ntramp++] = addr;
+	else if (!yes)
+		st->not_tramp[st->nnot++ % LP_ARRAY_SIZE(st->not_tramp)] = addr;
+	return yes;
+}
+
+static uint64_t word(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+int frames_find(struct lp_stacks *st, uint64_t sp, bool (*inside)(void *arg, uint64_t pc),
+		void *arg, struct lp_frame *out, size_t max)
+{
+	struct lp_span todo[SPANS_MAX];
+	size_t ntodo = 0, found = 0;
+	int ret;
+
+	if (!st->buf && !(st->buf = malloc(LP_FRAME_SCAN_MAX)))
+		return -ENOMEM;
+	if (!st->maps && (ret = read_maps(st)))
+		return ret;
+	todo[ntodo++] = (struct lp_span){ sp, 0 };
+	for (size_t k = 0; k < ntodo; k++) {
+		uint64_t lo = todo[k].lo, end = mapping_end(st, lo);
+		if (!end && (ret = read_maps(st)))	/* a stack mapped since: read maps again */
+			return ret;
+		if (!end && !(end = mapping_end(st, lo)))
+			continue;
+		size_t len = end - lo < LP_FRAME_SCAN_MAX ? end - lo : LP_FRAME_SCAN_MAX;
+		ssize_t n = pread(st->mem_fd, st->buf, len, (off_t)lo);
+		if (n <= 0)
+			continue;
+		/* A frame starts 8 bytes below a 16-byte boundary (the kernel's alignment). */
+		for (size_t off = (8 - (lo & 15) + 16) % 16; off + LP_FRAME_RIP + 8 <= (size_t)n; off += 16) {
+			const uint8_t *f = st->buf + off;
+			uint64_t pc = word(f + LP_FRAME_RIP);
+			if (!inside(arg, pc) || word(f + 8) >= 16 || !is_trampoline(st, word(f)))
+				continue;
+			if (found < max)
+				out[found] = (struct lp_frame){ lo + off + LP_FRAME_RIP, pc };
+			found++;
+		}
+		/* Every frame's interrupted stack is scanned too (sigaltstack, nesting). */
+		for (size_t off = (8 - (lo & 15) + 16) % 16; off + LP_FRAME_RIP + 8 <= (size_t)n &&
+		     ntodo < SPANS_MAX; off += 16) {
+			const uint8_t *f = st->buf + off;
+			uint64_t rsp = word(f + LP_FRAME_RSP);
+			if (word(f + 8) >= 16 || (rsp >= lo && rsp < lo + (uint64_t)n) ||
+			    !mapping_end(st, rsp) || !mapping_end(st, word(f + LP_FRAME_RIP)) ||
+			    !mapping_end(st, word(f)) || !is_trampoline(st, word(f)))
+				continue;
+			bool seen = false;
+			for (size_t j = 0; j < ntodo; j++)
+				seen |= rsp >= todo[j].lo && mapping_end(st, rsp) == mapping_end(st, todo[j].lo);
+			if (!seen)
+				todo[ntodo++] = (struct lp_span){ rsp, 0 };
+		}
+	}
+	return (int)(found < max ? found : max);
+}
+
+void frames_free(struct lp_stacks *st)
+{
+	free(st->maps);
+	free(st->buf);
+	st->maps = NULL;
+	st->buf = NULL;
+}
