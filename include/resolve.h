@@ -64,6 +64,12 @@ void proc_close(struct lp_proc *p);
 /* One numeric field of /proc/TID/status ("Tgid", "TracerPid"), or -1. */
 long proc_status_field(pid_t tid, const char *key);
 
+/*
+ * Whether the cgroup freezer holds thread @tid of @pid: 1 (v1 freezer.state FROZEN or
+ * FREEZING), 2 (v2 cgroup.freeze 1), else 0; @out names the file that says so.
+ */
+int proc_frozen(pid_t pid, pid_t tid, char *out, size_t cap);
+
 /* Re-read the thread count: the kernel's, unreaped threads included (0 if unreadable). */
 int proc_count_threads(pid_t pid);
 

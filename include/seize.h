@@ -24,6 +24,7 @@ struct lp_thread {
 	bool interrupted;	/* PTRACE_INTERRUPT sent, its stop not seen yet */
 	bool want_trap;		/* resumed to collect a queued SIGTRAP of ours */
 	bool deferred;		/* synced, trapped again: held a while (transact.c) */
+	bool group_stop;	/* its last stop was a group stop: it stays stopped */
 	uint64_t park_site;	/* for TH_PARKED: the site to restart at */
 	struct timespec paused_at;
 	bool forkless;		/* no fork, clone or exec of its own is under way untraced */

@@ -1,4 +1,4 @@
-/* Transact: the three synchronized phases over every thread (DESIGN §4). */
+/* Transact: the three synchronized phases over every thread (docs/design.md §4). */
 #ifndef LP_TRANSACT_H
 #define LP_TRANSACT_H
 
@@ -22,6 +22,9 @@ struct lp_tx_stats {
 	unsigned int traps_emulated, traps_parked, traps_late, stepouts;
 	unsigned int signals_passed, clones, forks, exits;
 	unsigned int calls_restarted;	/* blocking calls our interrupt cut: restarted */
+	unsigned int out_of_line;	/* threads moved to an out-of-line copy (xol.h) */
+	unsigned int frames_moved;	/* signal frames whose saved PC was moved there */
+	unsigned int xol_regions;	/* regions made for the copies in this run */
 	/* Threads seen stopped between [mid_lo, mid_hi] of lp_tx_opts: inside the old body. */
 	pid_t mid[LP_MID_MAX];
 	unsigned int nmid;
@@ -47,7 +50,7 @@ struct lp_tx_opts {
  * Seize every thread of @pid and move @plan's sites to their new bytes; on a
  * failure, roll back to the old bytes with the same protocol. Must run in a
  * thread that exits afterwards: its exit releases every thread it traced
- * (DESIGN §4). The signals of transact_signals() must be blocked in every other
+ * (docs/design.md §4). The signals of transact_signals() must be blocked in every other
  * thread: they cancel the transaction (SIGINT, SIGTERM, SIGHUP, SIGPIPE) or tick
  * its waits (SIGALRM), and the tracer unblocks them for itself.
  */

@@ -409,3 +409,66 @@ long proc_status_field(pid_t tid, const char *key)
 	fclose(f);
 	return v;
 }
+
+/* Where this mount namespace mounts cgroup2 (@v2) or the v1 freezer hierarchy. */
+static bool cgroup_mount(bool v2, char *out, size_t cap)
+{
+	char line[1024], dev[256], dir[PATH_MAX], type[64], opts[512];
+	FILE *f = fopen("/proc/self/mounts", "re");
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%255s %4095s %63s %511s", dev, dir, type, opts) == 4 &&
+		    (v2 ? !strcmp(type, "cgroup2") :
+		     !strcmp(type, "cgroup") && strstr(opts, "freezer"))) {
+			snprintf(out, cap, "%s", dir);
+			found = true;
+		}
+	fclose(f);
+	return found;
+}
+
+static bool file_starts(const char *path, const char *what)
+{
+	char buf[64] = "";
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return false;
+	bool yes = fgets(buf, sizeof(buf), f) && !strncmp(buf, what, strlen(what));
+	fclose(f);
+	return yes;
+}
+
+int proc_frozen(pid_t pid, pid_t tid, char *out, size_t cap)
+{
+	char path[PATH_MAX + 64], line[PATH_MAX + 64], mnt[PATH_MAX], file[2 * PATH_MAX + 64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", pid, tid);
+	FILE *f = fopen(path, "re");
+	int frozen = 0;
+
+	if (!f)
+		return 0;
+	while (!frozen && fgets(line, sizeof(line), f)) {
+		char *ctl = strchr(line, ':'), *cg = ctl ? strchr(ctl + 1, ':') : NULL;
+		if (!cg)
+			continue;
+		*cg++ = 0;
+		cg[strcspn(cg, "\n")] = 0;
+		bool v2 = !ctl[1];
+		if (!v2 && !strstr(ctl + 1, "freezer"))
+			continue;
+		if (!cgroup_mount(v2, mnt, sizeof(mnt)))
+			continue;
+		snprintf(file, sizeof(file), "%s%s/%s", mnt, cg, v2 ? "cgroup.freeze" : "freezer.state");
+		if (v2 ? file_starts(file, "1") :
+		    file_starts(file, "FROZEN") || file_starts(file, "FREEZING")) {
+			snprintf(out, cap, "%s", file);
+			frozen = v2 ? 2 : 1;
+		}
+	}
+	fclose(f);
+	return frozen;
+}

@@ -1,10 +1,11 @@
 /*
  * Transact: move every site from its current bytes to the wanted bytes with the
- * kernel's text_poke_bp protocol (seed/: int3, sync, tail, sync, head, sync),
+ * kernel's text_poke_bp protocol (docs/design.md §4: int3, sync, tail, sync, head, sync),
  * over threads that keep running. Roll-back is the same walk towards the old bytes.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,13 +16,20 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "frames.h"
+#include "inject.h"
 #include "ptrace_ops.h"
 #include "resolve.h"
 #include "seize.h"
 #include "transact.h"
+#include "xol.h"
 
 #define INT3 0xcc
-#define ERESTARTNOHAND 514	/* the kernel's: restart the call unless a handler runs */
+#define ERESTARTSYS 512		/* the kernel's restart codes, seen in rax at a stop */
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514	/* restart the call unless a handler runs */
+#define ERESTART_RESTARTBLOCK 516
+#define FRAMES_MAX 16		/* signal frames moved per thread and sync */
 #define STEP_LIMIT 64		/* single steps to leave a displaced range */
 #define TICK_US 5000		/* waitpid wakes this often to check deadline and signals */
 #define DEFER_US 50		/* hold of a thread that traps again in its sync, if alone */
@@ -59,6 +67,14 @@ struct tx {
 	size_t npauses, cap_pauses;
 	struct lp_tx_stats *st;
 	struct lp_diag *d;
+	struct lp_xol xol;			/* regions for out-of-line copies (xol.h) */
+	uint64_t *xol_to;			/* per site: where its copy runs; 0: not placed */
+	struct lp_xol_copy *xol_copy;
+	char xol_why[256];			/* why no copy could be placed */
+	uint64_t syscall_insn;			/* for injections, found by the first */
+	bool in_event;				/* the stop looked at is a fork/clone/exec event */
+	bool handlers;				/* the process catches a signal: frames may exist */
+	struct lp_stacks stacks;
 };
 
 #define LOG(tx, ...) do { if ((tx)->log) (tx)->log(__VA_ARGS__); } while (0)
@@ -120,7 +136,7 @@ static int mem_rw(struct tx *tx, uint64_t addr, void *buf, size_t len, bool writ
 		if (ret != -ESRCH)
 			return ret;
 	}
-	/* No stopped thread: /proc/PID/mem, the last resort (DESIGN §4). */
+	/* No stopped thread: /proc/PID/mem, the last resort (docs/design.md §4). */
 	ssize_t n = write ? pwrite(tx->mem_fd, buf, len, (off_t)addr)
 			  : pread(tx->mem_fd, buf, len, (off_t)addr);
 	if (n < 0)
@@ -146,6 +162,16 @@ static void record_pause(struct tx *tx, struct lp_thread *t)
 
 static int resume(struct tx *tx, struct lp_thread *t, int sig)
 {
+	/*
+	 * A thread of a stopped process runs only in the kernel (to take a trap of ours
+	 * that was queued): the interrupt brings it back to its group stop before it
+	 * returns to user code, with no notification to its parent (docs/design.md §5).
+	 */
+	if (t->group_stop && !t->want_trap && !sig) {
+		int r = pt_interrupt(t->tid);
+		if (r)
+			return r == -ESRCH ? (t->state = TH_GONE, 0) : r;
+	}
 	int ret = pt_cont(t->tid, sig);
 
 	record_pause(tx, t);
@@ -237,9 +263,39 @@ static int handle_trap(struct tx *tx, struct lp_thread *t, struct user_regs_stru
 }
 
 /*
- * Single-step a thread out of a displaced range; it cannot come back in (DESIGN §4).
- * A signal that arrives meanwhile (or that this stop was delivering, *@sig) is held
- * and delivered once the thread is out, so its handler's saved context is outside too.
+ * The stop of a thread being single-stepped. Our own tick interrupts waitpid: giving
+ * up there would leave the step's SIGTRAP to be reaped elsewhere and passed to the
+ * program (it killed it). Past the deadline the thread is interrupted, which stops
+ * it wherever it is, and the walk fails once that stop is reaped.
+ */
+static int wait_step(struct tx *tx, struct lp_thread *t, int *status)
+{
+	bool late = false;
+
+	while (waitpid(t->tid, status, __WALL) < 0) {
+		if (errno != EINTR)
+			return -errno;
+		if (!late && ms_since(&tx->deadline) > 0) {
+			late = true;
+			(void)!pt_interrupt(t->tid);
+		}
+	}
+	if (WIFEXITED(*status) || WIFSIGNALED(*status))
+		t->state = TH_GONE;
+	if (late && t->state != TH_GONE)
+		return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d did not finish an instruction inside "
+			       "the bytes to replace within %u ms; %s (retry, or raise --timeout)",
+			       t->tid, tx->timeout_ms,
+			       tx->written ? "the patch was rolled back" : "nothing was written");
+	return 0;
+}
+
+/*
+ * Single-step a thread out of a displaced range when no out-of-line copy can be had
+ * (move_out); it cannot come back in (docs/design.md §4). Never over a `syscall`,
+ * which may block for as long as it likes. A signal that arrives meanwhile (or that
+ * this stop was delivering, *@sig) is held and delivered once the thread is out,
+ * so its handler's saved context is outside too.
  */
 static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r, int *sig)
 {
@@ -247,26 +303,29 @@ static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct 
 
 	for (int i = 0; i < STEP_LIMIT; i++) {
 		const struct lp_site *s = site_at(tx, r->rip, NULL);
+		uint8_t insn[2];
 		if (!s || r->rip == s->addr)
 			return 0;
-		int ret = pt_step(t->tid, 0);
+		int ret = pt_read(t->tid, r->rip, insn, 2);
 		if (ret)
 			return ret == -ESRCH ? 0 : ret;
-		/* Our own tick interrupts waitpid: give up on that and the step's SIGTRAP
-		 * would later be reaped elsewhere and passed to the program (killed it). */
-		while (waitpid(t->tid, &status, __WALL) < 0)
-			if (errno != EINTR)
-				return -errno;
-		if (WIFEXITED(status) || WIFSIGNALED(status)) {
-			t->state = TH_GONE;
-			return 0;
-		}
+		if (insn[0] == 0x0f && insn[1] == 0x05)
+			return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d is about to make a system call "
+				       "inside the bytes to replace of %s, and no out-of-line copy could be "
+				       "made for it: %s; %s (retry)", t->tid, s->func, tx->xol_why,
+				       tx->written ? "the patch was rolled back" : "nothing was written");
+		if ((ret = pt_step(t->tid, 0)))
+			return ret == -ESRCH ? 0 : ret;
+		if ((ret = wait_step(tx, t, &status)) || t->state == TH_GONE)
+			return ret;
 		if (status >> 16 == 0 && WSTOPSIG(status) != SIGTRAP) {
+			int got = WSTOPSIG(status);
 			if (*sig)	/* a second one: let the first go now rather than lose one */
-				if (!pt_step(t->tid, *sig))
-					while (waitpid(t->tid, &status, __WALL) < 0 && errno == EINTR)
-						;
-			*sig = WSTOPSIG(status);
+				if (!pt_step(t->tid, *sig) && (ret = wait_step(tx, t, &status)))
+					return ret;
+			if (t->state == TH_GONE)
+				return 0;
+			*sig = got;
 		}
 		ret = pt_getregs(t->tid, r);
 		if (ret)
@@ -276,6 +335,165 @@ static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct 
 	}
 	return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d did not leave the bytes being replaced "
 		       "within %d instructions (a loop inside the site?)", t->tid, STEP_LIMIT);
+}
+
+static bool restart_pending(const struct user_regs_struct *r)
+{
+	long long ax = (long long)r->rax;
+
+	return (long long)r->orig_rax >= 0 && (ax == -ERESTARTSYS || ax == -ERESTARTNOINTR ||
+					       ax == -ERESTARTNOHAND || ax == -ERESTART_RESTARTBLOCK);
+}
+
+/*
+ * The site whose displaced instructions a thread at @pc is in the middle of: strictly
+ * inside them, or (@restart: the kernel may restart the call it is in) just past a
+ * `syscall` that ends them, where a restart moves the PC back 2 bytes, inside.
+ */
+static const struct lp_site *displaced_at(const struct tx *tx, uint64_t pc, bool restart,
+					  size_t *idx)
+{
+	const struct lp_site *s = site_at(tx, pc, idx);
+
+	if (s && pc != s->addr)
+		return s;
+	if (!restart || !(s = site_at(tx, pc - 2, idx)))
+		return NULL;
+	unsigned int n = s->displaced_len;
+	if (pc == s->addr + n && n >= 2 && s->orig[n - 2] == 0x0f && s->orig[n - 1] == 0x05)
+		return s;
+	return NULL;
+}
+
+static bool inside_any(void *arg, uint64_t pc)
+{
+	size_t idx;
+
+	return displaced_at(arg, pc, false, &idx) != NULL;
+}
+
+static long no_injection(void *arg, long nr, const long args[6], bool *failed)
+{
+	(void)arg, (void)nr, (void)args;
+	*failed = true;
+	return -EAGAIN;
+}
+
+/*
+ * Where the out-of-line copy of site @idx runs: placed on first need, in a region
+ * made through @t when @vehicle (a stop with no signal to deliver and no fork or
+ * clone event under way: the injection resumes the thread).
+ */
+static int xol_for(struct tx *tx, struct lp_thread *t, size_t idx, bool vehicle, uint64_t *to,
+		   const struct lp_xol_copy **copy)
+{
+	size_t n = tx->plan->nsites;
+
+	if (!tx->xol_to) {
+		tx->xol_to = calloc(n, sizeof(*tx->xol_to));
+		tx->xol_copy = calloc(n, sizeof(*tx->xol_copy));
+		if (!tx->xol_to || !tx->xol_copy)
+			return -ENOMEM;
+	}
+	if (!tx->xol_to[idx]) {
+		struct lp_inject in = { .tid = t->tid, .via = tx->via, .mem_fd = tx->mem_fd,
+					.insn = tx->syscall_insn, .deadline = &tx->deadline };
+		char frz[PATH_MAX];
+		int v = vehicle ? proc_frozen(tx->pid, t->tid, frz, sizeof(frz)) : 0;
+		if (v) {	/* it would not run the call before it is thawed */
+			snprintf(tx->xol_why, sizeof(tx->xol_why), "it is frozen by the cgroup freezer "
+				 "(v%d, %s): thaw it, or retry once it is thawed", v, frz);
+			return -EBUSY;
+		}
+		struct lp_injector inj = { vehicle ? inject_syscall : no_injection, &in };
+		struct lp_diag d = { 0 };
+		int ret = xol_place(&tx->xol, &tx->plan->sites[idx], &inj, &tx->xol_to[idx],
+				    &tx->xol_copy[idx], &d);
+		tx->syscall_insn = in.insn;
+		tx->st->xol_regions = tx->xol.created;
+		if (in.gone)
+			t->state = TH_GONE;
+		if (ret) {
+			tx->xol_to[idx] = 0;
+			snprintf(tx->xol_why, sizeof(tx->xol_why), "%s", d.msg[0] ? d.msg :
+				 vehicle ? strerror(-ret) : "no stopped thread could make the region");
+			return ret;
+		}
+		LOG(tx, "out-of-line copy of %s at 0x%lx (%u bytes)", tx->plan->sites[idx].func,
+		    (unsigned long)tx->xol_to[idx], tx->xol_copy[idx].len);
+	}
+	*to = tx->xol_to[idx];
+	*copy = &tx->xol_copy[idx];
+	return 0;
+}
+
+/*
+ * A thread in a stop whose PC is inside displaced instructions (or just past a final
+ * `syscall` the kernel is about to restart) continues at the same instruction of the
+ * out-of-line copy. Without a copy, a running thread is stepped out instead; a
+ * group-stopped one, or one in a call to restart, cannot be: the walk fails.
+ */
+static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r, int *sig);
+
+static int move_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r, int *sig)
+{
+	const struct lp_xol_copy *c;
+	uint64_t to, pc;
+	size_t idx;
+	const struct lp_site *s = displaced_at(tx, r->rip, restart_pending(r), &idx);
+
+	if (!s)
+		return 0;
+	bool inside = r->rip < s->addr + s->len;
+	int ret = xol_for(tx, t, idx, !*sig && !t->child && !tx->in_event, &to, &c);
+	if (t->state == TH_GONE)
+		return 0;
+	if (!ret && xol_map(c, s->addr, to, r->rip, &pc)) {
+		r->rip = pc;
+		ret = pt_setregs(t->tid, r);
+		if (ret)
+			return ret == -ESRCH ? 0 : ret;
+		tx->st->out_of_line++;
+		tx->st->stepouts += inside;
+		return 0;
+	}
+	if (ret == -ENOMEM)
+		return ret;
+	if (inside && !t->group_stop && ret != -EBUSY)	/* a frozen thread would not step */
+		return step_out(tx, t, r, sig);
+	return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d is %s the bytes to replace of %s and cannot "
+		       "be moved out: %s; %s (retry when it has moved on)", t->tid,
+		       inside ? "stopped inside" : "in a system call at the end of", s->func,
+		       tx->xol_why[0] ? tx->xol_why : "no out-of-line copy",
+		       tx->written ? "the patch was rolled back" : "nothing was written");
+}
+
+/* Signal frames of a stopped thread whose saved PC is inside displaced instructions. */
+static int move_frames(struct tx *tx, struct lp_thread *t, uint64_t sp, int sig)
+{
+	struct lp_frame f[FRAMES_MAX];
+	int n = frames_find(&tx->stacks, sp, inside_any, tx, f, FRAMES_MAX);
+
+	for (int i = 0; i < n; i++) {
+		const struct lp_xol_copy *c;
+		uint64_t to, pc;
+		size_t idx;
+		const struct lp_site *s = displaced_at(tx, f[i].pc, false, &idx);
+		int ret = xol_for(tx, t, idx, !sig && !t->child && !tx->in_event, &to, &c);
+		if (t->state == TH_GONE)
+			return 0;
+		if (ret || !xol_map(c, s->addr, to, f[i].pc, &pc))
+			return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d runs a signal handler that "
+				       "returns inside the bytes to replace of %s, and it cannot be "
+				       "moved: %s; %s (retry)", t->tid, s->func,
+				       tx->xol_why[0] ? tx->xol_why : "no out-of-line copy",
+				       tx->written ? "the patch was rolled back" : "nothing was written");
+		if (pwrite(tx->mem_fd, &pc, 8, (off_t)f[i].at) != 8)
+			return lp_fail(tx->d, LP_EXIT_ABORTED, "cannot write the signal frame of thread "
+				       "%d at 0x%lx: %s", t->tid, (unsigned long)f[i].at, strerror(errno));
+		tx->st->frames_moved++;
+	}
+	return n < 0 && n != -ESRCH ? n : 0;
 }
 
 /* A thread stopped between the site and --verify's old-body probe: noted once. */
@@ -312,7 +530,10 @@ static int look(struct tx *tx, struct lp_thread *t, int *sig)
 			return 1;
 		}
 	}
-	if (tx->stepout && (ret = step_out(tx, t, &r, sig)))
+	if (tx->stepout && (ret = move_out(tx, t, &r, sig)))
+		return ret;
+	if (tx->stepout && tx->handlers && t->state != TH_GONE &&
+	    (ret = move_frames(tx, t, r.rsp, *sig)))
 		return ret;
 	note_mid(tx, t->tid, r.rip);
 	return 0;
@@ -446,7 +667,7 @@ static int on_event(struct tx *tx, struct lp_thread *t, int event)
 			ret = pt_detach(t->tid, 0);
 			return ret == -ESRCH ? 0 : ret;
 		}
-		/* The image we planned for is gone: leave the new one alone (DESIGN §4). */
+		/* The image we planned for is gone: leave the new one alone (docs/design.md §4). */
 		tx->exec_seen = true;
 		for (size_t i = 0; i < tx->ts.n; i++)
 			if (!tx->ts.v[i].child)
@@ -458,7 +679,10 @@ static int on_event(struct tx *tx, struct lp_thread *t, int event)
 	default:
 		break;
 	}
-	return after_stop(tx, t, 0, false);
+	tx->in_event = true;	/* the call is under way: no injection through this stop */
+	ret = after_stop(tx, t, 0, false);
+	tx->in_event = false;
+	return ret;
 }
 
 static int on_signal(struct tx *tx, struct lp_thread *t, int sig)
@@ -492,6 +716,31 @@ static int on_signal(struct tx *tx, struct lp_thread *t, int sig)
 }
 
 static int on_wait_status(struct tx *tx, pid_t tid, int status, bool hold_last);
+
+/*
+ * A thread in a group stop (SIGSTOP or another stop signal from someone else) stays
+ * stopped after we leave: it is restarted with PTRACE_LISTEN, never PTRACE_CONT, and
+ * its parent sees no extra stop or continue. It is looked at like any stopped thread
+ * first: its PC and signal frames may be inside displaced instructions (moved to
+ * their copy), and a trap of ours may be queued (taken in the kernel, resume()).
+ */
+static int group_stopped(struct tx *tx, struct lp_thread *t)
+{
+	int sig = 0;
+	int ret = look(tx, t, &sig);
+
+	t->synced = true;
+	t->paused_at.tv_sec = 0;
+	if (ret < 0 || t->state == TH_GONE)
+		return ret < 0 ? ret : 0;
+	if (ret == 1) {
+		t->synced = false;	/* synced once the trap is handled */
+		return resume(tx, t, 0);
+	}
+	ret = pt_listen(t->tid);
+	t->state = ret == -ESRCH ? TH_GONE : TH_LISTENING;
+	return ret == -ESRCH ? 0 : ret;
+}
 
 /* Wait for one event of any tracee and handle it. -EINTR on a tick. */
 static int wait_one(struct tx *tx, bool hold_last)
@@ -544,13 +793,9 @@ static int on_wait_status(struct tx *tx, pid_t tid, int status, bool hold_last)
 		return 0;	/* fork children stay stopped until they get the final bytes */
 	if (event == PTRACE_EVENT_STOP) {
 		t->interrupted = false;
-		if (is_stop_signal(sig)) {	/* group stop: stays stopped after we leave */
-			t->synced = true;
-			t->paused_at.tv_sec = 0;
-			int ret = pt_listen(t->tid);
-			t->state = ret == -ESRCH ? TH_GONE : TH_LISTENING;
-			return ret == -ESRCH ? 0 : ret;
-		}
+		t->group_stop = is_stop_signal(sig);
+		if (t->group_stop)
+			return group_stopped(tx, t);
 		keep_blocking_call(tx, t);
 		bool hold = hold_last && unsynced(tx) == (t->synced ? 0 : 1);
 		return after_stop(tx, t, 0, hold);
@@ -572,6 +817,31 @@ static enum seen vfork_parent(struct tx *tx, pid_t tid)
 	int n = seize_sharers_of(&tx->ts, tid, tx->d);
 
 	return n > 0 ? SEEN_BLOCKED : SEEN_RUNNING;
+}
+
+/* @line is a syscall file of a blocked thread: "NR ARG1 .. ARG6 SP PC", or "-1 SP PC". */
+static bool must_move(struct tx *tx, const char *line, uint64_t pc)
+{
+	struct lp_frame f;
+	size_t idx;
+
+	if (displaced_at(tx, pc, true, &idx))
+		return true;
+	if (!tx->handlers)
+		return false;
+	uint64_t v[9], sp;
+	const char *p = line;
+	char *e;
+	int n = 0;
+	while (n < 9) {		/* decimal nr, then 0x-prefixed arguments, SP and PC */
+		v[n] = strtoull(p, &e, 0);
+		if (e == p)
+			break;
+		n++;
+		p = e;
+	}
+	sp = n >= 2 ? v[n - 2] : 0;
+	return sp && frames_find(&tx->stacks, sp, inside_any, tx, &f, 1) > 0;
 }
 
 /*
@@ -615,9 +885,12 @@ static enum seen observe(struct tx *tx, struct lp_thread *t)
 	const struct lp_site *t3 = nr == -1 ? site_at(tx, pc - 1, NULL) : NULL;
 	if (t3 && t3->addr == pc - 1)
 		return SEEN_RUNNING;
-	/* Inside a site matters only before its tail changes: that thread must be stepped out. */
-	const struct lp_site *s = tx->stepout ? site_at(tx, pc, NULL) : NULL;
-	if (s && pc != s->addr)
+	/*
+	 * Inside displaced instructions, just past a final `syscall` that a restart would
+	 * re-enter, or with a signal frame that returns inside them: it must be moved to
+	 * the out-of-line copy before the tail changes, which takes a stop.
+	 */
+	if (tx->stepout && must_move(tx, buf, pc))
 		return SEEN_BLOCKED_IN_SITE;
 	return nr == SYS_vfork && !t->sharer ? vfork_parent(tx, t->tid) : SEEN_BLOCKED;
 }
@@ -683,7 +956,8 @@ static int timed_out(struct tx *tx)
 	static const char *const why[] = {
 		[SEEN_RUNNING] = "it was interrupted but did not stop",
 		[SEEN_BLOCKED] = "it is blocked in the kernel",
-		[SEEN_BLOCKED_IN_SITE] = "it is blocked in a system call inside the bytes to replace",
+		[SEEN_BLOCKED_IN_SITE] = "it is blocked in the kernel with its PC or a signal "
+					 "frame inside the bytes to replace, and did not stop to be moved",
 		[SEEN_TRACED] = "its ptrace stop was never reported",
 		[SEEN_GONE] = "it is exiting",
 	};
@@ -701,6 +975,13 @@ static int timed_out(struct tx *tx)
 			seen = SEEN_TRACED;
 		if (fd >= 0)
 			close(fd);
+		char frz[PATH_MAX];
+		int v = proc_frozen(tx->pid, t->tid, frz, sizeof(frz));
+		if (v)	/* frozen, not blocked: waited for a thaw until the timeout */
+			return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d did not reach a safe point "
+				       "within %u ms: it is frozen by the cgroup freezer (v%d, %s); %s "
+				       "(thaw it, or retry once it is thawed)", t->tid, tx->timeout_ms, v,
+				       frz, tx->written ? "the patch was rolled back" : "nothing was written");
 		return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d did not reach a safe point "
 			       "within %u ms: %s%s%s; %s (retry, or raise --timeout)", t->tid,
 			       tx->timeout_ms, why[seen], t->interrupted ? ", interrupt pending" : "",
@@ -852,7 +1133,17 @@ static int sweep(struct tx *tx, bool interrupt_running)
 			clock_gettime(CLOCK_MONOTONIC, &t->paused_at);
 			tx->st->thread_stops += !ret;
 			break;
-		default:	/* traced: its stop is on its way; in a site: wait until it leaves */
+		case SEEN_BLOCKED_IN_SITE:	/* stopped, then moved out (move_out, move_frames) */
+			if (!interrupt_running)
+				break;
+			ret = pt_interrupt(t->tid);
+			if (ret && ret != -ESRCH)
+				return ret;
+			t->interrupted = !ret;
+			clock_gettime(CLOCK_MONOTONIC, &t->paused_at);
+			tx->st->thread_stops += !ret;
+			break;
+		default:	/* traced: its stop is on its way */
 			break;
 		}
 	}
@@ -888,6 +1179,12 @@ static int sync_threads(struct tx *tx, bool hold_last)
 	for (size_t i = 0; i < tx->ts.n; i++) {
 		struct lp_thread *t = &tx->ts.v[i];
 		t->synced = t->state != TH_RUNNING || t->child || (tx->sync0 && t->forkless);
+		/* A group-stopped thread's PC and frames are looked at once the int3 is in. */
+		if (tx->stepout && t->state == TH_LISTENING && !(ret = pt_interrupt(t->tid))) {
+			t->synced = false;
+			t->interrupted = true;
+			clock_gettime(CLOCK_MONOTONIC, &t->paused_at);
+		}
 	}
 	tx->in_sync = true;	/* from the start: a trap during the sweeps is deferred too */
 	struct lp_thread *h0 = tx->held ? threads_find(&tx->ts, tx->held) : NULL;
@@ -1274,6 +1571,28 @@ static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
 	return ret;
 }
 
+/*
+ * The process has a signal handler (SigCgt): only then can a thread's stack hold a
+ * signal frame. When unsure, it may.
+ */
+static bool catches_signals(pid_t via)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", via);
+	FILE *f = fopen(path, "re");
+	bool yes = true;
+
+	if (!f)
+		return true;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "SigCgt:", 7)) {
+			yes = strtoull(line + 7, NULL, 16) != 0;
+			break;
+		}
+	fclose(f);
+	return yes;
+}
+
 int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts *o,
 		 struct lp_tx_stats *st, struct lp_diag *d)
 {
@@ -1311,6 +1630,9 @@ int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts 
 		tx.fault_sleep_ms = atol(getenv("LP_FAULT_SLEEP_MS"));
 	snprintf(path, sizeof(path), "/proc/%d/mem", tx.via);
 	tx.mem_fd = open(path, O_RDWR | O_CLOEXEC);
+	tx.xol = (struct lp_xol){ .via = tx.via, .mem_fd = tx.mem_fd };
+	tx.stacks = (struct lp_stacks){ .via = tx.via, .mem_fd = tx.mem_fd };
+	tx.handlers = catches_signals(tx.via);
 	install_signals(&saved);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = seize_all(&tx.ts, pid, d);
@@ -1333,6 +1655,9 @@ int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts 
 	if (tx.mem_fd >= 0)
 		close(tx.mem_fd);
 	threads_free(&tx.ts);
+	frames_free(&tx.stacks);
+	free(tx.xol_to);
+	free(tx.xol_copy);
 	free(tx.pauses);
 	free(tx.img);
 	free(tx.runs);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The live-patch transaction (DESIGN §4) against the real test daemons (test/daemons/), one
+# The live-patch transaction (docs/design.md §4) against the real test daemons (test/daemons/), one
 # test per behaviour. Every test asserts on what the daemon counted (calls that reached the
 # old and the new function, signals, bytes, EINTRs, forks, threads), on the JSON
 # "transaction" counters, and that the daemon finally exits 0 with wrong == 0.
@@ -337,24 +337,27 @@ mem_u64() {
 	stop_clean
 }
 
-@test "timeout: a thread blocked inside the site makes the patch roll back (exit 6), text intact, the sleeper unharmed" {
-	local addr sum0 sum1 s0 up
-	daemon_start counterd --sleeper 5000
+@test "a thread blocked in a call inside the site is moved to the out-of-line copy: applied, its sleep not cut short" {
+	local addr s0 up
+	daemon_start counterd --sleeper 1500
 	addr=$(fn_addr sleeper sleeper_v2)
-	sum0=$(text_sum "$DAEMON_PID" "$addr" 16)
+	# The sleeper thread is asleep in nanosleep (35) with its PC inside sleeper's site.
+	local i found=
+	for ((i = 0; i < 200; i++)); do
+		grep -qs "^35 .* $(printf "0x%x" $((addr + 6)))\$" /proc/"$DAEMON_PID"/task/*/syscall && { found=1; break; }
+		sleep 0.01
+	done
+	[[ -n $found ]] || fail "no thread was seen asleep inside sleeper's site"
 	s0=$(status_get sleeper_calls)
-	lp -p "$DAEMON_PID" -f sleeper -t sleeper_v2 --timeout 300
-	expect_rc 6
-	expect_status rolled_back
-	[[ $(tx rolled_back) == true ]] || fail "transaction.rolled_back is $(tx rolled_back)"
-	sum1=$(text_sum "$DAEMON_PID" "$addr" 16)
-	[[ $sum1 == "$sum0" ]] || fail "sleeper's bytes changed after the roll-back"
-	alive
-	status_wait_change calls_compute
-	# The 5 s sleep was not cut short by the roll-back, and the sleeper goes on.
-	status_wait_ge sleeper_calls $((s0 + 1)) "$DAEMON_STATUS" 7000
+	patch sleeper sleeper_v2
+	(($(tx out_of_line) >= 1)) || fail "out_of_line is $(tx out_of_line): the sleeper was not moved"
+	# Its 1.5 s sleep goes on from the copy, then it returns and calls sleeper_v2.
+	status_wait_ge sleeper_calls $((s0 + 1)) "$DAEMON_STATUS" 5000
 	up=$(status_get uptime_ms)
-	((up >= 4900)) || fail "sleeper returned after ${up} ms of a 5000 ms sleep: its nanosleep was interrupted"
+	((up >= 1400)) || fail "sleeper returned after ${up} ms of a 1500 ms sleep: its nanosleep was interrupted"
+	status_wait_ge sleeper_calls $((s0 + 2)) "$DAEMON_STATUS" 5000
+	revert sleeper
+	alive
 	stop_clean
 }
 
