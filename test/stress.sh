@@ -10,7 +10,7 @@
 # runs 50 through the last test of test/integration/transact.bats.
 #
 # Environment: LP_STRESS_CYCLES (cycles per daemon), LP_STRESS_DAEMONS (a subset, e.g.
-# "counterd blockd"), LP_BIN (the livepatch to test, default ./livepatch), LP_STRESS_KEEP=1
+# "counterd blockd"; stated: every state of docs/design.md §5 at once), LP_BIN (the livepatch to test, default ./livepatch), LP_STRESS_KEEP=1
 # (keep the daemons' files). Needs root (ptrace), `make` and `make daemons`.
 set -uo pipefail
 
@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
 N=${LP_STRESS_CYCLES:-1000}
 LP=${LP_BIN:-$ROOT/livepatch}
-read -ra DAEMONS <<<"${LP_STRESS_DAEMONS:-counterd sigstormd forkd vfork churnd blockd sigtrapd}"
+read -ra DAEMONS <<<"${LP_STRESS_DAEMONS:-counterd sigstormd forkd vfork churnd blockd sigtrapd stated}"
 if ! [[ $N =~ ^[0-9]+$ ]] || ((N < 1)); then
 	echo "stress: LP_STRESS_CYCLES must be a positive number, not '$N'" >&2
 	exit 2
@@ -270,6 +270,66 @@ run_sigtrapd() {
 	((ex - rx == 0 || ex - rx == 1)) || violation "int3_executed $ex vs sigtrap_received $rx"
 	(($(key sigtrap_other) == 0)) || violation "sigtrap_other $(key sigtrap_other)"
 	(($(key sigtrap_kernel) == rx)) || violation "sigtrap_kernel $(key sigtrap_kernel) != sigtrap_received $rx"
+	return 0
+}
+
+# stated (docs/design.md §5): one daemon with threads in every state test/integration/states.bats
+# tests one at a time: hot in park's displaced bytes, blocked at site+5 of edge_nanosleep,
+# edge_read and edge_pause, blocked at site+2 of inside_nanosleep and inside_read (one of
+# them for the whole run), in sig_park handlers whose saved rip is site+2 (normal stack,
+# sigaltstack, nested). Each cycle patches the seven functions in one transaction, forces
+# restarts of the blocked calls (the restart signal to the edge callers; every 10th cycle a
+# SIGSTOP/SIGCONT), and reverts them in one transaction.
+STATED_FUNCS=(park sig_park edge_nanosleep edge_read edge_pause inside_nanosleep inside_read)
+run_stated() {
+	local i k f sig pid sent=0 pairs=() revs=()
+	start stated --mode all --threads 1 --sleep-ms 20 --feed-ms 20 --kick-ms 20 \
+		--inside-long 3600000 || return 0
+	pid=$DAEMON_PID
+	sig=$(key restart_signal)
+	for f in "${STATED_FUNCS[@]}"; do
+		pairs+=(-f "$f" -t "${f}_v2")
+		revs+=(-r "$f")
+	done
+	DONE=0
+	for ((i = 1; i <= N; i++)); do
+		if ! lp "${pairs[@]}"; then
+			violation "cycle $i: patch of ${STATED_FUNCS[*]} failed"
+			break
+		fi
+		for ((k = 0; k < 3; k++)); do
+			kill -s "$sig" "$pid" 2>/dev/null && sent=$((sent + 1))
+		done
+		if ((i % 10 == 0)); then
+			kill -STOP "$pid" 2>/dev/null
+			sleep 0.02
+			kill -CONT "$pid" 2>/dev/null
+		fi
+		if ! lp "${revs[@]}"; then
+			violation "cycle $i: revert of ${STATED_FUNCS[*]} failed"
+			break
+		fi
+		if ! _lp_alive "$pid"; then
+			violation "cycle $i: the daemon died"
+			break
+		fi
+		DONE=$i
+	done
+	for f in "${STATED_FUNCS[@]}"; do
+		calls_only "calls_$f" "calls_${f}_v2"
+	done
+	status_wait_ge restart_external "$sent" "$DAEMON_STATUS" 3000 2>/dev/null
+	(($(key inside_long_calls) == 0)) ||
+		violation "inside_long_calls $(key inside_long_calls): the long reader was woken before the stop"
+	stop_daemon
+	LOST=$(($(key signals_sent) - $(key signals_handled)))
+	LOST=$((LOST < 0 ? -LOST : LOST))
+	((LOST == 0)) || violation "signals_sent $(key signals_sent) != signals_handled $(key signals_handled)"
+	(($(key restart_external) == sent)) ||
+		violation "restart_external $(key restart_external) != $sent restart signals sent"
+	EINTR=$(key eintr)
+	((EINTR == 0)) || violation "eintr $EINTR (an EINTR no handler explains)"
+	(($(key errors) == 0)) || violation "errors $(key errors)"
 	return 0
 }
 

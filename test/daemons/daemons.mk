@@ -77,3 +77,14 @@ $(D_OUT)/manyd: $(D_OBJ)/manyd.c $(D_BASE) $(D_HDR) | $(D_OUT)
 # callersd: compute reached by direct calls, a register, memory and a tail call.
 $(D_OUT)/callersd: $(D_OBJ)/callersd.o $(D_OBJ)/callers_asm.o $(D_BASE) | $(D_OUT)
 	$(CC) $(D_CFLAGS) $(D_CET) -o $@ $^
+
+# stated: threads parked in, blocked at the end of, or interrupted inside the displaced
+# bytes (docs/design.md §5); stopwatch: a parent that logs the stop/continue events it sees.
+D_ALL    += $(D_OUT)/stated $(D_OUT)/stopwatch
+daemons: $(D_OUT)/stated $(D_OUT)/stopwatch
+
+$(D_OUT)/stated: $(D_OBJ)/stated.o $(D_OBJ)/stated_asm.o $(D_BASE) | $(D_OUT)
+	$(CC) $(D_CFLAGS) $(D_CET) -o $@ $^
+
+$(D_OUT)/stopwatch: $(D_DIR)/stopwatch.c $(D_DIR)/daemons.mk | $(D_OUT)
+	$(CC) $(D_CFLAGS) -o $@ $<
