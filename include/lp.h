@@ -13,7 +13,7 @@
 #define LP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /*
- * Exit codes of the command (DESIGN §1). Library functions return 0 or -errno;
+ * Exit codes of the command (docs/design.md §1). Library functions return 0 or -errno;
  * a failure that has one of these meanings returns -(LP_ERR_BASE + code), so
  * it can never be confused with an errno value.
  */

@@ -1,5 +1,5 @@
 /*
- * Verify (DESIGN §5): count, from the kernel's side, SIGTRAPs raised and
+ * Verify (docs/design.md §6): count, from the kernel's side, SIGTRAPs raised and
  * delivered at our sites during the transaction, then calls that reach G's
  * entry and F's old body over a window. Uses the skeleton of verify.bpf.c.
  */

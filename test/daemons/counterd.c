@@ -6,7 +6,7 @@
  *   --idle             workers only sleep (no calls at all)
  *   --second-entry     one extra worker alternately calls compute_alt and compute_alt_body
  *   --sleeper MS       one extra thread sleeps MS ms at a time inside sleeper()'s patch site
- *   --leader-exits     the main thread exits on SIGUSR1 (a zombie leader, DESIGN §4); another
+ *   --leader-exits     the main thread exits on SIGUSR1 (a zombie leader, docs/design.md §4); another
  *                      thread writes the status and takes SIGTERM
  *
  * Also holds symbols that exist only to be analysed: compute_data (object),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The command-line contract of livepatch (DESIGN §1): options, usage errors,
+# The command-line contract of livepatch (docs/design.md §1): options, usage errors,
 # JSON errors, and the man page and shell completions that describe them.
 # Run after `make`: bats test/integration/cli.bats
 # Nothing here attaches to a process: every case fails or stops in parsing.

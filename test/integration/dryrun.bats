@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# livepatch --dry-run (DESIGN §1-§3, man page DRY RUN and OUTPUT): resolve and plan only.
+# livepatch --dry-run (docs/design.md §1-§3, man page DRY RUN and OUTPUT): resolve and plan only.
 # Every case starts its own daemon in $BATS_TEST_TMPDIR and checks the plan against what
 # the test computes itself from the ELF files and /proc/PID/maps, not against livepatch.
 # Run after `make && make daemons`: bats test/integration/dryrun.bats

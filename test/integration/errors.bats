@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Every bad input of livepatch (DESIGN §1, man page EXIT STATUS and PRIVILEGES): the exit
+# Every bad input of livepatch (docs/design.md §1, man page EXIT STATUS and PRIVILEGES): the exit
 # code of its class, one line on stderr `livepatch: error: WHAT (HOW TO FIX)` and nothing on
 # stdout; with --json exactly one JSON object {"error":{"code":N,"message":...}} on stdout
 # and nothing on stderr. Where a daemon is involved, its compute() is byte-identical
@@ -468,7 +468,7 @@ time.sleep(60)' "$BATS_TEST_TMPDIR/zombie.pid" </dev/null >/dev/null 2>&1 3>&- &
 }
 
 @test "site accepted: early_call's 5-byte call is the whole displaced range, so it returns past the jump" {
-	# DESIGN §3 refuses a call whose return address lands inside the displaced bytes;
+	# docs/design.md §3 refuses a call whose return address lands inside the displaced bytes;
 	# this one returns to their end, into intact code (make reach: 389 such functions).
 	daemon_start counterd "${CD_ARGS[@]}"
 	remember_text "$DAEMON_PID" compute early_call

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Roll-back (DESIGN §4): a failure at any of the six steps of the transaction (LP_FAULT=int3,
+# Roll-back (docs/design.md §4): a failure at any of the six steps of the transaction (LP_FAULT=int3,
 # sync1, tail, sync2, head, sync3) and SIGTERM, SIGINT or SIGHUP to livepatch at any moment
 # leave the process exactly as it was (exit 6, "rolled_back", the function's bytes identical)
 # or fully patched (exit 0), never anything else, and the daemon keeps running and counting.

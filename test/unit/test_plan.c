@@ -1,5 +1,5 @@
 /*
- * plan: site analysis and encoding (DESIGN §3), on byte buffers. The bytes of
+ * plan: site analysis and encoding (docs/design.md §3), on byte buffers. The bytes of
  * each shape come from the fixture program (fixtures/shapes.S) read with libelf;
  * every function is placed at BASE so that no site crosses a page by accident.
  */
@@ -317,7 +317,7 @@ static void test_call_in_range_refused(void **state)
 	assert_contains(C.d.msg, "return into them");
 }
 
-/* A call that is the last displaced instruction returns past the jump: accepted (DESIGN §3). */
+/* A call that is the last displaced instruction returns past the jump: accepted (docs/design.md §3). */
 static void test_call_ending_range_allowed(void **state)
 {
 	(void)state;

@@ -374,7 +374,7 @@ static void test_address_of_data_refused(void **state)
 }
 
 /*
- * 0xADDRESS of a GNU IFUNC's resolver is refused like the name (DESIGN §1, code 4).
+ * 0xADDRESS of a GNU IFUNC's resolver is refused like the name (docs/design.md §1, code 4).
  * BUG (src/resolve.c resolve_address): it never calls check_function(), so the
  * address resolves to the IFUNC symbol (kind LP_SYM_IFUNC) and is accepted.
  */
