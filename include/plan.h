@@ -126,6 +126,13 @@ int plan_keep(struct lp_plan *plan, const struct lp_plan *one, const struct lp_s
 /* Sort the sites by address and refuse overlaps; sets the batch's state. */
 int plan_finish(struct lp_plan *plan, struct lp_diag *d) LP_MUST_CHECK;
 
+/*
+ * Refuse (LP_EXIT_SITE) a plan whose jumps make a cycle: a site jumps to a function whose
+ * site jumps on (a pair of @plan, or a jump already in memory) and the chain comes back to
+ * a site it passed, so every call would spin there. Reads memory; after plan_finish().
+ */
+int plan_check_cycles(struct lp_proc *p, const struct lp_plan *plan, struct lp_diag *d) LP_MUST_CHECK;
+
 /* plan_add() + plan_finish() for a single pair, on a fresh @plan. */
 int plan_build(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
 	       struct lp_plan *plan, struct lp_diag *d) LP_MUST_CHECK;

@@ -89,10 +89,16 @@ struct lp_pairs {
 
 struct lp_options;
 
+/* What a plan file may hold: bytes in all, bytes in one line (its newline not counted). */
+#define LP_PLAN_MAX_BYTES (16u << 20)
+#define LP_PLAN_MAX_LINE 4096u
+
 /*
  * Resolve every pair the options name: --func/--target pairs, --revert, a plan
  * file, or --revert-all (every jump livepatch wrote, from memory vs files).
- * A bad plan-file line is a usage error naming FILE:LINE.
+ * A bad plan-file line (not 'F G', a NUL byte, longer than LP_PLAN_MAX_LINE, a
+ * function already in the batch) is a usage error naming FILE:LINE; so is a file
+ * that cannot be read or holds more than LP_PLAN_MAX_BYTES.
  */
 int pairs_collect(struct lp_proc *p, const struct lp_options *o, struct lp_pairs *out,
 		  struct lp_diag *d) LP_MUST_CHECK;

@@ -496,3 +496,139 @@ int plan_build(struct lp_proc *p, const struct lp_symbol *f, const struct lp_sym
 	int ret = plan_add(p, f, g, plan, d);
 	return ret ? ret : plan_finish(plan, d);
 }
+
+/*
+ * Cycles (issue #14): a jump to G lands at G's entry, runs its endbr64 if it has one, then
+ * reaches G's site. If that site holds a jump too (a pair of the plan, or one already in
+ * memory), the call goes on to that jump's target, and so on: a chain. A chain that comes
+ * back to a site it passed spins forever in every thread that calls into it. The chains
+ * are followed in the bytes memory will hold once the plan is written (the plan's new bytes
+ * over the live ones), from every site the plan makes a jump.
+ */
+#define LP_CHAIN_MAX 4096	/* sites followed from one site; a longer chain is not followed */
+
+/* @len bytes at @addr as they will be after the plan: memory, with the plan's bytes over it. */
+static int bytes_after(struct lp_proc *p, const struct lp_plan *plan, uint64_t addr, uint8_t *buf,
+		       size_t len)
+{
+	int ret = proc_read(p, addr, buf, len);
+
+	for (size_t i = 0; !ret && i < len; i++) {
+		const struct lp_site *s = plan_find_site(plan, addr + i);
+		if (s)
+			buf[i] = s->new_bytes[addr + i - s->addr];
+	}
+	return ret;
+}
+
+/* Where a call that lands on @addr goes first: past an endbr64 there. */
+static uint64_t chain_landing(struct lp_proc *p, const struct lp_plan *plan, uint64_t addr)
+{
+	uint8_t b[4];
+
+	return !bytes_after(p, plan, addr, b, 4) && !memcmp(b, endbr64, 4) ? addr + 4 : addr;
+}
+
+/* The target of the jump @site will start with after the plan, or 0 when it holds none. */
+static uint64_t chain_next(struct lp_proc *p, const struct lp_plan *plan, uint64_t site)
+{
+	uint8_t b[14];
+	uint64_t t = 0;
+
+	if (bytes_after(p, plan, site, b, 5))
+		return 0;
+	if (b[0] == 0xff && bytes_after(p, plan, site, b, 14))
+		return 0;
+	return decode_our_jmp(b, b[0] == 0xff ? 14 : 5, site, &t) ? t : 0;
+}
+
+/* The plan's site that starts at @addr, or NULL. */
+static const struct lp_site *site_starting(const struct lp_plan *plan, uint64_t addr)
+{
+	const struct lp_site *s = plan_find_site(plan, addr);
+
+	return s && s->addr == addr ? s : NULL;
+}
+
+/* OBJECT:SYMBOL of the function whose site (or entry) is @addr, OBJECT:SYMBOL+0xOFF, or 0xADDR. */
+static void chain_name(struct lp_proc *p, const struct lp_plan *plan, uint64_t addr, char *out,
+		       size_t cap)
+{
+	const struct lp_site *s = site_starting(plan, addr);
+	struct lp_symbol sym;
+
+	if (s)
+		snprintf(out, cap, "%s", s->func);
+	else if (resolve_symbolize(p, addr, &sym))
+		snprintf(out, cap, "0x%" PRIx64, addr);
+	else if (addr == sym.addr || chain_landing(p, plan, sym.addr) == addr)
+		snprintf(out, cap, "%s:%s", sym.obj->name, sym.name);
+	else
+		snprintf(out, cap, "%s:%s+0x%" PRIx64, sym.obj->name, sym.name, addr - sym.addr);
+}
+
+/* Whether the jump at @addr differs from the file: one written earlier (livepatch's). */
+static bool chain_written(struct lp_proc *p, uint64_t addr)
+{
+	const struct lp_object *obj = proc_object_at(p, addr, NULL);
+	uint8_t live[5], file[5];
+
+	return obj && !proc_read(p, addr, live, 5) && !object_read_at(obj, addr, file, 5) &&
+	       memcmp(live, file, 5);
+}
+
+/* Refuse the cycle path[0..n) -> path[0] (exit 5), naming its functions in order. */
+static int refuse_cycle(struct lp_proc *p, const struct lp_plan *plan, const uint64_t *path,
+			size_t n, struct lp_diag *d)
+{
+	char names[640] = "", fix[300] = "", name[200];
+	size_t used = 0, fixed = 0, planned = 0;
+
+	for (size_t i = 0; i <= n; i++) {
+		chain_name(p, plan, path[i % n], name, sizeof(name));
+		if (used < sizeof(names))
+			used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
+						 i ? " -> " : "", name);
+		if (i == n)
+			break;
+		if (site_starting(plan, path[i]))
+			planned++;
+		else if (chain_written(p, path[i]) && fixed < sizeof(fix))
+			fixed += (size_t)snprintf(fix + fixed, sizeof(fix) - fixed, "%s%s",
+						  fixed ? ", " : ", or revert ", name);
+	}
+	if (!planned)
+		return lp_fail(d, LP_EXIT_SITE, "the plan leads into a cycle of jumps already in memory: "
+			       "%s (revert those jumps first)", names);
+	return lp_fail(d, LP_EXIT_SITE, "the plan makes a cycle: %s (remove one of these pairs%s%s)",
+		       names, fixed ? fix : "", fixed ? " first" : "");
+}
+
+int plan_check_cycles(struct lp_proc *p, const struct lp_plan *plan, struct lp_diag *d)
+{
+	uint64_t *path = malloc(LP_CHAIN_MAX * sizeof(*path));
+	bool *done = calloc(plan->nsites + 1, sizeof(*done));	/* no cycle from that site */
+	int ret = path && done ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !ret && i < plan->nsites; i++) {
+		const struct lp_site *s = &plan->sites[i], *at;
+		size_t n = 0;
+		if (done[i] || (s->form != LP_FORM_JMP_REL32 && s->form != LP_FORM_JMP_ABS64))
+			continue;
+		for (uint64_t node = s->addr, t; !ret && node && n < LP_CHAIN_MAX;
+		     node = (t = chain_next(p, plan, node)) ? chain_landing(p, plan, t) : 0) {
+			if ((at = site_starting(plan, node)) && done[at - plan->sites])
+				break;
+			for (size_t k = 0; !ret && k < n; k++)
+				if (path[k] == node)
+					ret = refuse_cycle(p, plan, path + k, n - k, d);
+			path[n++] = node;
+		}
+		for (size_t k = 0; k < n; k++)
+			if ((at = site_starting(plan, path[k])))
+				done[at - plan->sites] = true;
+	}
+	free(path);
+	free(done);
+	return ret;
+}

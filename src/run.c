@@ -183,7 +183,9 @@ static int build_plan(const struct lp_options *o, struct lp_proc *proc, const st
 		ret = o->callsites ?
 		      plan_add_callsites(proc, &ps->f[i], ps->revert ? NULL : &ps->g[i], o->in, plan, d) :
 		      plan_add(proc, &ps->f[i], ps->revert ? NULL : &ps->g[i], plan, d);
-	return ret ? ret : plan_finish(plan, d);
+	if (!ret)
+		ret = plan_finish(plan, d);
+	return ret ? ret : plan_check_cycles(proc, plan, d);	/* before anything is written */
 }
 
 /* The site of the first pair: --verify probes it (the traps are counted at every site). */

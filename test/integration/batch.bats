@@ -127,3 +127,20 @@ changed() {	# how many functions differ from their files
 	[ "$status" -eq 2 ]
 	[ "$(changed)" -eq 0 ]
 }
+
+@test "a plan whose pairs make a cycle is refused (exit 5) before anything is written; calls go on" {
+	daemon_start counterd --threads 2
+	printf 'compute compute_v2\ncompute_v2 compute\n' | { run "$LP" --pid "$DAEMON_PID" --plan -;
+		[ "$status" -eq 5 ]; [[ $output == *"the plan makes a cycle: counterd:compute -> counterd:compute_v2 -> counterd:compute (remove one of these pairs)"* ]]; }
+	[ "$(changed)" -eq 0 ]
+	# through a jump already in memory: compute_v2 -> compute first, then compute -> compute_v2
+	"$LP" --pid "$DAEMON_PID" --func compute_v2 --target compute -q
+	run "$LP" --pid "$DAEMON_PID" --func compute --target compute_v2
+	[ "$status" -eq 5 ]
+	[[ $output == *"cycle: counterd:compute -> counterd:compute_v2 -> counterd:compute"*"revert counterd:compute_v2 first"* ]]
+	[ "$(changed)" -eq 1 ]
+	status_wait_change calls_compute
+	"$LP" --pid "$DAEMON_PID" --revert compute_v2 -q
+	[ "$(changed)" -eq 0 ]
+	[ "$(status_get wrong)" -eq 0 ]
+}

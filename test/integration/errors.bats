@@ -521,3 +521,98 @@ time.sleep(60)' "$BATS_TEST_TMPDIR/zombie.pid" </dev/null >/dev/null 2>&1 3>&- &
 		"d['function']['symbol'] == 'compute'" <<<"$output"
 	daemon_untouched
 }
+
+# ---------------------------------------------------------------------------------------
+# 5 and 2: plans that cannot work are refused at planning, before anything is written
+
+@test "a plan whose pairs make a cycle (compute <-> compute_v2, or through compute_slow): exit 5 naming it" {
+	daemon_start counterd "${CD_ARGS[@]}"
+	remember_text "$DAEMON_PID" compute compute_v2 compute_slow
+	local plan=$BATS_TEST_TMPDIR/plan one='counterd:compute(_v2|_slow)?'
+	printf 'compute compute_v2\ncompute_v2 compute\n' >"$plan"
+	lp_fails 5 "the plan makes a cycle: counterd:compute -> counterd:compute_v2 -> counterd:compute \(remove one of these pairs\)" \
+		-p "$DAEMON_PID" --plan "$plan" -n
+	lp_fails 5 "the plan makes a cycle" -p "$DAEMON_PID" --plan "$plan"
+	lp_fails 5 "the plan makes a cycle: ($one -> ){3}$one \(remove one of these pairs\)" -p "$DAEMON_PID" \
+		-f compute -t compute_v2 -f compute_v2 -t compute_slow -f compute_slow -t compute
+	# a chain that ends is no cycle
+	run "$LP" -p "$DAEMON_PID" -f compute -t compute_v2 -f compute_v2 -t compute_slow -n
+	[ "$status" -eq 0 ] || fail "a chain without a cycle: exit $status: $output"
+	daemon_untouched
+}
+
+@test "a pair that closes a cycle with a jump already in memory (to F's entry or F's site): exit 5, names what to revert" {
+	daemon_start counterd "${CD_ARGS[@]}"
+	local plan=$BATS_TEST_TMPDIR/plan f v2 t
+	f=$(sym_addr "$DAEMON_PID" compute)
+	v2=$(sym_addr "$DAEMON_PID" compute_v2)
+	printf '# compute_v2 jumps to compute already\ncompute compute_v2\n' >"$plan"
+	# compute_v2's jump lands on compute's entry (endbr64), then on its site (compute+4)
+	for t in compute "$(printf '0x%x' $((f + 4)))"; do
+		"$LP" -p "$DAEMON_PID" -f compute_v2 -t "$t" -q
+		TEXT_SUMS=()
+		remember_text "$DAEMON_PID" compute compute_v2
+		lp_fails 5 "the plan makes a cycle: counterd:compute -> counterd:compute_v2 -> counterd:compute \(remove one of these pairs, or revert counterd:compute_v2 first\)" \
+			-p "$DAEMON_PID" -f compute -t compute_v2
+		lp_fails 5 "the plan makes a cycle" -p "$DAEMON_PID" -f compute -t compute_v2 -n
+		lp_fails 5 "the plan makes a cycle" -p "$DAEMON_PID" --plan "$plan"
+		lp_fails 5 "the plan makes a cycle" -p "$DAEMON_PID" -f compute -t "$(printf '0x%x' $((v2 + 4)))"
+		daemon_untouched
+		"$LP" -p "$DAEMON_PID" --revert compute_v2 -q
+	done
+	run --separate-stderr "$LP" -p "$DAEMON_PID" --list --json
+	json_check "d['changed'] == []" <<<"$output"
+	# once reverted, the pair is fine
+	run "$LP" -p "$DAEMON_PID" -f compute -t compute_v2 -n
+	[ "$status" -eq 0 ] || fail "after the revert: exit $status: $output"
+}
+
+@test "plan files that cannot be read as text: /dev/zero, a directory, a NUL byte, a long line, over 16 MiB: exit 2 naming why" {
+	daemon_start counterd "${CD_ARGS[@]}"
+	remember_text "$DAEMON_PID" compute compute_v2 compute_slow
+	local plan=$BATS_TEST_TMPDIR/plan dir=$BATS_TEST_TMPDIR/plans x4095
+	mkdir "$dir"
+	LP_RUN=(timeout 10)	# a hang guard: /dev/zero was read for ever
+	lp_fails 2 "/dev/zero:1: a NUL byte at column 1 " -p "$DAEMON_PID" --plan /dev/zero -n
+	lp_fails 2 "/dev/zero:1: a NUL byte" -p "$DAEMON_PID" --plan /dev/zero
+	lp_fails 2 "cannot read plan file $dir: Is a directory \(give a readable file" -p "$DAEMON_PID" --plan "$dir" -n
+	lp_fails 2 "cannot read plan file $dir/nosuch: No such file or directory" -p "$DAEMON_PID" --plan "$dir/nosuch"
+	printf 'compute compute_v2\n# a NUL cuts the next line\ncompute_slow\0compute_slow_v2\n' >"$plan"
+	lp_fails 2 "$plan:3: a NUL byte at column 13 " -p "$DAEMON_PID" --plan "$plan" -n
+	# 4096 bytes a line are read (its newline not counted), 4097 are not
+	x4095=$(head -c 4095 /dev/zero | tr '\0' x)
+	printf '#%s\ncompute compute_v2\n' "$x4095" >"$plan"
+	run "${LP_RUN[@]}" "$LP" -p "$DAEMON_PID" --plan "$plan" -n
+	[ "$status" -eq 0 ] || fail "a 4096-byte line: exit $status: $output"
+	printf 'compute compute_v2\n#x%s\n' "$x4095" >"$plan"
+	lp_fails 2 "$plan:2: the line is longer than 4096 bytes" -p "$DAEMON_PID" --plan "$plan" -n
+	head -c 17M /dev/zero | tr '\0' '\n' >"$plan"
+	lp_fails 2 "plan file $plan is larger than 16 MiB" -p "$DAEMON_PID" --plan "$plan" -n
+	# the same from a pipe, which has no size to look at first
+	run --separate-stderr bash -c 'head -c 17M /dev/zero | tr "\0" "\n" | timeout 10 "$1" -p "$2" --plan - -n' \
+		_ "$LP" "$DAEMON_PID"
+	[ "$status" -eq 2 ] || fail "17 MiB on stdin: exit $status: $stderr"
+	[[ $stderr == "livepatch: error: plan file - is larger than 16 MiB"*")" ]] || fail "17 MiB on stdin: $stderr"
+	run --separate-stderr bash -c 'timeout 10 "$1" -p "$2" --plan - -n </dev/zero' _ "$LP" "$DAEMON_PID"
+	[ "$status" -eq 2 ] || fail "/dev/zero on stdin: exit $status: $stderr"
+	[[ $stderr == "livepatch: error: -:1: a NUL byte at column 1 ("*")" ]] || fail "/dev/zero on stdin: $stderr"
+	daemon_untouched
+}
+
+@test "a function named again in a plan of 200,000 lines: exit 2 naming the first repeat and its first line" {
+	daemon_start counterd "${CD_ARGS[@]}"
+	remember_text "$DAEMON_PID" compute compute_v2 compute_slow
+	local plan=$BATS_TEST_TMPDIR/plan
+	yes 'compute compute_v2' | head -n 200000 >"$plan"
+	LP_RUN=(timeout 10)	# a hang guard only: the assertion is the line named
+	lp_fails 2 "$plan:2: counterd:compute is already in the batch \(line 1\) \(each function may appear once in a batch: remove the duplicate\)$" \
+		-p "$DAEMON_PID" --plan "$plan" -n
+	lp_fails 2 "$plan:2: counterd:compute is already in the batch \(line 1\)" -p "$DAEMON_PID" --plan "$plan"
+	# the first repeat is named, by any of the function's names, not a later one
+	printf 'compute compute_v2\ncompute_slow compute_slow_v2\n\n# c\ncounterd:compute_slow compute_v2\ncompute compute_v2\n' >"$plan"
+	lp_fails 2 "$plan:5: counterd:compute_slow is already in the batch \(line 2\)" -p "$DAEMON_PID" --plan "$plan" -n
+	printf 'compute_slow compute_slow_v2\ncompute compute_v2\n' >"$plan"
+	lp_fails 2 "$plan:2: counterd:compute is already in the batch \(given by --func\)" \
+		-p "$DAEMON_PID" -f compute -t compute_v2 --plan "$plan" -n
+	daemon_untouched
+}
