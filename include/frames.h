@@ -5,7 +5,7 @@
  * live one.
  *
  * The scan is conservative, as the kernel leaves no list of a thread's signal
- * frames: from the stack pointer to the end of its mapping (and from each frame's
+ * frames: from the stack pointer to the end of its mapping, 64 MiB at most (and from each frame's
  * saved stack pointer, for a handler on sigaltstack or nested handlers), a word is
  * the start of an x86-64 rt_sigframe when it points to a sigreturn trampoline
  * (`mov $15, %eax|%rax; syscall`), the ucontext flags after it are small, and the
@@ -17,7 +17,8 @@
 #include <stdbool.h>
 #include "lp.h"
 
-#define LP_FRAME_SCAN_MAX (256 * 1024)	/* bytes of one stack read above its pointer */
+#define LP_FRAME_SCAN_MAX (256 * 1024)	/* bytes read at a time */
+#define LP_FRAME_STACK_MAX (64ULL << 20) /* bytes of one stack scanned above its pointer */
 #define LP_FRAME_RIP 176		/* offset of uc_mcontext.rip in an rt_sigframe */
 #define LP_FRAME_RSP 168		/* and of the saved rsp */
 

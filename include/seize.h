@@ -25,6 +25,12 @@ struct lp_thread {
 	bool want_trap;		/* resumed to collect a queued SIGTRAP of ours */
 	bool deferred;		/* synced, trapped again: held a while (transact.c) */
 	bool group_stop;	/* its last stop was a group stop: it stays stopped */
+	bool stepped;		/* single-stepped by us (a trap of ours may come late) */
+	bool moved_frames;	/* stopped, its signal frames were looked at in this sync */
+	bool framed;		/* blocked, its stack was scanned in this sync: */
+	bool frames_inside;	/* with this result, */
+	uint64_t scanned_sp, scanned_pc;	/* asleep here */
+	int sig;		/* a signal its stop was delivering, to pass on at resume */
 	uint64_t park_site;	/* for TH_PARKED: the site to restart at */
 	struct timespec paused_at;
 	bool forkless;		/* no fork, clone or exec of its own is under way untraced */

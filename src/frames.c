@@ -92,6 +92,35 @@ static uint64_t word(const uint8_t *p)
 	return v;
 }
 
+/* Frames whose saved PC @inside() accepts, and the other stacks their saved SPs are on. */
+static void scan_chunk(struct lp_stacks *st, uint64_t lo, size_t n, size_t lim,
+		       bool (*inside)(void *, uint64_t), void *arg, struct lp_frame *out, size_t max,
+		       size_t *found, struct lp_span *todo, size_t *ntodo)
+{
+	/* A frame starts 8 bytes below a 16-byte boundary (the kernel's alignment). */
+	for (size_t off = (8 - (lo & 15) + 16) % 16; off < lim && off + LP_FRAME_RIP + 8 <= n;
+	     off += 16) {
+		const uint8_t *f = st->buf + off;
+		uint64_t pc = word(f + LP_FRAME_RIP), rsp = word(f + LP_FRAME_RSP);
+		if (word(f + 8) >= 16)
+			continue;
+		if (inside(arg, pc) && is_trampoline(st, word(f))) {
+			if (*found < max)
+				out[*found] = (struct lp_frame){ lo + off + LP_FRAME_RIP, pc };
+			(*found)++;
+		}
+		/* Every frame's interrupted stack is scanned too (sigaltstack, nesting). */
+		if (*ntodo == SPANS_MAX || (rsp >= lo && rsp < lo + n) || !mapping_end(st, rsp) ||
+		    !mapping_end(st, pc) || !mapping_end(st, word(f)) || !is_trampoline(st, word(f)))
+			continue;
+		bool seen = false;
+		for (size_t j = 0; j < *ntodo; j++)
+			seen |= rsp >= todo[j].lo && mapping_end(st, rsp) == mapping_end(st, todo[j].lo);
+		if (!seen)
+			todo[(*ntodo)++] = (struct lp_span){ rsp, 0 };
+	}
+}
+
 int frames_find(struct lp_stacks *st, uint64_t sp, bool (*inside)(void *arg, uint64_t pc),
 		void *arg, struct lp_frame *out, size_t max)
 {
@@ -110,34 +139,19 @@ int frames_find(struct lp_stacks *st, uint64_t sp, bool (*inside)(void *arg, uin
 			return ret;
 		if (!end && !(end = mapping_end(st, lo)))
 			continue;
-		size_t len = end - lo < LP_FRAME_SCAN_MAX ? end - lo : LP_FRAME_SCAN_MAX;
-		ssize_t n = pread(st->mem_fd, st->buf, len, (off_t)lo);
-		if (n <= 0)
-			continue;
-		/* A frame starts 8 bytes below a 16-byte boundary (the kernel's alignment). */
-		for (size_t off = (8 - (lo & 15) + 16) % 16; off + LP_FRAME_RIP + 8 <= (size_t)n; off += 16) {
-			const uint8_t *f = st->buf + off;
-			uint64_t pc = word(f + LP_FRAME_RIP);
-			if (!inside(arg, pc) || word(f + 8) >= 16 || !is_trampoline(st, word(f)))
-				continue;
-			if (found < max)
-				out[found] = (struct lp_frame){ lo + off + LP_FRAME_RIP, pc };
-			found++;
-		}
-		/* Every frame's interrupted stack is scanned too (sigaltstack, nesting). */
-		for (size_t off = (8 - (lo & 15) + 16) % 16; off + LP_FRAME_RIP + 8 <= (size_t)n &&
-		     ntodo < SPANS_MAX; off += 16) {
-			const uint8_t *f = st->buf + off;
-			uint64_t rsp = word(f + LP_FRAME_RSP);
-			if (word(f + 8) >= 16 || (rsp >= lo && rsp < lo + (uint64_t)n) ||
-			    !mapping_end(st, rsp) || !mapping_end(st, word(f + LP_FRAME_RIP)) ||
-			    !mapping_end(st, word(f)) || !is_trampoline(st, word(f)))
-				continue;
-			bool seen = false;
-			for (size_t j = 0; j < ntodo; j++)
-				seen |= rsp >= todo[j].lo && mapping_end(st, rsp) == mapping_end(st, todo[j].lo);
-			if (!seen)
-				todo[ntodo++] = (struct lp_span){ rsp, 0 };
+		if (end - lo > LP_FRAME_STACK_MAX)
+			end = lo + LP_FRAME_STACK_MAX;
+		/* Chunks overlap by a frame's header: a frame is taken where it starts. */
+		const size_t step = LP_FRAME_SCAN_MAX - 256;
+		for (uint64_t at = lo; at < end; at += step) {
+			size_t len = end - at < LP_FRAME_SCAN_MAX ? end - at : LP_FRAME_SCAN_MAX;
+			ssize_t n = pread(st->mem_fd, st->buf, len, (off_t)at);
+			if (n <= 0)
+				break;
+			size_t lim = at + len >= end ? (size_t)n : step;
+			scan_chunk(st, at, (size_t)n, lim, inside, arg, out, max, &found, todo, &ntodo);
+			if ((size_t)n < len || at + len >= end)
+				break;
 		}
 	}
 	return (int)(found < max ? found : max);

@@ -162,6 +162,10 @@ static void record_pause(struct tx *tx, struct lp_thread *t)
 
 static int resume(struct tx *tx, struct lp_thread *t, int sig)
 {
+	if (!sig && t->sig) {
+		sig = t->sig;
+		t->sig = 0;
+	}
 	/*
 	 * A thread of a stopped process runs only in the kernel (to take a trap of ours
 	 * that was queued): the interrupt brings it back to its group stop before it
@@ -316,6 +320,7 @@ static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct 
 				       tx->written ? "the patch was rolled back" : "nothing was written");
 		if ((ret = pt_step(t->tid, 0)))
 			return ret == -ESRCH ? 0 : ret;
+		t->stepped = true;
 		if ((ret = wait_step(tx, t, &status)) || t->state == TH_GONE)
 			return ret;
 		if (status >> 16 == 0 && WSTOPSIG(status) != SIGTRAP) {
@@ -496,6 +501,15 @@ static int move_frames(struct tx *tx, struct lp_thread *t, uint64_t sp, int sig)
 	return n < 0 && n != -ESRCH ? n : 0;
 }
 
+/* In sync 1, a stopped thread's frames are looked at once, whatever its first stop was. */
+static int scan_once(struct tx *tx, struct lp_thread *t, uint64_t sp, int sig)
+{
+	if (!tx->stepout || !tx->handlers || t->moved_frames)
+		return 0;
+	t->moved_frames = true;
+	return move_frames(tx, t, sp, sig);
+}
+
 /* A thread stopped between the site and --verify's old-body probe: noted once. */
 static void note_mid(struct tx *tx, pid_t tid, uint64_t pc)
 {
@@ -532,8 +546,7 @@ static int look(struct tx *tx, struct lp_thread *t, int *sig)
 	}
 	if (tx->stepout && (ret = move_out(tx, t, &r, sig)))
 		return ret;
-	if (tx->stepout && tx->handlers && t->state != TH_GONE &&
-	    (ret = move_frames(tx, t, r.rsp, *sig)))
+	if (t->state != TH_GONE && (ret = scan_once(tx, t, r.rsp, *sig)))
 		return ret;
 	note_mid(tx, t->tid, r.rip);
 	return 0;
@@ -592,8 +605,10 @@ static int after_stop(struct tx *tx, struct lp_thread *t, int sig, bool hold)
 
 	t->interrupted = false;
 	ret = look(tx, t, &sig);
-	if (ret < 0)
+	if (ret < 0) {
+		t->sig = sig;	/* delivered when it is resumed, whatever happens now */
 		return ret;
+	}
 	if (ret == 1)
 		return resume(tx, t, sig);	/* collect the queued trap; synced when handled */
 	if (t->state == TH_GONE)
@@ -697,15 +712,20 @@ static int on_signal(struct tx *tx, struct lp_thread *t, int sig)
 		if (s && s->addr == r.rip - 1) {
 			t->interrupted = false;
 			t->synced = true;
+			/* Its first stop of sync 1 may be this trap: its frames are looked at too. */
+			int ret = scan_once(tx, t, r.rsp, 0);
+			if (ret || t->state == TH_GONE)
+				return ret;
 			return handle_trap(tx, t, &r, s, idx);	/* ours: never delivered */
 		}
 		/*
-		 * An int3 trap (SI_KERNEL) whose PC-1 holds no int3 cannot come from an
-		 * int3 there: it is one of ours, reported after the thread's PC moved
-		 * (a step-out). Delivering it would kill the program: dropped as late.
+		 * An int3 trap (SI_KERNEL) of a thread we single-stepped, whose PC-1 holds
+		 * no int3: one of ours, reported after the step moved its PC. Delivering
+		 * it would kill the program: dropped as late. Any other SIGTRAP, the
+		 * program's own `int $3` (cd 03) included, is the program's.
 		 */
 		uint8_t prev;
-		if (!pt_read(t->tid, r.rip - 1, &prev, 1) && prev != INT3) {
+		if (t->stepped && !pt_read(t->tid, r.rip - 1, &prev, 1) && prev != INT3) {
 			tx->st->traps_late++;
 			return after_stop(tx, t, 0, false);
 		}
@@ -820,7 +840,7 @@ static enum seen vfork_parent(struct tx *tx, pid_t tid)
 }
 
 /* @line is a syscall file of a blocked thread: "NR ARG1 .. ARG6 SP PC", or "-1 SP PC". */
-static bool must_move(struct tx *tx, const char *line, uint64_t pc)
+static bool must_move(struct tx *tx, struct lp_thread *t, const char *line, uint64_t pc)
 {
 	struct lp_frame f;
 	size_t idx;
@@ -841,7 +861,14 @@ static bool must_move(struct tx *tx, const char *line, uint64_t pc)
 		p = e;
 	}
 	sp = n >= 2 ? v[n - 2] : 0;
-	return sp && frames_find(&tx->stacks, sp, inside_any, tx, &f, 1) > 0;
+	/* Asleep at the same place since its last scan in this sync: its stack has not changed. */
+	if (t->framed && t->scanned_sp == sp && t->scanned_pc == pc)
+		return t->frames_inside;
+	t->framed = true;
+	t->scanned_sp = sp;
+	t->scanned_pc = pc;
+	t->frames_inside = sp && frames_find(&tx->stacks, sp, inside_any, tx, &f, 1) > 0;
+	return t->frames_inside;
 }
 
 /*
@@ -890,7 +917,7 @@ static enum seen observe(struct tx *tx, struct lp_thread *t)
 	 * re-enter, or with a signal frame that returns inside them: it must be moved to
 	 * the out-of-line copy before the tail changes, which takes a stop.
 	 */
-	if (tx->stepout && must_move(tx, buf, pc))
+	if (tx->stepout && must_move(tx, t, buf, pc))
 		return SEEN_BLOCKED_IN_SITE;
 	return nr == SYS_vfork && !t->sharer ? vfork_parent(tx, t->tid) : SEEN_BLOCKED;
 }
@@ -1179,6 +1206,8 @@ static int sync_threads(struct tx *tx, bool hold_last)
 	for (size_t i = 0; i < tx->ts.n; i++) {
 		struct lp_thread *t = &tx->ts.v[i];
 		t->synced = t->state != TH_RUNNING || t->child || (tx->sync0 && t->forkless);
+		t->framed = false;
+		t->moved_frames = false;
 		/* A group-stopped thread's PC and frames are looked at once the int3 is in. */
 		if (tx->stepout && t->state == TH_LISTENING && !(ret = pt_interrupt(t->tid))) {
 			t->synced = false;
