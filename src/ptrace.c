@@ -58,18 +58,21 @@ int pt_geteventmsg(pid_t tid, unsigned long *msg)
 	return call(PTRACE_GETEVENTMSG, tid, 0, (unsigned long)msg);
 }
 
+/* The whole private queue, 16 entries at a time: a program may keep many signals queued. */
 int pt_trap_queued(pid_t tid)
 {
-	struct __ptrace_peeksiginfo_args a = { .off = 0, .flags = 0, .nr = 16 };
 	siginfo_t si[16];
-	long n = ptrace(PTRACE_PEEKSIGINFO, tid, &a, si);
 
-	if (n < 0)
-		return -errno;
-	for (long i = 0; i < n; i++)
-		if (si[i].si_signo == SIGTRAP && si[i].si_code == SI_KERNEL)
-			return 1;
-	return 0;
+	for (struct __ptrace_peeksiginfo_args a = { .off = 0, .flags = 0, .nr = 16 };; a.off += 16) {
+		long n = ptrace(PTRACE_PEEKSIGINFO, tid, &a, si);
+		if (n < 0)
+			return -errno;
+		for (long i = 0; i < n; i++)
+			if (si[i].si_signo == SIGTRAP && si[i].si_code == SI_KERNEL)
+				return 1;
+		if (n < 16)
+			return 0;
+	}
 }
 
 static int peek(pid_t tid, uint64_t addr, unsigned long *word)

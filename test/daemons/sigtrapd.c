@@ -1,8 +1,19 @@
-/* sigtrapd: a program with its own int3. A SIGTRAP handler (SA_SIGINFO) counts
- * sigtrap_received (sigtrap_kernel: si_code == SI_KERNEL, as int3 gives; sigtrap_other:
- * anything else); a thread counts int3_executed and then executes int3, every
- * --interval-us (default 1000). After a patch, int3_executed == sigtrap_received.
- * Plus --threads N compute workers (default 4). */
+/* sigtrapd: a program with its own SIGTRAPs and signal state that livepatch must leave
+ * alone. A SIGTRAP handler (SA_SIGINFO) counts sigtrap_received (sigtrap_kernel: si_code
+ * == SI_KERNEL, as int3 gives; sigtrap_other: anything else); a thread counts
+ * int3_executed and then executes int3, every --interval-us (default 1000). After a
+ * patch, int3_executed == sigtrap_received. Plus --threads N compute workers (default 4).
+ *
+ *   --int3-form cc|cd03   the trapper's instruction: int3 (cc) or int $3 (cd 03)
+ *   --block-trap          the compute workers block SIGTRAP (they run into livepatch's
+ *                         int3 with it blocked)
+ *   --ignore-trap         SIGTRAP is ignored (SIG_IGN) and there is no trapper
+ *   --queued N            every compute worker keeps N real-time signals queued to
+ *                         itself (blocked) while it calls compute(), drained every 2 ms
+ *
+ * Every worker checks, between bursts of calls, that its SIGTRAP mask and the process's
+ * SIGTRAP disposition are what it set: mask_changed and disposition_changed count the
+ * checks that found otherwise. rt_queued and rt_received count the queued signals. */
 #include "common.h"
 
 #include <errno.h>
@@ -11,7 +22,80 @@
 #include <string.h>
 
 static counter_t int3_executed, sigtrap_received, sigtrap_kernel, sigtrap_other;
-static long interval_us = 1000;
+static counter_t mask_changed, disposition_changed, rt_queued, rt_received;
+static long interval_us = 1000, queued;
+static bool form_cd03, block_trap, ignore_trap;
+
+/* The disposition this program set, as sigaction() reports it. */
+static void (*trap_handler)(int);
+
+static void check_state(bool blocked)
+{
+	sigset_t cur;
+	struct sigaction sa;
+
+	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	if (sigismember(&cur, SIGTRAP) != blocked)
+		count(&mask_changed);
+	sigaction(SIGTRAP, NULL, &sa);
+	if (sa.sa_handler != trap_handler)
+		count(&disposition_changed);
+}
+
+static void on_rt(int sig)
+{
+	(void)sig;
+	count(&rt_received);
+}
+
+static void burst(int *x)
+{
+	for (int k = 0; k < 256; k++) {
+		int r = compute(*x);
+		check_result(*x, r);
+		*x = (*x + 1) & 0xfffff;
+	}
+}
+
+/*
+ * Calls compute() in a loop. With --queued, it keeps that many real-time signals in its
+ * own queue meanwhile (blocked; drained every 2 ms), so a trap of livepatch's queued
+ * behind them is found only by reading the whole queue.
+ */
+static void *trap_worker(void *arg)
+{
+	int x = (int)(intptr_t)arg * 4096, rt = SIGRTMIN + 6;
+	sigset_t set, rts;
+	union sigval v = { 0 };
+
+	sigemptyset(&set);
+	if (block_trap)
+		sigaddset(&set, SIGTRAP);
+	sigemptyset(&rts);
+	sigaddset(&rts, rt);
+	if (queued)
+		sigaddset(&set, rt);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	common_thread_started();
+	while (!common_stopping()) {
+		struct timespec t0, now;
+		for (long i = 0; i < queued; i++)
+			if (!pthread_sigqueue(pthread_self(), rt, v))
+				count(&rt_queued);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do {
+			burst(&x);
+			clock_gettime(CLOCK_MONOTONIC, &now);
+		} while (queued && (now.tv_sec - t0.tv_sec) * 1000000000L + now.tv_nsec - t0.tv_nsec <
+			 2000000L);
+		if (queued) {	/* the handler runs once per queued signal here */
+			pthread_sigmask(SIG_UNBLOCK, &rts, NULL);
+			pthread_sigmask(SIG_BLOCK, &rts, NULL);
+		}
+		check_state(block_trap);
+	}
+	return NULL;
+}
 
 static void on_trap(int sig, siginfo_t *si, void *uc)
 {
@@ -29,28 +113,49 @@ static void *trapper(void *arg)
 		struct timespec ts = { interval_us / 1000000, (interval_us % 1000000) * 1000 };
 
 		count(&int3_executed);
-		__asm__ volatile("int3" ::: "memory");
+		if (form_cd03)
+			__asm__ volatile(".byte 0xcd, 0x03" ::: "memory");
+		else
+			__asm__ volatile("int3" ::: "memory");
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
 }
 
-enum { OPT_INTERVAL = 256 };
+enum { OPT_INTERVAL = 256, OPT_FORM, OPT_BLOCK, OPT_IGNORE, OPT_QUEUED };
 
 static int handle(int val, const char *arg)
 {
 	char *end;
 
-	if (val != OPT_INTERVAL)
-		return -1;
-	interval_us = strtol(arg, &end, 10);
-	return *end || interval_us < 0 ? -1 : 0;
+	switch (val) {
+	case OPT_INTERVAL:
+		interval_us = strtol(arg, &end, 10);
+		return *end || interval_us < 0 ? -1 : 0;
+	case OPT_FORM:
+		form_cd03 = !strcmp(arg, "cd03");
+		return form_cd03 || !strcmp(arg, "cc") ? 0 : -1;
+	case OPT_BLOCK:
+		block_trap = true;
+		return 0;
+	case OPT_IGNORE:
+		ignore_trap = true;
+		return 0;
+	case OPT_QUEUED:
+		queued = strtol(arg, &end, 10);
+		return *end || queued < 0 || queued > 1000 ? -1 : 0;
+	}
+	return -1;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option extra[] = {
 		{ "interval-us", required_argument, NULL, OPT_INTERVAL },
+		{ "int3-form", required_argument, NULL, OPT_FORM },
+		{ "block-trap", no_argument, NULL, OPT_BLOCK },
+		{ "ignore-trap", no_argument, NULL, OPT_IGNORE },
+		{ "queued", required_argument, NULL, OPT_QUEUED },
 		{ 0 },
 	};
 	struct sigaction sa;
@@ -58,25 +163,51 @@ int main(int argc, char **argv)
 	int n;
 
 	common_init(argc, argv, extra, handle,
-		    "  --interval-us US  pause between two int3 (default 1000)\n", 4);
+		    "  --interval-us US  pause between two int3 (default 1000)\n"
+		    "  --int3-form cc|cd03  int3 or int $3 (default cc)\n"
+		    "  --block-trap      compute workers block SIGTRAP\n"
+		    "  --ignore-trap     SIGTRAP ignored, no trapper\n"
+		    "  --queued N        each worker keeps N RT signals queued\n", 4);
 	status_add("int3_executed", &int3_executed);
 	status_add("sigtrap_received", &sigtrap_received);
 	status_add("sigtrap_kernel", &sigtrap_kernel);
 	status_add("sigtrap_other", &sigtrap_other);
+	status_add("mask_changed", &mask_changed);
+	status_add("disposition_changed", &disposition_changed);
+	status_add("rt_queued", &rt_queued);
+	status_add("rt_received", &rt_received);
 
 	memset(&sa, 0, sizeof sa);
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART | SA_SIGINFO;
 	sa.sa_sigaction = on_trap;
+	if (ignore_trap) {
+		sa.sa_flags = 0;
+		sa.sa_handler = SIG_IGN;
+	}
 	if (sigaction(SIGTRAP, &sa, NULL) < 0)
 		die("sigaction: %s", strerror(errno));
+	struct sigaction now;
+	sigaction(SIGTRAP, NULL, &now);
+	trap_handler = now.sa_handler;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_rt;
+	if (sigaction(SIGRTMIN + 6, &sa, NULL) < 0)
+		die("sigaction: %s", strerror(errno));
 
-	n = start_compute_workers(&t);
-	common_thread_create(&tt, trapper, NULL);
-	common_wait_started(n + 1);
+	t = calloc(opt.threads ? opt.threads : 1, sizeof(*t));
+	if (!t)
+		die("out of memory");
+	n = opt.threads;
+	for (int i = 0; i < n; i++)
+		common_thread_create(&t[i], trap_worker, (void *)(intptr_t)i);
+	if (!ignore_trap)
+		common_thread_create(&tt, trapper, NULL);
+	common_wait_started(n + !ignore_trap);
 
 	common_run();
-	common_join(tt, 2000);
+	if (!ignore_trap)
+		common_join(tt, 2000);
 	join_workers(t, n);
 	common_exit();
 }

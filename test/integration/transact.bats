@@ -319,6 +319,35 @@ mem_u64() {
 	((rx > 0)) || fail "sigtrap_received is 0"
 }
 
+@test "sigtrapd: the program's own int \$3 (cd 03) traps all reach its handler across 20 cycles" {
+	local ex rx
+	daemon_start sigtrapd --int3-form cd03 --interval-us 200
+	cycles 20 compute compute_v2
+	calls_only calls_compute calls_compute_v2
+	alive
+	stop_clean
+	ex=$(status_get int3_executed)
+	rx=$(status_get sigtrap_received)
+	((rx > 1000)) || fail "only $rx int \$3 traps in 20 cycles: the test did not exercise them"
+	((ex - rx == 0 || ex - rx == 1)) ||
+		fail "int3_executed $ex, sigtrap_received $rx: $((ex - rx)) of the program's own SIGTRAPs were lost"
+	expect_key sigtrap_other 0
+}
+
+@test "sigtrapd: 64 real-time signals queued in every worker do not hide a trap of ours (20 cycles)" {
+	daemon_start sigtrapd --queued 64
+	cycles 20 compute compute_v2
+	calls_only calls_compute calls_compute_v2
+	alive
+	stop_clean
+	local q r
+	q=$(status_get rt_queued)
+	r=$(status_get rt_received)
+	((q > 0 && q == r)) || fail "rt_queued $q, rt_received $r"
+	expect_key mask_changed 0
+	expect_key disposition_changed 0
+}
+
 @test "vforkd: a thread waiting for its vfork child does not hold up the patch" {
 	local t0 ms v0
 	daemon_start vforkd --child-ms 3000
