@@ -21,6 +21,15 @@ struct lp_inject {
 };
 
 /*
+ * Runs one system call in a stopped thread of the process; returns the call's
+ * result, or -errno of the injection itself with *@failed set.
+ */
+struct lp_injector {
+	long (*syscall)(void *arg, long nr, const long args[6], bool *failed);
+	void *arg;
+};
+
+/*
  * Run system call @nr(@args) in @in->tid. Returns what the call returned (a
  * negative errno for a failed call) with *@failed false; or -errno of the
  * injection with *@failed true. Either way the thread is back in a ptrace stop

@@ -31,6 +31,8 @@ struct lp_thread {
 	bool frames_inside;	/* with this result, */
 	uint64_t scanned_sp, scanned_pc;	/* asleep here */
 	int sig;		/* a signal its stop was delivering, to pass on at resume */
+	bool await_repair;	/* holds a SIGTRAP until the disposition is put back */
+	bool mask_known, trap_blocked;	/* it blocks SIGTRAP (seen at a stop of its own) */
 	uint64_t park_site;	/* for TH_PARKED: the site to restart at */
 	struct timespec paused_at;
 	bool forkless;		/* no fork, clone or exec of its own is under way untraced */

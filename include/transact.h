@@ -25,6 +25,7 @@ struct lp_tx_stats {
 	unsigned int out_of_line;	/* threads moved to an out-of-line copy (xol.h) */
 	unsigned int frames_moved;	/* signal frames whose saved PC was moved there */
 	unsigned int xol_regions;	/* regions made for the copies in this run */
+	unsigned int dispositions_restored; /* SIGTRAP dispositions a trap had reset, put back */
 	/* Threads seen stopped between [mid_lo, mid_hi] of lp_tx_opts: inside the old body. */
 	pid_t mid[LP_MID_MAX];
 	unsigned int nmid;

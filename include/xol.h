@@ -10,6 +10,7 @@
 #define LP_XOL_H
 
 #include <stdbool.h>
+#include "inject.h"
 #include "lp.h"
 #include "plan.h"
 
@@ -48,14 +49,6 @@ static inline bool xol_map(const struct lp_xol_copy *c, uint64_t from, uint64_t 
 	return true;
 }
 
-/*
- * Runs one system call in a stopped thread of the process (the injector, inject.c);
- * returns the call's result, or -errno of the injection itself with *@failed set.
- */
-struct lp_injector {
-	long (*syscall)(void *arg, long nr, const long args[6], bool *failed);
-	void *arg;
-};
 
 /* The regions of one process, found or created on first need. */
 struct lp_xol {

@@ -69,6 +69,9 @@ static void print_tx_plain(FILE *f, const struct lp_tx_stats *t)
 		t->traps_emulated, t->traps_parked, t->traps_late, t->stepouts);
 	fprintf(f, "moved     %u threads and %u signal frames to out-of-line copies, %u regions "
 		"made\n", t->out_of_line, t->frames_moved, t->xol_regions);
+	if (t->dispositions_restored)
+		fprintf(f, "restored  the program's SIGTRAP disposition %u times (a trap of ours "
+			"had reset it)\n", t->dispositions_restored);
 	fprintf(f, "seen      %u signals passed on, %u clones, %u forks, %u thread exits, %u "
 		"blocking calls restarted\n", t->signals_passed, t->clones, t->forks, t->exits,
 		t->calls_restarted);
@@ -241,6 +244,7 @@ static void json_tx(struct json *j, const struct lp_tx_stats *t)
 	json_uint(j, "out_of_line", t->out_of_line);
 	json_uint(j, "frames_moved", t->frames_moved);
 	json_uint(j, "xol_regions", t->xol_regions);
+	json_uint(j, "dispositions_restored", t->dispositions_restored);
 	json_uint(j, "signals_passed", t->signals_passed);
 	json_uint(j, "calls_restarted", t->calls_restarted);
 	json_uint(j, "clones", t->clones);

@@ -21,6 +21,7 @@
 #include "ptrace_ops.h"
 #include "resolve.h"
 #include "seize.h"
+#include "sigstate.h"
 #include "transact.h"
 #include "xol.h"
 
@@ -75,6 +76,9 @@ struct tx {
 	bool in_event;				/* the stop looked at is a fork/clone/exec event */
 	bool handlers;				/* the process catches a signal: frames may exist */
 	struct lp_stacks stacks;
+	struct lp_sigstate sigs;		/* SIGTRAP's disposition, kept (sigstate.h) */
+	bool trap_sensitive;			/* SIGTRAP ignored or caught: a trap can change it */
+	unsigned int awaiting;			/* threads holding a SIGTRAP until it is repaired */
 };
 
 #define LOG(tx, ...) do { if ((tx)->log) (tx)->log(__VA_ARGS__); } while (0)
@@ -209,6 +213,103 @@ static enum lp_emul emulation_of(const uint8_t *to, uint64_t site, uint64_t *tar
 	return LP_EMUL_PARK;
 }
 
+/* Whether the thread blocks SIGTRAP, seen at a stop that is not one of our traps. */
+static void note_mask(struct tx *tx, struct lp_thread *t)
+{
+	uint64_t mask;
+
+	if (tx->trap_sensitive && !t->mask_known && !pt_getsigmask(t->tid, &mask)) {
+		t->mask_known = true;
+		t->trap_blocked = mask & 1ULL << (SIGTRAP - 1);
+	}
+}
+
+/*
+ * Our trap was a forced SIGTRAP: if the thread blocked it or the process ignores it,
+ * the kernel reset the disposition to the default (and unblocked it in the thread).
+ * Put both back, through this thread.
+ */
+static int repair_disposition(struct tx *tx, struct lp_thread *t, uint64_t sp)
+{
+	struct lp_inject in = { .tid = t->tid, .via = tx->via, .mem_fd = tx->mem_fd,
+				.insn = tx->syscall_insn, .deadline = &tx->deadline };
+	struct lp_injector inj = { inject_syscall, &in };
+	bool reblock = false;
+	uint64_t mask;
+	/*
+	 * Setting SIG_IGN discards the SIGTRAPs pending in every thread, a trap of ours
+	 * not yet reported among them (that thread would run on from inside the int3's
+	 * instruction): an ignored SIGTRAP is put back only once the walk is over.
+	 */
+	int ret = tx->sigs.ignored ? 0 : sigstate_repair(&tx->sigs, &inj, sp, &reblock);
+
+	tx->syscall_insn = in.insn;
+	if (in.gone) {
+		t->state = TH_GONE;
+		return 0;
+	}
+	if (ret < 0) {
+		LOG(tx, "thread %d: SIGTRAP's disposition could not be put back: %s", t->tid,
+		    strerror(-ret));
+		return 0;
+	}
+	/* Its mask as seen at an earlier stop; else what the reset of a handler tells. */
+	if ((t->mask_known ? t->trap_blocked : ret && reblock) && !pt_getsigmask(t->tid, &mask) &&
+	    !(mask & 1ULL << (SIGTRAP - 1)))
+		(void)!pt_setsigmask(t->tid, mask | 1ULL << (SIGTRAP - 1));
+	tx->st->dispositions_restored = tx->sigs.restored;
+	return 0;
+}
+
+static struct lp_thread *interrupt_one(struct tx *tx);
+
+/* After the last sync (no int3 left, every trap handled): an ignored SIGTRAP again. */
+static void final_repair(struct tx *tx)
+{
+	struct lp_thread *h = NULL;
+	struct user_regs_struct r;
+
+	if (!tx->trap_sensitive || !tx->sigs.ignored || !sigstate_changed(&tx->sigs))
+		return;
+	for (size_t i = 0; i < tx->ts.n && !h; i++)
+		if (tx->ts.v[i].state == TH_STOPPED && !tx->ts.v[i].sig && !tx->ts.v[i].child)
+			h = &tx->ts.v[i];
+	if (!h)
+		h = interrupt_one(tx);
+	if (!h || pt_getregs(h->tid, &r)) {
+		LOG(tx, "SIGTRAP could not be set back to ignored: no stopped thread");
+		return;
+	}
+	struct lp_inject in = { .tid = h->tid, .via = tx->via, .mem_fd = tx->mem_fd,
+				.insn = tx->syscall_insn, .deadline = &tx->deadline };
+	struct lp_injector inj = { inject_syscall, &in };
+	bool reblock;
+	tx->deadline = lp_time_after(CLOCK_MONOTONIC, tx->timeout_ms);
+	if (sigstate_repair(&tx->sigs, &inj, r.rsp, &reblock) < 0)
+		LOG(tx, "SIGTRAP could not be set back to ignored");
+	if (in.gone)
+		h->state = TH_GONE;
+	tx->st->dispositions_restored = tx->sigs.restored;
+}
+
+/*
+ * A SIGTRAP of the program's own, in a process where our traps reset the
+ * disposition: delivered while one is reset and not yet put back (another thread's
+ * trap, a moment ago or a moment later), it would kill the program. The thread
+ * keeps it, stopped, until the transaction ends: no int3 of ours is left then, and
+ * every trap has been handled and its reset repaired.
+ */
+static bool await_repair(struct tx *tx, struct lp_thread *t, int sig)
+{
+	if (!tx->trap_sensitive || sig != SIGTRAP)
+		return false;
+	t->sig = sig;
+	t->await_repair = true;
+	t->synced = true;
+	tx->awaiting++;
+	return true;
+}
+
 /*
  * A SIGTRAP from one of our int3s. Decided from the bytes at the site now, not
  * from a remembered phase: that closes both races of the seed thread (a trap
@@ -223,6 +324,8 @@ static int handle_trap(struct tx *tx, struct lp_thread *t, struct user_regs_stru
 
 	if (ret)
 		return ret == -ESRCH ? 0 : ret;
+	if (tx->trap_sensitive && ((ret = repair_disposition(tx, t, r->rsp)) || t->state == TH_GONE))
+		return ret;
 	r->orig_rax = (unsigned long long)-1;	/* never let syscall restart logic move the PC */
 	if (head != INT3) {
 		r->rip = s->addr;		/* reported late: run the completed instruction */
@@ -604,6 +707,7 @@ static int after_stop(struct tx *tx, struct lp_thread *t, int sig, bool hold)
 	int ret;
 
 	t->interrupted = false;
+	note_mask(tx, t);
 	ret = look(tx, t, &sig);
 	if (ret < 0) {
 		t->sig = sig;	/* delivered when it is resumed, whatever happens now */
@@ -732,6 +836,8 @@ static int on_signal(struct tx *tx, struct lp_thread *t, int sig)
 	}
 	/* Not ours: re-injected exactly once, from its signal-delivery stop. */
 	tx->st->signals_passed++;
+	if (await_repair(tx, t, sig))
+		return 0;
 	return after_stop(tx, t, sig, false);
 }
 
@@ -1538,6 +1644,64 @@ static void restore_signals(const struct saved_signals *old)
  */
 #define SETTLE_ROUNDS 4
 
+/*
+ * Without a thread held after sync 0 (every thread was asleep), one is interrupted
+ * to carry the injection, and held for the first write. A stop other than the
+ * interrupt's (a signal, a group stop) is handled as usual, and no thread is held.
+ */
+static struct lp_thread *interrupt_one(struct tx *tx)
+{
+	struct lp_thread *t = NULL;
+	int status;
+
+	for (size_t i = 0; i < tx->ts.n && !t; i++)
+		if (tx->ts.v[i].state == TH_RUNNING && !tx->ts.v[i].child && !tx->ts.v[i].sharer)
+			t = &tx->ts.v[i];
+	if (!t || pt_interrupt(t->tid))
+		return NULL;
+	pid_t tid = t->tid;
+	while (waitpid(tid, &status, __WALL) < 0)
+		if (errno != EINTR)
+			return NULL;
+	if (!WIFSTOPPED(status) || status >> 16 != PTRACE_EVENT_STOP ||
+	    is_stop_signal(WSTOPSIG(status))) {
+		(void)on_wait_status(tx, tid, status, false);
+		return NULL;
+	}
+	t = threads_find(&tx->ts, tid);
+	t->state = TH_STOPPED;
+	tx->st->thread_stops++;
+	keep_blocking_call(tx, t);
+	tx->held = tid;
+	return t;
+}
+
+/*
+ * SIGTRAP's disposition, saved before the first int3 through the thread held for the
+ * first write (a busy process has one), else through one interrupted for it. Without
+ * it, a handler reset by a trap cannot be put back (logged; an ignored SIGTRAP can).
+ */
+static void save_disposition(struct tx *tx)
+{
+	struct lp_thread *h = tx->held ? threads_find(&tx->ts, tx->held) : NULL;
+	struct user_regs_struct r;
+
+	if (!h || h->state != TH_STOPPED)
+		h = interrupt_one(tx);
+	if (!h || h->state != TH_STOPPED || pt_getregs(h->tid, &r)) {
+		LOG(tx, "SIGTRAP's handler not saved: no stopped thread before the first write");
+		return;
+	}
+	struct lp_inject in = { .tid = h->tid, .via = tx->via, .mem_fd = tx->mem_fd,
+				.insn = tx->syscall_insn, .deadline = &tx->deadline };
+	struct lp_injector inj = { inject_syscall, &in };
+	int ret = sigstate_save(&tx->sigs, &inj, r.rsp);
+	tx->syscall_insn = in.insn;
+	if (in.gone)
+		h->state = TH_GONE;
+	LOG(tx, "SIGTRAP's disposition %s", ret ? "could not be saved" : "saved");
+}
+
 static int settle(struct tx *tx)
 {
 	struct timespec t0;
@@ -1568,6 +1732,8 @@ static int settle(struct tx *tx)
 				      "through %d syncs; nothing was written (retry when it is calmer)",
 				      tx->pid, SETTLE_ROUNDS);
 	}
+	if (!ret && tx->trap_sensitive)
+		save_disposition(tx);
 	tx->st->sync0_ms = ms_since(&t0);
 	LOG(tx, "sync0: nothing written, synced %zu threads in %.3f ms%s%s", tx->ts.n,
 	    tx->st->sync0_ms, ret ? ": " : "", ret ? tx->d->msg : "");
@@ -1662,6 +1828,7 @@ int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts 
 	tx.xol = (struct lp_xol){ .via = tx.via, .mem_fd = tx.mem_fd };
 	tx.stacks = (struct lp_stacks){ .via = tx.via, .mem_fd = tx.mem_fd };
 	tx.handlers = catches_signals(tx.via);
+	tx.trap_sensitive = sigstate_init(&tx.sigs, tx.via, tx.mem_fd);
 	install_signals(&saved);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = seize_all(&tx.ts, pid, d);
@@ -1674,6 +1841,8 @@ int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts 
 			      tx.via);
 	if (!ret)
 		ret = run_walks(&tx, bytes, bytes + plan->nsites);
+	if (!tx.exec_seen && process_alive(&tx))
+		final_repair(&tx);
 	release_children(&tx);
 	for (size_t i = 0; i < tx.ts.n; i++)	/* hold no stop that was reaped but not resumed */
 		if (tx.ts.v[i].state == TH_STOPPED || tx.ts.v[i].state == TH_PARKED)

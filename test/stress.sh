@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
 N=${LP_STRESS_CYCLES:-1000}
 LP=${LP_BIN:-$ROOT/livepatch}
-read -ra DAEMONS <<<"${LP_STRESS_DAEMONS:-counterd sigstormd forkd vfork churnd blockd sigtrapd stated}"
+read -ra DAEMONS <<<"${LP_STRESS_DAEMONS:-counterd sigstormd forkd vfork churnd blockd sigtrapd stated sigtrap-block sigtrap-ignore sigtrap-queued sigtrap-cd03}"
 if ! [[ $N =~ ^[0-9]+$ ]] || ((N < 1)); then
 	echo "stress: LP_STRESS_CYCLES must be a positive number, not '$N'" >&2
 	exit 2
@@ -272,6 +272,41 @@ run_sigtrapd() {
 	(($(key sigtrap_kernel) == rx)) || violation "sigtrap_kernel $(key sigtrap_kernel) != sigtrap_received $rx"
 	return 0
 }
+
+# sigtrap_state PID: SigIgn, SigCgt and every thread's SigBlk, for a before/after compare.
+sigtrap_state() {
+	grep -h -E '^(SigIgn|SigCgt):' "/proc/$1/status"
+	local t
+	for t in /proc/"$1"/task/*; do
+		echo "${t##*/} $(grep '^SigBlk:' "$t/status")"
+	done
+}
+
+# sigtrapd variants (docs/design.md §4, the program's signal state): workers that block
+# SIGTRAP, a process that ignores it, 64 RT signals queued in every worker, and the
+# program's own int $3. Nothing lost, and the signal state afterwards as it was before.
+run_sigtrap_variant() {	# ARGS...: sigtrapd options
+	local before after ex rx
+	start sigtrapd "$@" || return 0
+	before=$(sigtrap_state "$DAEMON_PID")
+	cycles compute compute_v2
+	after=$(sigtrap_state "$DAEMON_PID")
+	[[ $after == "$before" ]] || violation "signal state changed: before: ${before//$'\n'/; } after: ${after//$'\n'/; }"
+	calls_only calls_compute calls_compute_v2
+	stop_daemon
+	ex=$(key int3_executed)
+	rx=$(key sigtrap_received)
+	LOST=$((ex - rx > 1 ? ex - rx - 1 : 0))	# one int3 may be in flight at the stop
+	LOST=$((LOST + $(key rt_queued) - $(key rt_received)))
+	(($(key mask_changed) == 0)) || violation "mask_changed $(key mask_changed)"
+	(($(key rt_queued) == $(key rt_received))) ||
+		violation "rt_queued $(key rt_queued) != rt_received $(key rt_received)"
+	return 0
+}
+run_sigtrap-block() { run_sigtrap_variant --block-trap; }
+run_sigtrap-ignore() { run_sigtrap_variant --ignore-trap; }
+run_sigtrap-queued() { run_sigtrap_variant --queued 64; }
+run_sigtrap-cd03() { run_sigtrap_variant --int3-form cd03 --interval-us 200; }
 
 # stated (docs/design.md §5): one daemon with threads in every state test/integration/states.bats
 # tests one at a time: hot in park's displaced bytes, blocked at site+5 of edge_nanosleep,

@@ -46,7 +46,7 @@ tx_add() {
 	[[ $t != "$LP_OUT" ]] || fail "no transaction object in: $LP_OUT" || return 1
 	t=${t%%\}*}
 	for k in threads syncs thread_stops blocked_left_alone traps_emulated traps_parked \
-		traps_late stepouts signals_passed calls_restarted clones forks exits; do
+		traps_late stepouts signals_passed calls_restarted clones forks exits dispositions_restored; do
 		re="\"$k\":([0-9]+)"
 		[[ $t =~ $re ]] || fail "no $k in the transaction: {$t}" || return 1
 		TX[$k]=$((${TX[$k]:-0} + BASH_REMATCH[1]))
@@ -346,6 +346,46 @@ mem_u64() {
 	((q > 0 && q == r)) || fail "rt_queued $q, rt_received $r"
 	expect_key mask_changed 0
 	expect_key disposition_changed 0
+}
+
+# sig_state PID: the process's SIGTRAP-related dispositions and every thread's mask.
+sig_state() {
+	grep -h -E '^(SigIgn|SigCgt):' "/proc/$1/status"
+	local t
+	for t in /proc/"$1"/task/*; do
+		echo "${t##*/} $(grep '^SigBlk:' "$t/status")"
+	done
+}
+
+@test "sigtrapd --block-trap: a trap of ours in threads that block SIGTRAP leaves the handler and masks as they were" {
+	local before after ex rx
+	daemon_start sigtrapd --block-trap
+	before=$(sig_state "$DAEMON_PID")
+	cycles 20 compute compute_v2
+	after=$(sig_state "$DAEMON_PID")
+	[[ $after == "$before" ]] || fail "signal state changed: before: $before; after: $after"
+	((${TX[dispositions_restored]:-0} > 0)) || fail "no trap ever reset the handler: the test did not exercise it"
+	calls_only calls_compute calls_compute_v2
+	alive
+	stop_clean
+	ex=$(status_get int3_executed)
+	rx=$(status_get sigtrap_received)
+	((ex - rx == 0 || ex - rx == 1)) || fail "int3_executed $ex, sigtrap_received $rx"
+	expect_key mask_changed 0
+}
+
+@test "sigtrapd --ignore-trap: an ignored SIGTRAP stays ignored after traps of ours" {
+	local before after
+	daemon_start sigtrapd --ignore-trap
+	before=$(sig_state "$DAEMON_PID")
+	cycles 20 compute compute_v2
+	after=$(sig_state "$DAEMON_PID")
+	[[ $after == "$before" ]] || fail "signal state changed: before: $before; after: $after"
+	((${TX[dispositions_restored]:-0} > 0)) || fail "no trap ever reset the disposition: the test did not exercise it"
+	calls_only calls_compute calls_compute_v2
+	alive
+	stop_clean
+	expect_key mask_changed 0
 }
 
 @test "vforkd: a thread waiting for its vfork child does not hold up the patch" {
