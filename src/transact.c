@@ -112,7 +112,7 @@ static const struct lp_site *site_at(const struct tx *tx, uint64_t addr, size_t 
 
 /*
  * A fault injection point, as CRIU does: LP_FAULT=NAME fails the walk at step
- * NAME (int3, sync1, tail, sync2, head, sync3); LP_FAULT_SLEEP_MS=N pauses N ms
+ * NAME (sync0, int3, sync1, tail, sync2, head, sync3); LP_FAULT_SLEEP_MS=N pauses N ms
  * at every step so a test can signal livepatch mid-transaction. Read only here.
  */
 static int fault_point(struct tx *tx, const char *name)
@@ -1734,6 +1734,8 @@ static int settle(struct tx *tx)
 	}
 	if (!ret && tx->trap_sensitive)
 		save_disposition(tx);
+	if (!ret)
+		ret = fault_point(tx, "sync0");
 	tx->st->sync0_ms = ms_since(&t0);
 	LOG(tx, "sync0: nothing written, synced %zu threads in %.3f ms%s%s", tx->ts.n,
 	    tx->st->sync0_ms, ret ? ": " : "", ret ? tx->d->msg : "");
@@ -1746,6 +1748,9 @@ static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
 	tx->to = to_new;
 	tx->forward = true;
 	int ret = settle(tx);
+	/* Aborted before the first write (a timeout, SIGINT): the process is as it was. */
+	if (ret == LP_ERR(LP_EXIT_ABORTED) && !tx->written)
+		tx->st->rolled_back = true;
 	if (ret)
 		return ret;
 	ret = transition(tx);

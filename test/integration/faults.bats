@@ -82,6 +82,24 @@ fault_at() {
 	stop_clean
 }
 
+@test "LP_FAULT=sync0: failure before anything is written: status rolled_back, text identical" {
+	fault_at sync0
+}
+
+@test "SIGINT during sync 0 (nothing written): exit 6 with status rolled_back, consistently" {
+	local i
+	start_counterd
+	patched_sum
+	# LP_FAULT_SLEEP_MS=200 holds livepatch 200 ms after sync 0, before the first write.
+	for i in 1 2 3 4 5; do
+		signal_at INT 100
+		[[ $(json status) == rolled_back && $LP_OUT == *'"rolled_back":true'* ]] ||
+			fail "SIGINT in sync 0: $LP_OUT"
+		[[ $(json code) == 6 ]] || fail "error.code is $(json code): $LP_OUT"
+	done
+	stop_clean
+}
+
 @test "LP_FAULT=int3: failure right after the breakpoint is written rolls back, text identical" {
 	fault_at int3
 }
