@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
 N=${LP_STRESS_CYCLES:-1000}
 LP=${LP_BIN:-$ROOT/livepatch}
-read -ra DAEMONS <<<"${LP_STRESS_DAEMONS:-counterd sigstormd forkd vfork churnd blockd sigtrapd stated sigtrap-block sigtrap-ignore sigtrap-queued sigtrap-cd03}"
+read -ra DAEMONS <<<"${LP_STRESS_DAEMONS:-counterd sigstormd forkd vfork churnd blockd sigtrapd stated stated-stopped stated-frozen sigtrap-block sigtrap-ignore sigtrap-queued sigtrap-cd03}"
 if ! [[ $N =~ ^[0-9]+$ ]] || ((N < 1)); then
 	echo "stress: LP_STRESS_CYCLES must be a positive number, not '$N'" >&2
 	exit 2
@@ -316,6 +316,96 @@ run_sigtrap-cd03() { run_sigtrap_variant --int3-form cd03 --interval-us 200; }
 # restarts of the blocked calls (the restart signal to the edge callers; every 10th cycle a
 # SIGSTOP/SIGCONT), and reverts them in one transaction.
 STATED_FUNCS=(park sig_park edge_nanosleep edge_read edge_pause inside_nanosleep inside_read)
+# every_thread_in STATE PID: poll (<= 2 s) until every thread of PID is in STATE (T: stopped).
+every_thread_in() {
+	local st=$1 pid=$2 i t ok
+	for ((i = 0; i < 400; i++)); do
+		ok=1
+		for t in /proc/"$pid"/task/*/stat; do
+			[[ $(<"$t") =~ \)\ ([A-Za-z]) ]] && [[ ${BASH_REMATCH[1]} == "$st" ]] || { ok=; break; }
+		done
+		[[ -n $ok ]] && return 0
+		sleep 0.005
+	done
+	return 1
+}
+
+# stated-stopped: every cycle patches the seven functions while the process is SIGSTOPped
+# (hot threads inside park, threads blocked at the end of and inside the ranges, handlers
+# with saved contexts inside sig_park), checks it is still stopped, continues it, and
+# reverts the same way.
+run_stated-stopped() {
+	local i f pid pairs=() revs=() step
+	start stated --mode all --threads 1 --sleep-ms 20 --feed-ms 20 --kick-ms 20 || return 0
+	pid=$DAEMON_PID
+	for f in "${STATED_FUNCS[@]}"; do
+		pairs+=(-f "$f" -t "${f}_v2")
+		revs+=(-r "$f")
+	done
+	DONE=0
+	for ((i = 1; i <= N; i++)); do
+		for step in patch revert; do
+			kill -STOP "$pid"
+			every_thread_in T "$pid" || { violation "cycle $i: not every thread stopped"; break 2; }
+			if [[ $step == patch ]]; then lp "${pairs[@]}"; else lp "${revs[@]}"; fi ||
+				{ violation "cycle $i: $step of the stopped process failed"; kill -CONT "$pid"; break 2; }
+			every_thread_in T "$pid" || violation "cycle $i: a thread runs after the $step of a stopped process"
+			kill -CONT "$pid"
+		done
+		_lp_alive "$pid" || { violation "cycle $i: the daemon died"; break; }
+		DONE=$i
+	done
+	stop_daemon
+	LOST=$(($(key signals_sent) - $(key signals_handled)))
+	LOST=$((LOST < 0 ? -LOST : LOST))
+	((LOST == 0)) || violation "signals_sent $(key signals_sent) != signals_handled $(key signals_handled)"
+	(($(key eintr) == 0)) || violation "eintr $(key eintr)"
+	(($(key errors) == 0)) || violation "errors $(key errors)"
+	return 0
+}
+
+# stated-frozen: every cycle freezes the process with the cgroup freezer (v1 where mounted,
+# else v2), patches park with --timeout 300, thaws it and reverts. A patch applies (the
+# cgroup still frozen after it) or is refused (exit 6 naming the freezer, bytes intact).
+run_stated-frozen() {
+	local i mnt ver cg file on off applied=0 refused=0 rc
+	mnt=$(awk '$3 == "cgroup" && $4 ~ /(^|,)freezer(,|$)/ { print $2; exit }' /proc/mounts)
+	ver=v1 file=freezer.state on=FROZEN off=THAWED
+	if [[ -z $mnt ]]; then
+		mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+		ver=v2 file=cgroup.freeze on=1 off=0
+	fi
+	if [[ -z $mnt ]]; then
+		echo "stated-frozen: no cgroup freezer is mounted here, this state cannot occur"
+		return 0
+	fi
+	cg=$mnt/lp-stress-$$
+	mkdir "$cg" || { violation "cannot make the cgroup $cg"; return 0; }
+	start stated --mode park --threads 2 || { rmdir "$cg"; return 0; }
+	echo "$DAEMON_PID" >"$cg/cgroup.procs"
+	DONE=0
+	for ((i = 1; i <= N; i++)); do
+		echo "$on" >"$cg/$file"
+		LAST_OUT=$(timeout 60 "$LP" -p "$DAEMON_PID" -f park -t park_v2 --timeout 300 --json 2>/dev/null)
+		rc=$?
+		[[ $(<"$cg/$file") == "$on"* ]] || violation "cycle $i: the cgroup was thawed by the patch"
+		echo "$off" >"$cg/$file"
+		case $rc in
+		0) applied=$((applied + 1)); lp -r park || { violation "cycle $i: revert failed"; break; } ;;
+		6) refused=$((refused + 1))
+		   [[ $LAST_OUT == *frozen* ]] || { violation "cycle $i: exit 6 without 'frozen': $LAST_OUT"; break; } ;;
+		*) violation "cycle $i: exit $rc: $LAST_OUT"; break ;;
+		esac
+		_lp_alive "$DAEMON_PID" || { violation "cycle $i: the daemon died"; break; }
+		DONE=$i
+	done
+	echo "$off" >"$cg/$file"
+	echo "  stated-frozen ($ver): $applied applied while frozen, $refused refused naming the freezer"
+	stop_daemon
+	rmdir "$cg" 2>/dev/null
+	return 0
+}
+
 run_stated() {
 	local i k f sig pid sent=0 pairs=() revs=()
 	start stated --mode all --threads 1 --sleep-ms 20 --feed-ms 20 --kick-ms 20 \
