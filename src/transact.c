@@ -1256,20 +1256,11 @@ static int sweep(struct tx *tx, bool interrupt_running)
 		}
 		switch (seen) {
 		case SEEN_BLOCKED:	/* only with LP_FAULT=stop-blocked, for the tests */
+		case SEEN_BLOCKED_IN_SITE:	/* stopped, then moved out (move_out, move_frames) */
 		case SEEN_RUNNING:
 			if (!interrupt_running)
 				break;
 			int ret = pt_interrupt(t->tid);
-			if (ret && ret != -ESRCH)
-				return ret;
-			t->interrupted = !ret;
-			clock_gettime(CLOCK_MONOTONIC, &t->paused_at);
-			tx->st->thread_stops += !ret;
-			break;
-		case SEEN_BLOCKED_IN_SITE:	/* stopped, then moved out (move_out, move_frames) */
-			if (!interrupt_running)
-				break;
-			ret = pt_interrupt(t->tid);
 			if (ret && ret != -ESRCH)
 				return ret;
 			t->interrupted = !ret;
