@@ -224,6 +224,21 @@ static void note_mask(struct tx *tx, struct lp_thread *t)
 	}
 }
 
+/* An injector through stopped thread @t (inject.h); in_done() takes back what it learnt. */
+static struct lp_injector injector(struct tx *tx, struct lp_thread *t, struct lp_inject *in)
+{
+	*in = (struct lp_inject){ .tid = t->tid, .via = tx->via, .mem_fd = tx->mem_fd,
+				  .insn = tx->syscall_insn, .deadline = &tx->deadline };
+	return (struct lp_injector){ inject_syscall, in };
+}
+
+static void in_done(struct tx *tx, struct lp_thread *t, const struct lp_inject *in)
+{
+	tx->syscall_insn = in->insn;
+	if (in->gone)
+		t->state = TH_GONE;
+}
+
 /*
  * Our trap was a forced SIGTRAP: if the thread blocked it or the process ignores it,
  * the kernel reset the disposition to the default (and unblocked it in the thread).
@@ -231,9 +246,8 @@ static void note_mask(struct tx *tx, struct lp_thread *t)
  */
 static int repair_disposition(struct tx *tx, struct lp_thread *t, uint64_t sp)
 {
-	struct lp_inject in = { .tid = t->tid, .via = tx->via, .mem_fd = tx->mem_fd,
-				.insn = tx->syscall_insn, .deadline = &tx->deadline };
-	struct lp_injector inj = { inject_syscall, &in };
+	struct lp_inject in;
+	struct lp_injector inj = injector(tx, t, &in);
 	bool reblock = false;
 	uint64_t mask;
 	/*
@@ -243,11 +257,9 @@ static int repair_disposition(struct tx *tx, struct lp_thread *t, uint64_t sp)
 	 */
 	int ret = tx->sigs.ignored ? 0 : sigstate_repair(&tx->sigs, &inj, sp, &reblock);
 
-	tx->syscall_insn = in.insn;
-	if (in.gone) {
-		t->state = TH_GONE;
+	in_done(tx, t, &in);
+	if (t->state == TH_GONE)
 		return 0;
-	}
 	if (ret < 0) {
 		LOG(tx, "thread %d: SIGTRAP's disposition could not be put back: %s", t->tid,
 		    strerror(-ret));
@@ -280,15 +292,13 @@ static void final_repair(struct tx *tx)
 		LOG(tx, "SIGTRAP could not be set back to ignored: no stopped thread");
 		return;
 	}
-	struct lp_inject in = { .tid = h->tid, .via = tx->via, .mem_fd = tx->mem_fd,
-				.insn = tx->syscall_insn, .deadline = &tx->deadline };
-	struct lp_injector inj = { inject_syscall, &in };
+	struct lp_inject in;
+	struct lp_injector inj = injector(tx, h, &in);
 	bool reblock;
 	tx->deadline = lp_time_after(CLOCK_MONOTONIC, tx->timeout_ms);
 	if (sigstate_repair(&tx->sigs, &inj, r.rsp, &reblock) < 0)
 		LOG(tx, "SIGTRAP could not be set back to ignored");
-	if (in.gone)
-		h->state = TH_GONE;
+	in_done(tx, h, &in);
 	tx->st->dispositions_restored = tx->sigs.restored;
 }
 
@@ -504,8 +514,8 @@ static int xol_for(struct tx *tx, struct lp_thread *t, size_t idx, bool vehicle,
 			return -ENOMEM;
 	}
 	if (!tx->xol_to[idx]) {
-		struct lp_inject in = { .tid = t->tid, .via = tx->via, .mem_fd = tx->mem_fd,
-					.insn = tx->syscall_insn, .deadline = &tx->deadline };
+		struct lp_inject in;
+		struct lp_injector inj = injector(tx, t, &in);
 		char frz[PATH_MAX];
 		int v = vehicle ? proc_frozen(tx->pid, t->tid, frz, sizeof(frz)) : 0;
 		if (v) {	/* it would not run the call before it is thawed */
@@ -513,14 +523,13 @@ static int xol_for(struct tx *tx, struct lp_thread *t, size_t idx, bool vehicle,
 				 "(v%d, %s): thaw it, or retry once it is thawed", v, frz);
 			return -EBUSY;
 		}
-		struct lp_injector inj = { vehicle ? inject_syscall : no_injection, &in };
+		if (!vehicle)
+			inj.syscall = no_injection;
 		struct lp_diag d = { 0 };
 		int ret = xol_place(&tx->xol, &tx->plan->sites[idx], &inj, &tx->xol_to[idx],
 				    &tx->xol_copy[idx], &d);
-		tx->syscall_insn = in.insn;
+		in_done(tx, t, &in);
 		tx->st->xol_regions = tx->xol.created;
-		if (in.gone)
-			t->state = TH_GONE;
 		if (ret) {
 			tx->xol_to[idx] = 0;
 			snprintf(tx->xol_why, sizeof(tx->xol_why), "%s", d.msg[0] ? d.msg :
@@ -1683,13 +1692,10 @@ static void save_disposition(struct tx *tx)
 		LOG(tx, "SIGTRAP's handler not saved: no stopped thread before the first write");
 		return;
 	}
-	struct lp_inject in = { .tid = h->tid, .via = tx->via, .mem_fd = tx->mem_fd,
-				.insn = tx->syscall_insn, .deadline = &tx->deadline };
-	struct lp_injector inj = { inject_syscall, &in };
+	struct lp_inject in;
+	struct lp_injector inj = injector(tx, h, &in);
 	int ret = sigstate_save(&tx->sigs, &inj, r.rsp);
-	tx->syscall_insn = in.insn;
-	if (in.gone)
-		h->state = TH_GONE;
+	in_done(tx, h, &in);
 	LOG(tx, "SIGTRAP's disposition %s", ret ? "could not be saved" : "saved");
 }
 
