@@ -273,12 +273,14 @@ run_sigtrapd() {
 	return 0
 }
 
-# sigtrap_state PID: SigIgn, SigCgt and every thread's SigBlk, for a before/after compare.
+# sigtrap_state PID: SigIgn, SigCgt and whether each thread blocks SIGTRAP, for a
+# before/after compare (the other bits of a mask are the program's to change meanwhile).
 sigtrap_state() {
 	grep -h -E '^(SigIgn|SigCgt):' "/proc/$1/status"
-	local t
+	local t m
 	for t in /proc/"$1"/task/*; do
-		echo "${t##*/} $(grep '^SigBlk:' "$t/status")"
+		m=$(awk '$1 == "SigBlk:" { print $2 }' "$t/status")
+		echo "${t##*/} SIGTRAP blocked: $(((16#${m:-0} >> 4) & 1))"
 	done
 }
 

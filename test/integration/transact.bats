@@ -348,12 +348,14 @@ mem_u64() {
 	expect_key disposition_changed 0
 }
 
-# sig_state PID: the process's SIGTRAP-related dispositions and every thread's mask.
+# sig_state PID: the process's dispositions and whether each thread blocks SIGTRAP (the
+# program changes other bits of its masks itself).
 sig_state() {
 	grep -h -E '^(SigIgn|SigCgt):' "/proc/$1/status"
-	local t
+	local t m
 	for t in /proc/"$1"/task/*; do
-		echo "${t##*/} $(grep '^SigBlk:' "$t/status")"
+		m=$(awk '$1 == "SigBlk:" { print $2 }' "$t/status")
+		echo "${t##*/} SIGTRAP blocked: $(((16#${m:-0} >> 4) & 1))"
 	done
 }
 
