@@ -367,12 +367,13 @@ run_stated-stopped() {
 }
 
 # stated-frozen: every cycle freezes the process with the cgroup freezer (v1 where mounted,
-# else v2), patches park with --timeout 300, thaws it and reverts. A patch applies (the
+# else v2; LP_STRESS_FREEZER=v2 chooses v2), patches park with --timeout 300, thaws it and reverts. A patch applies (the
 # cgroup still frozen after it) or is refused (exit 6 naming the freezer, bytes intact).
 run_stated-frozen() {
 	local i mnt ver cg file on off applied=0 refused=0 rc
 	mnt=$(awk '$3 == "cgroup" && $4 ~ /(^|,)freezer(,|$)/ { print $2; exit }' /proc/mounts)
 	ver=v1 file=freezer.state on=FROZEN off=THAWED
+	[[ ${LP_STRESS_FREEZER:-} == v2 ]] && mnt=	# the v2 freezer even where v1 is mounted
 	if [[ -z $mnt ]]; then
 		mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 		ver=v2 file=cgroup.freeze on=1 off=0
