@@ -10,8 +10,11 @@
 # runs 50 through the last test of test/integration/transact.bats.
 #
 # Environment: LP_STRESS_CYCLES (cycles per daemon), LP_STRESS_DAEMONS (a subset, e.g.
-# "counterd blockd"; stated: every state of docs/design.md §5 at once), LP_BIN (the livepatch to test, default ./livepatch), LP_STRESS_KEEP=1
-# (keep the daemons' files). Needs root (ptrace), `make` and `make daemons`.
+# "counterd blockd"; stated, stated-stopped, stated-frozen: the thread states of
+# docs/design.md §5; sigtrap-block, -ignore, -queued, -cd03: the program's signal state),
+# LP_STRESS_FREEZER=v2 (stated-frozen on the v2 freezer), LP_BIN (the livepatch to test,
+# default ./livepatch), LP_STRESS_KEEP=1 (keep the daemons' files). Needs root (ptrace),
+# `make` and `make daemons`.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
