@@ -50,6 +50,8 @@ struct lp_stacks {
  */
 int frames_find(struct lp_stacks *st, uint64_t sp, bool (*inside)(void *arg, uint64_t pc),
 		void *arg, struct lp_frame *out, size_t max);
+/* Read the process's mappings now, outside any thread's pause. */
+int frames_prepare(struct lp_stacks *st);
 void frames_free(struct lp_stacks *st);
 
 #endif

@@ -92,6 +92,12 @@ static uint64_t word(const uint8_t *p)
 	return v;
 }
 
+/* A user-space address at all: most words of a stack are small numbers, and this is cheap. */
+static bool user_addr(uint64_t x)
+{
+	return x >= 0x10000 && x < (1ULL << 47);
+}
+
 /* Frames whose saved PC @inside() accepts, and the other stacks their saved SPs are on. */
 static void scan_chunk(struct lp_stacks *st, uint64_t lo, size_t n, size_t lim,
 		       bool (*inside)(void *, uint64_t), void *arg, struct lp_frame *out, size_t max,
@@ -109,9 +115,16 @@ static void scan_chunk(struct lp_stacks *st, uint64_t lo, size_t n, size_t lim,
 				out[*found] = (struct lp_frame){ lo + off + LP_FRAME_RIP, pc };
 			(*found)++;
 		}
-		/* Every frame's interrupted stack is scanned too (sigaltstack, nesting). */
-		if (*ntodo == SPANS_MAX || (rsp >= lo && rsp < lo + n) || !mapping_end(st, rsp) ||
-		    !mapping_end(st, pc) || !mapping_end(st, word(f)) || !is_trampoline(st, word(f)))
+		/*
+		 * Every frame's interrupted stack is scanned too (sigaltstack, nesting). Once a
+		 * trampoline is known, a word is compared with it first: the mapping look-ups
+		 * for every small word on a stack cost more than the rest of the scan.
+		 */
+		uint64_t tr = word(f);
+		if (*ntodo == SPANS_MAX || !user_addr(rsp) || !user_addr(tr) || !user_addr(pc) ||
+		    (rsp >= lo && rsp < lo + n) ||
+		    (st->ntramp && !known(st->tramp, st->ntramp, tr)) || !mapping_end(st, rsp) ||
+		    !mapping_end(st, pc) || !mapping_end(st, tr) || !is_trampoline(st, tr))
 			continue;
 		bool seen = false;
 		for (size_t j = 0; j < *ntodo; j++)
@@ -155,6 +168,11 @@ int frames_find(struct lp_stacks *st, uint64_t sp, bool (*inside)(void *arg, uin
 		}
 	}
 	return (int)(found < max ? found : max);
+}
+
+int frames_prepare(struct lp_stacks *st)
+{
+	return st->maps ? 0 : read_maps(st);
 }
 
 void frames_free(struct lp_stacks *st)

@@ -410,24 +410,31 @@ long proc_status_field(pid_t tid, const char *key)
 	return v;
 }
 
-/* Where this mount namespace mounts cgroup2 (@v2) or the v1 freezer hierarchy. */
+/*
+ * Where this mount namespace mounts cgroup2 (@v2) or the v1 freezer hierarchy. Read
+ * once per run: the question comes on the pause of a stopped thread.
+ */
 static bool cgroup_mount(bool v2, char *out, size_t cap)
 {
+	static char mnt[2][PATH_MAX];
+	static bool read;
 	char line[1024], dev[256], dir[PATH_MAX], type[64], opts[512];
-	FILE *f = fopen("/proc/self/mounts", "re");
-	bool found = false;
 
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%255s %4095s %63s %511s", dev, dir, type, opts) == 4 &&
-		    (v2 ? !strcmp(type, "cgroup2") :
-		     !strcmp(type, "cgroup") && strstr(opts, "freezer"))) {
-			snprintf(out, cap, "%s", dir);
-			found = true;
-		}
-	fclose(f);
-	return found;
+	if (!read) {
+		FILE *f = fopen("/proc/self/mounts", "re");
+		read = true;
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "%255s %4095s %63s %511s", dev, dir, type, opts) == 4) {
+				int k = !strcmp(type, "cgroup2") ? 1 :
+					!strcmp(type, "cgroup") && strstr(opts, "freezer") ? 0 : -1;
+				if (k >= 0 && !mnt[k][0])
+					snprintf(mnt[k], sizeof(mnt[k]), "%s", dir);
+			}
+		if (f)
+			fclose(f);
+	}
+	snprintf(out, cap, "%s", mnt[v2]);
+	return mnt[v2][0] != 0;
 }
 
 static bool file_starts(const char *path, const char *what)

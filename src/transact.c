@@ -75,6 +75,7 @@ struct tx {
 	uint64_t syscall_insn;			/* for injections, found by the first */
 	bool in_event;				/* the stop looked at is a fork/clone/exec event */
 	bool handlers;				/* the process catches a signal: frames may exist */
+	bool own_handlers;			/* besides glibc's own two (catches_signals) */
 	struct lp_stacks stacks;
 	struct lp_sigstate sigs;		/* SIGTRAP's disposition, kept (sigstate.h) */
 	bool trap_sensitive;			/* SIGTRAP ignored or caught: a trap can change it */
@@ -399,6 +400,13 @@ static int wait_step(struct tx *tx, struct lp_thread *t, int *status)
 	}
 	if (WIFEXITED(*status) || WIFSIGNALED(*status))
 		t->state = TH_GONE;
+	char frz[PATH_MAX];
+	int v = late && t->state != TH_GONE ? proc_frozen(tx->pid, t->tid, frz, sizeof(frz)) : 0;
+	if (v)	/* the cgroup v2 freezer lets a stop through, not a step */
+		return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d is inside the bytes to replace and "
+			       "frozen by the cgroup freezer (v%d, %s); %s (thaw it, or retry once it is "
+			       "thawed)", t->tid, v, frz,
+			       tx->written ? "the patch was rolled back" : "nothing was written");
 	if (late && t->state != TH_GONE)
 		return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d did not finish an instruction inside "
 			       "the bytes to replace within %u ms; %s (retry, or raise --timeout)",
@@ -414,7 +422,8 @@ static int wait_step(struct tx *tx, struct lp_thread *t, int *status)
  * this stop was delivering, *@sig) is held and delivered once the thread is out,
  * so its handler's saved context is outside too.
  */
-static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r, int *sig)
+static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r, int *sig,
+		    bool quiet_syscall)
 {
 	int status;
 
@@ -426,11 +435,13 @@ static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct 
 		int ret = pt_read(t->tid, r->rip, insn, 2);
 		if (ret)
 			return ret == -ESRCH ? 0 : ret;
-		if (insn[0] == 0x0f && insn[1] == 0x05)
+		if (insn[0] == 0x0f && insn[1] == 0x05 && !quiet_syscall)
 			return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d is about to make a system call "
 				       "inside the bytes to replace of %s, and no out-of-line copy could be "
 				       "made for it: %s; %s (retry)", t->tid, s->func, tx->xol_why,
 				       tx->written ? "the patch was rolled back" : "nothing was written");
+		if (insn[0] == 0x0f && insn[1] == 0x05)
+			return -EAGAIN;	/* the caller moves it to the out-of-line copy instead */
 		if ((ret = pt_step(t->tid, 0)))
 			return ret == -ESRCH ? 0 : ret;
 		t->stepped = true;
@@ -550,7 +561,8 @@ static int xol_for(struct tx *tx, struct lp_thread *t, size_t idx, bool vehicle,
  * out-of-line copy. Without a copy, a running thread is stepped out instead; a
  * group-stopped one, or one in a call to restart, cannot be: the walk fails.
  */
-static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r, int *sig);
+static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r, int *sig,
+		    bool quiet_syscall);
 
 static int move_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r, int *sig)
 {
@@ -562,6 +574,17 @@ static int move_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct 
 	if (!s)
 		return 0;
 	bool inside = r->rip < s->addr + s->len;
+	/*
+	 * A running thread inside the range is single-stepped out when it can be: a few
+	 * steps cost less than placing the copy (a maps walk), on the pause of a thread
+	 * that was running. Not when a step's forced SIGTRAP could reset the program's
+	 * disposition, nor over a system call (it may block): the copy then.
+	 */
+	if (inside && !t->group_stop && !tx->trap_sensitive && !restart_pending(r)) {
+		int st = step_out(tx, t, r, sig, true);
+		if (st != -EAGAIN || t->state == TH_GONE)
+			return st;
+	}
 	int ret = xol_for(tx, t, idx, !*sig && !t->child && !tx->in_event, &to, &c);
 	if (t->state == TH_GONE)
 		return 0;
@@ -577,7 +600,7 @@ static int move_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct 
 	if (ret == -ENOMEM)
 		return ret;
 	if (inside && !t->group_stop && ret != -EBUSY)	/* a frozen thread would not step */
-		return step_out(tx, t, r, sig);
+		return step_out(tx, t, r, sig, false);
 	return lp_fail(tx->d, LP_EXIT_ABORTED, "thread %d is %s the bytes to replace of %s and cannot "
 		       "be moved out: %s; %s (retry when it has moved on)", t->tid,
 		       inside ? "stopped inside" : "in a system call at the end of", s->func,
@@ -962,7 +985,13 @@ static bool must_move(struct tx *tx, struct lp_thread *t, const char *line, uint
 
 	if (displaced_at(tx, pc, true, &idx))
 		return true;
-	if (!tx->handlers)
+	/*
+	 * A blocked thread is scanned only where the program has handlers of its own: the
+	 * scan costs 10-20 us a thread, and glibc's own two handlers never sleep, so a
+	 * frame of theirs is only ever on the stack of a thread that runs (stopped, then
+	 * scanned in scan_once).
+	 */
+	if (!tx->own_handlers)
 		return false;
 	uint64_t v[9], sp;
 	const char *p = line;
@@ -1705,6 +1734,8 @@ static int settle(struct tx *tx)
 	int ret = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (tx->handlers)	/* the maps, read while no thread is held for it */
+		(void)frames_prepare(&tx->stacks);
 	for (int round = 1; !ret; round++) {
 		tx->sync0 = true;
 		ret = sync_threads(tx, true);
@@ -1772,22 +1803,29 @@ static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
  * The process has a signal handler (SigCgt): only then can a thread's stack hold a
  * signal frame. When unsure, it may.
  */
-static bool catches_signals(pid_t via)
+/*
+ * Which signals the process catches (SigCgt): any (@any), and any besides the two
+ * glibc's threads library catches in every threaded program (@own: not 32, its
+ * cancellation, nor 33, its setxid broadcast, whose handlers neither sleep nor return
+ * late). When unsure, both.
+ */
+static void catches_signals(pid_t via, bool *any, bool *own)
 {
 	char path[64], line[256];
 	snprintf(path, sizeof(path), "/proc/%d/status", via);
 	FILE *f = fopen(path, "re");
-	bool yes = true;
 
+	*any = *own = true;
 	if (!f)
-		return true;
+		return;
 	while (fgets(line, sizeof(line), f))
 		if (!strncmp(line, "SigCgt:", 7)) {
-			yes = strtoull(line + 7, NULL, 16) != 0;
+			uint64_t cgt = strtoull(line + 7, NULL, 16);
+			*any = cgt != 0;
+			*own = (cgt & ~(1ULL << 31 | 1ULL << 32)) != 0;
 			break;
 		}
 	fclose(f);
-	return yes;
 }
 
 int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts *o,
@@ -1829,7 +1867,7 @@ int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts 
 	tx.mem_fd = open(path, O_RDWR | O_CLOEXEC);
 	tx.xol = (struct lp_xol){ .via = tx.via, .mem_fd = tx.mem_fd };
 	tx.stacks = (struct lp_stacks){ .via = tx.via, .mem_fd = tx.mem_fd };
-	tx.handlers = catches_signals(tx.via);
+	catches_signals(tx.via, &tx.handlers, &tx.own_handlers);
 	tx.trap_sensitive = sigstate_init(&tx.sigs, tx.via, tx.mem_fd);
 	install_signals(&saved);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
