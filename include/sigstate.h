@@ -26,8 +26,11 @@ struct lp_sigstate {
 	unsigned int requeued;	/* program SIGTRAPs queued again once it was back */
 };
 
-/* Read the starting disposition; true when a trap can change it (ignored or caught). */
-bool sigstate_init(struct lp_sigstate *ss, pid_t via, int mem_fd);
+/* SigIgn and SigCgt of /proc/@via/status: 0 or -errno. */
+int sigstate_read(pid_t via, uint64_t *ign, uint64_t *cgt);
+
+/* The starting disposition, from SigIgn and SigCgt; true when a trap can change it. */
+bool sigstate_init(struct lp_sigstate *ss, pid_t via, int mem_fd, uint64_t ign, uint64_t cgt);
 
 /* The disposition is no longer what it was at the start. */
 bool sigstate_changed(const struct lp_sigstate *ss);

@@ -9,7 +9,7 @@
 #define SYS_RT_SIGACTION 13
 #define TRAP_BIT (1ULL << (SIGTRAP - 1))
 
-static int read_masks(pid_t via, uint64_t *ign, uint64_t *cgt)
+int sigstate_read(pid_t via, uint64_t *ign, uint64_t *cgt)
 {
 	char path[64], line[256];
 	snprintf(path, sizeof(path), "/proc/%d/status", via);
@@ -28,13 +28,9 @@ static int read_masks(pid_t via, uint64_t *ign, uint64_t *cgt)
 	return found == 2 ? 0 : -EIO;
 }
 
-bool sigstate_init(struct lp_sigstate *ss, pid_t via, int mem_fd)
+bool sigstate_init(struct lp_sigstate *ss, pid_t via, int mem_fd, uint64_t ign, uint64_t cgt)
 {
-	uint64_t ign = 0, cgt = 0;
-
 	*ss = (struct lp_sigstate){ .via = via, .mem_fd = mem_fd };
-	if (read_masks(via, &ign, &cgt))
-		return false;
 	ss->ignored = ign & TRAP_BIT;
 	ss->caught = cgt & TRAP_BIT;
 	return ss->ignored || ss->caught;
@@ -44,7 +40,7 @@ bool sigstate_changed(const struct lp_sigstate *ss)
 {
 	uint64_t ign = 0, cgt = 0;
 
-	if (read_masks(ss->via, &ign, &cgt))
+	if (sigstate_read(ss->via, &ign, &cgt))
 		return false;
 	return (bool)(ign & TRAP_BIT) != ss->ignored || (bool)(cgt & TRAP_BIT) != ss->caught;
 }
@@ -75,7 +71,7 @@ int sigstate_repair(struct lp_sigstate *ss, const struct lp_injector *inj, uint6
 {
 	uint64_t ign = 0, cgt = 0;
 	bool failed;
-	int ret = read_masks(ss->via, &ign, &cgt);
+	int ret = sigstate_read(ss->via, &ign, &cgt);
 
 	*reblock = false;
 	if (ret)

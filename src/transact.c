@@ -75,7 +75,7 @@ struct tx {
 	uint64_t syscall_insn;			/* for injections, found by the first */
 	bool in_event;				/* the stop looked at is a fork/clone/exec event */
 	bool handlers;				/* the process catches a signal: frames may exist */
-	bool own_handlers;			/* besides glibc's own two (catches_signals) */
+	bool own_handlers;			/* besides glibc's own two (read_signal_state) */
 	struct lp_stacks stacks;
 	struct lp_sigstate sigs;		/* SIGTRAP's disposition, kept (sigstate.h) */
 	bool trap_sensitive;			/* SIGTRAP ignored or caught: a trap can change it */
@@ -1807,25 +1807,20 @@ static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
  * Which signals the process catches (SigCgt): any (@any), and any besides the two
  * glibc's threads library catches in every threaded program (@own: not 32, its
  * cancellation, nor 33, its setxid broadcast, whose handlers neither sleep nor return
- * late). When unsure, both.
+ * late). When unsure, both. Then SIGTRAP's starting disposition, from the same read.
  */
-static void catches_signals(pid_t via, bool *any, bool *own)
+static void read_signal_state(struct tx *tx)
 {
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", via);
-	FILE *f = fopen(path, "re");
+	uint64_t ign = 0, cgt = 0;
 
-	*any = *own = true;
-	if (!f)
+	if (sigstate_read(tx->via, &ign, &cgt)) {
+		tx->handlers = tx->own_handlers = true;
+		tx->trap_sensitive = false;
 		return;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "SigCgt:", 7)) {
-			uint64_t cgt = strtoull(line + 7, NULL, 16);
-			*any = cgt != 0;
-			*own = (cgt & ~(1ULL << 31 | 1ULL << 32)) != 0;
-			break;
-		}
-	fclose(f);
+	}
+	tx->handlers = cgt != 0;
+	tx->own_handlers = (cgt & ~(1ULL << 31 | 1ULL << 32)) != 0;
+	tx->trap_sensitive = sigstate_init(&tx->sigs, tx->via, tx->mem_fd, ign, cgt);
 }
 
 int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts *o,
@@ -1867,8 +1862,7 @@ int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts 
 	tx.mem_fd = open(path, O_RDWR | O_CLOEXEC);
 	tx.xol = (struct lp_xol){ .via = tx.via, .mem_fd = tx.mem_fd };
 	tx.stacks = (struct lp_stacks){ .via = tx.via, .mem_fd = tx.mem_fd };
-	catches_signals(tx.via, &tx.handlers, &tx.own_handlers);
-	tx.trap_sensitive = sigstate_init(&tx.sigs, tx.via, tx.mem_fd);
+	read_signal_state(&tx);
 	install_signals(&saved);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = seize_all(&tx.ts, pid, d);
