@@ -192,3 +192,15 @@ text_sum() {
 	sha256sum "$f" | cut -d' ' -f1
 	rm -f "$f" "$f.err"
 }
+
+# sig_state PID: SigIgn, SigCgt and whether each thread blocks SIGTRAP, for a before/after
+# compare of the program's signal state (the other bits of a mask are the program's to
+# change meanwhile).
+sig_state() {
+	grep -h -E '^(SigIgn|SigCgt):' "/proc/$1/status"
+	local t m
+	for t in /proc/"$1"/task/*; do
+		m=$(awk '$1 == "SigBlk:" { print $2 }' "$t/status")
+		echo "${t##*/} SIGTRAP blocked: $(((16#${m:-0} >> 4) & 1))"
+	done
+}

@@ -276,26 +276,15 @@ run_sigtrapd() {
 	return 0
 }
 
-# sigtrap_state PID: SigIgn, SigCgt and whether each thread blocks SIGTRAP, for a
-# before/after compare (the other bits of a mask are the program's to change meanwhile).
-sigtrap_state() {
-	grep -h -E '^(SigIgn|SigCgt):' "/proc/$1/status"
-	local t m
-	for t in /proc/"$1"/task/*; do
-		m=$(awk '$1 == "SigBlk:" { print $2 }' "$t/status")
-		echo "${t##*/} SIGTRAP blocked: $(((16#${m:-0} >> 4) & 1))"
-	done
-}
-
 # sigtrapd variants (docs/design.md §4, the program's signal state): workers that block
 # SIGTRAP, a process that ignores it, 64 RT signals queued in every worker, and the
 # program's own int $3. Nothing lost, and the signal state afterwards as it was before.
 run_sigtrap_variant() {	# ARGS...: sigtrapd options
 	local before after ex rx
 	start sigtrapd "$@" || return 0
-	before=$(sigtrap_state "$DAEMON_PID")
+	before=$(sig_state "$DAEMON_PID")
 	cycles compute compute_v2
-	after=$(sigtrap_state "$DAEMON_PID")
+	after=$(sig_state "$DAEMON_PID")
 	[[ $after == "$before" ]] || violation "signal state changed: before: ${before//$'\n'/; } after: ${after//$'\n'/; }"
 	calls_only calls_compute calls_compute_v2
 	stop_daemon

@@ -348,17 +348,6 @@ mem_u64() {
 	expect_key disposition_changed 0
 }
 
-# sig_state PID: the process's dispositions and whether each thread blocks SIGTRAP (the
-# program changes other bits of its masks itself).
-sig_state() {
-	grep -h -E '^(SigIgn|SigCgt):' "/proc/$1/status"
-	local t m
-	for t in /proc/"$1"/task/*; do
-		m=$(awk '$1 == "SigBlk:" { print $2 }' "$t/status")
-		echo "${t##*/} SIGTRAP blocked: $(((16#${m:-0} >> 4) & 1))"
-	done
-}
-
 @test "sigtrapd --block-trap: a trap of ours in threads that block SIGTRAP leaves the handler and masks as they were" {
 	local before after ex rx
 	daemon_start sigtrapd --block-trap
