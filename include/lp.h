@@ -61,4 +61,13 @@ static inline struct timespec lp_time_after(clockid_t clk, unsigned int ms)
 	return t;
 }
 
+/* Milliseconds since @t0 on CLOCK_MONOTONIC. */
+static inline double lp_ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1e3 + (now.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 #endif

@@ -32,6 +32,30 @@ struct lp_tx_stats {
 	bool rolled_back;
 };
 
+/* LP_TICK_US: the tracer's waitpid must be woken this often to check deadline and cancel. */
+#define LP_TICK_US 5000
+
+/*
+ * What the caller owns and the transaction only uses: the process's signals and
+ * timer stay the command's (run.c), as do the fault injection modes it reads.
+ */
+struct lp_tx_env {
+	/* Nonzero (the signal's number) once the transaction is asked to stop. */
+	const volatile sig_atomic_t *cancel;
+	/*
+	 * Make the tracer thread's waitpid return EINTR in @us microseconds, then
+	 * every LP_TICK_US. Called from the tracer thread; must be set.
+	 */
+	void (*tick_in)(long us);
+};
+
+/* Fault injection for the tests (docs/design.md §7): none when @at is NULL. */
+struct lp_tx_fault {
+	const char *at;		/* fail the walk at this step: sync0, int3, sync1, tail, ... */
+	long sleep_ms;		/* pause this long at every step */
+	bool stop_blocked;	/* interrupt threads blocked in the kernel too */
+};
+
 struct lp_tx_opts {
 	unsigned int timeout_ms;	/* for any one sync */
 	pid_t via;			/* lp_proc.via: /proc/VIA/mem is the memory (0: the pid) */
@@ -43,19 +67,17 @@ struct lp_tx_opts {
 	 * once more, legitimately; its tid is noted in lp_tx_stats.mid.
 	 */
 	uint64_t mid_lo, mid_hi;
+	struct lp_tx_env env;
+	struct lp_tx_fault fault;
 };
-
-
 
 /*
  * Seize every thread of @pid and move @plan's sites to their new bytes; on a
  * failure, roll back to the old bytes with the same protocol. Must run in a
  * thread that exits afterwards: its exit releases every thread it traced
- * (docs/design.md §4). The signals of transact_signals() must be blocked in every other
- * thread: they cancel the transaction (SIGINT, SIGTERM, SIGHUP, SIGPIPE) or tick
- * its waits (SIGALRM), and the tracer unblocks them for itself.
+ * (docs/design.md §4). That thread alone must take the signals that cancel the
+ * transaction or tick its waits (lp_tx_env): every other thread blocks them.
  */
 int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts *o,
 		 struct lp_tx_stats *st, struct lp_diag *d) LP_MUST_CHECK;
-void transact_signals(sigset_t *set);
 #endif

@@ -2,6 +2,7 @@
  * The pipeline, in order: resolve -> plan -> (dry run: report) -> transact ->
  * report. Each stage gets what the previous one produced and nothing else.
  */
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -14,6 +15,8 @@
 #include <signal.h>
 #include <unistd.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/time.h>
 #include <string.h>
 #include "livepatch.h"
 #include "plan.h"
@@ -66,10 +69,78 @@ static void short_slices(void)
 	(void)syscall(SYS_sched_setattr, 0, &a, 0);
 }
 
+/*
+ * The process's signals and timer are the command's (lp_tx_env): SIGINT, SIGTERM,
+ * SIGHUP and SIGPIPE cancel a transaction, which rolls back; SIGALRM only makes the
+ * tracer's waitpid return, every LP_TICK_US. All five go to the tracer thread alone.
+ */
+static volatile sig_atomic_t cancel_signal;
+static const int tracer_signals[5] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGALRM };
+
+struct saved_signals {
+	struct sigaction act[5];
+	struct itimerval timer;
+};
+
+static void on_cancel(int sig)
+{
+	cancel_signal = sig;
+}
+
+static void on_tick(int sig)
+{
+	(void)sig;	/* only there to make waitpid return EINTR */
+}
+
+/* The next tick in @us, then every LP_TICK_US again (lp_tx_env.tick_in). */
+static void tick_in(long us)
+{
+	struct itimerval it = { { 0, LP_TICK_US }, { 0, us > 0 ? us : 1 } };
+
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void tracer_sigset(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < LP_ARRAY_SIZE(tracer_signals); i++)
+		sigaddset(set, tracer_signals[i]);
+}
+
+/* Handlers without SA_RESTART (waitpid must return), and the tick. */
+static void install_signals(struct saved_signals *old)
+{
+	struct sigaction sa = { 0 };
+
+	cancel_signal = 0;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < LP_ARRAY_SIZE(tracer_signals); i++) {
+		sa.sa_handler = tracer_signals[i] == SIGALRM ? on_tick : on_cancel;
+		sigaction(tracer_signals[i], &sa, &old->act[i]);
+	}
+	struct itimerval tick = { { 0, LP_TICK_US }, { 0, LP_TICK_US } };
+	setitimer(ITIMER_REAL, &tick, &old->timer);
+}
+
+/* The tick stopped, the signals that came after the tracer stopped looking consumed. */
+static void restore_signals(const struct saved_signals *old, const sigset_t *set)
+{
+	struct timespec none = { 0, 0 };
+
+	setitimer(ITIMER_REAL, &old->timer, NULL);
+	while (sigtimedwait(set, NULL, &none) > 0)
+		;
+	for (size_t i = 0; i < LP_ARRAY_SIZE(tracer_signals); i++)
+		sigaction(tracer_signals[i], &old->act[i], NULL);
+}
+
 static void *tracer_main(void *arg)
 {
 	struct tracer *t = arg;
+	sigset_t set;
 
+	tracer_sigset(&set);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);	/* blocked in every other thread */
 	short_slices();
 	t->ret = transact_run(t->pid, t->plan, t->o, &t->st, &t->d);
 	return NULL;
@@ -82,20 +153,23 @@ static void *tracer_main(void *arg)
  * thread stopped (and stopping some system calls makes them return EINTR). A
  * thread, not a child process: no address space to copy and tear down, which
  * cost 0.5 ms of every patch and kept stopped threads waiting for the release.
- * The signals that cancel a transaction (and the tracer's tick) are blocked here,
- * so they reach the tracer, which unblocks them once its handlers are in place.
  */
 static int run_tracer(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts *o,
 		      bool progress, struct lp_tx_stats *st, struct lp_diag *d)
 {
-	struct tracer t = { .pid = pid, .plan = plan, .o = o };
+	struct lp_tx_opts to = *o;
+	struct tracer t = { .pid = pid, .plan = plan, .o = &to };
+	struct saved_signals saved;
 	sigset_t set, old;
 	pthread_t th;
 	int ret;
 
-	transact_signals(&set);
+	to.env = (struct lp_tx_env){ .cancel = &cancel_signal, .tick_in = tick_in };
+	tracer_sigset(&set);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
+	install_signals(&saved);
 	if ((ret = pthread_create(&th, NULL, tracer_main, &t))) {
+		restore_signals(&saved, &set);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return lp_fail(d, LP_EXIT_INTERNAL, "cannot start the tracer thread: %s (out of "
 			       "memory or threads?)", strerror(ret));
@@ -113,14 +187,20 @@ static int run_tracer(pid_t pid, const struct lp_plan *plan, const struct lp_tx_
 	}
 	if (shown)
 		report_progress_done();
-	/* A cancel signal that came after the tracer stopped looking at them has done its part. */
-	struct timespec none = { 0, 0 };
-	while (sigtimedwait(&set, NULL, &none) > 0)
-		;
+	restore_signals(&saved, &set);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	*st = t.st;
 	*d = t.d;
 	return t.ret;
+}
+
+/* LP_FAULT=STEP and LP_FAULT_SLEEP_MS=N: the tests' fault injection (docs/design.md §7). */
+static struct lp_tx_fault fault_from_env(void)
+{
+	const char *at = getenv("LP_FAULT"), *ms = getenv("LP_FAULT_SLEEP_MS");
+
+	return (struct lp_tx_fault){ .at = at, .sleep_ms = ms ? atol(ms) : 0,
+				     .stop_blocked = at && !strcmp(at, "stop-blocked") };
 }
 
 /*
@@ -235,7 +315,7 @@ int livepatch_run(const struct lp_options *o)
 	if (!o->dry_run && plan.state == LP_PLAN_WRITE) {
 		struct lp_tx_opts txo = {
 			.timeout_ms = o->timeout_ms, .via = proc.via,
-			.log = o->verbose ? report_verbose : NULL,
+			.log = o->verbose ? report_verbose : NULL, .fault = fault_from_env(),
 		};
 		const struct lp_site *vs = first_site(&plan, &ps);
 		if ((ret = reserve_fds(&proc, &d))) {
@@ -244,6 +324,7 @@ int livepatch_run(const struct lp_options *o)
 		}
 		/* Probes first: a missing privilege fails before anything is written. */
 		if (o->verify_s > 0) {
+			libbpf_set_print(NULL);	/* its chatter would break the one-line error rule */
 			ret = verify_prepare(&verifier, &proc, &plan, vs,
 					     ps.revert ? NULL : &ps.g[0], &d);
 			if (ret) {

@@ -22,12 +22,6 @@ struct lp_verifier {
 	bool revert;
 };
 
-static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	(void)level, (void)fmt, (void)ap;
-	return 0;	/* libbpf's own chatter would break the one-line error rule */
-}
-
 /* A uprobe on the file mapped at @addr: through map_files, like every other read of ours. */
 static struct bpf_link *probe(struct lp_proc *p, struct bpf_program *prog, uint64_t addr,
 			      struct lp_diag *d)
@@ -61,7 +55,6 @@ static int load(struct lp_verifier *v, pid_t pid, struct lp_diag *d)
 	if (access("/sys/kernel/btf/vmlinux", R_OK))
 		return lp_fail(d, LP_EXIT_PROCESS, "--verify needs kernel BTF and /sys/kernel/btf/vmlinux "
 			       "is missing (a kernel built with CONFIG_DEBUG_INFO_BTF; or run without --verify)");
-	libbpf_set_print(quiet);
 	v->skel = verify_bpf__open();
 	if (!v->skel)
 		return lp_fail(d, LP_EXIT_PROCESS, "cannot open the verify BPF program: %s", strerror(errno));
