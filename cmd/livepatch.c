@@ -115,6 +115,33 @@ static int parse_seconds(const char *s, double *out)
 	return 0;
 }
 
+/* The options given work together. Return -1 to go on, else the exit code. */
+static int check_combination(const struct lp_options *o)
+{
+	if (!o->pid)
+		return usage_error(o, "--pid is required (e.g. livepatch --pid 4242 --func F --target G)");
+	bool patch = o->nfuncs || o->ntargets || o->plan_file;
+	if (o->list + o->symbols + patch + !!o->nreverts + o->revert_all > 1)
+		return usage_error(o, "give one of --func/--target (or --plan), --revert, --revert-all, "
+				   "--list or --symbols (run them separately)");
+	if (o->list || o->symbols)
+		return -1;
+	if (o->verify_s > 0 && o->dry_run)
+		return usage_error(o, "--verify checks a patch that runs; it cannot go with --dry-run "
+				   "(drop one of them)");
+	if (o->in && !o->callsites)
+		return usage_error(o, "--in OBJECT limits --callsites; add --callsites or drop --in");
+	if (o->callsites && (o->verify_s > 0 || o->revert_all))
+		return usage_error(o, "--callsites does not go with --verify or --revert-all yet (verify "
+				   "or revert the call sites with --revert F --callsites)");
+	if (o->nfuncs != o->ntargets)
+		return usage_error(o, "give both --func F and --target G, as many of each, paired in order "
+				   "(or --revert F; see livepatch --help)");
+	if (!patch && !o->nreverts && !o->revert_all)
+		return usage_error(o, "give both --func F and --target G, or --revert F (see livepatch --help)");
+	return -1;
+}
+
 /* Return -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, struct lp_options *o)
 {
@@ -178,28 +205,7 @@ static int parse(int argc, char **argv, struct lp_options *o)
 		o->prefix = argv[optind++];	/* --symbols [PREFIX] */
 	if (optind < argc)
 		return usage_error(o, "unexpected argument (options only; see livepatch --help)");
-	if (!o->pid)
-		return usage_error(o, "--pid is required (e.g. livepatch --pid 4242 --func F --target G)");
-	bool patch = o->nfuncs || o->ntargets || o->plan_file;
-	if (o->list + o->symbols + patch + !!o->nreverts + o->revert_all > 1)
-		return usage_error(o, "give one of --func/--target (or --plan), --revert, --revert-all, "
-				   "--list or --symbols (run them separately)");
-	if (o->list || o->symbols)
-		return -1;
-	if (o->verify_s > 0 && o->dry_run)
-		return usage_error(o, "--verify checks a patch that runs; it cannot go with --dry-run "
-				   "(drop one of them)");
-	if (o->in && !o->callsites)
-		return usage_error(o, "--in OBJECT limits --callsites; add --callsites or drop --in");
-	if (o->callsites && (o->verify_s > 0 || o->revert_all))
-		return usage_error(o, "--callsites does not go with --verify or --revert-all yet (verify "
-				   "or revert the call sites with --revert F --callsites)");
-	if (o->nfuncs != o->ntargets)
-		return usage_error(o, "give both --func F and --target G, as many of each, paired in order "
-				   "(or --revert F; see livepatch --help)");
-	if (!patch && !o->nreverts && !o->revert_all)
-		return usage_error(o, "give both --func F and --target G, or --revert F (see livepatch --help)");
-	return -1;
+	return check_combination(o);
 }
 
 int main(int argc, char **argv)
