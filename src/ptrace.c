@@ -85,38 +85,37 @@ static int peek(pid_t tid, uint64_t addr, unsigned long *word)
 	return 0;
 }
 
-int pt_read(pid_t tid, uint64_t addr, void *buf, size_t len)
+/*
+ * Word by word: aligned words never cross a page. A write puts back the bytes
+ * outside [addr, addr+len) as they were read.
+ */
+static int peek_poke(pid_t tid, uint64_t addr, uint8_t *buf, size_t len, bool write)
 {
-	uint8_t *out = buf;
-
 	for (uint64_t w = addr & ~7ULL; w < addr + len; w += 8) {
 		unsigned long word;
 		int ret = peek(tid, w, &word);
 		if (ret)
 			return ret;
-		for (int i = 0; i < 8; i++)
-			if (w + i >= addr && w + i < addr + len)
-				out[w + i - addr] = ((uint8_t *)&word)[i];
+		for (int i = 0; i < 8; i++) {
+			if (w + i < addr || w + i >= addr + len)
+				continue;
+			if (write)
+				((uint8_t *)&word)[i] = buf[w + i - addr];
+			else
+				buf[w + i - addr] = ((uint8_t *)&word)[i];
+		}
+		if (write && (ret = call(PTRACE_POKETEXT, tid, w, word)))
+			return ret;
 	}
 	return 0;
 }
 
-/* Aligned words never cross a page; bytes outside [addr, addr+len) are written back as read. */
+int pt_read(pid_t tid, uint64_t addr, void *buf, size_t len)
+{
+	return peek_poke(tid, addr, buf, len, false);
+}
+
 int pt_write(pid_t tid, uint64_t addr, const void *buf, size_t len)
 {
-	const uint8_t *in = buf;
-
-	for (uint64_t w = addr & ~7ULL; w < addr + len; w += 8) {
-		unsigned long word;
-		int ret = peek(tid, w, &word);
-		if (ret)
-			return ret;
-		for (int i = 0; i < 8; i++)
-			if (w + i >= addr && w + i < addr + len)
-				((uint8_t *)&word)[i] = in[w + i - addr];
-		ret = call(PTRACE_POKETEXT, tid, w, word);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	return peek_poke(tid, addr, (uint8_t *)buf, len, true);
 }
