@@ -526,7 +526,7 @@ void report_print(FILE *f, const struct lp_report *r, enum lp_report_format fmt)
 		print_json(f, r);
 	} else {
 		if (r->exit_code)
-			plain_error(error_message(r));	/* before the report, as it happened */
+			plain_error(error_message(r));
 		if (fmt == LP_REPORT_PLAIN)
 			print_plain(f, r);
 	}
