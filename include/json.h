@@ -13,7 +13,6 @@ struct json {
 };
 
 void json_init(struct json *j, FILE *f);
-void put_json_string(FILE *f, const char *s);	/* a quoted, escaped JSON string */
 void json_open(struct json *j, const char *key, char bracket);	/* key NULL inside arrays */
 void json_close(struct json *j, char bracket);
 void json_str(struct json *j, const char *key, const char *val);	/* val NULL -> null */

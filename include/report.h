@@ -1,4 +1,8 @@
-/* Report: the only stage that prints. One report, a plain printer and a JSON printer. */
+/*
+ * Report: the only stage that prints. The pipeline fills one struct lp_report with
+ * whatever the run has to show; report_print() hands it to the plain printer or the
+ * JSON printer (docs/design.md §1: with --json, exactly one object on stdout).
+ */
 #ifndef LP_REPORT_H
 #define LP_REPORT_H
 
@@ -11,39 +15,64 @@
 struct lp_tx_stats;
 struct lp_verify;
 struct lp_changes;
-struct json;
+
+enum lp_report_kind {
+	LP_REPORT_ERROR,	/* a failure before there is anything else to show */
+	LP_REPORT_PATCH,	/* a patch or a revert: planned, done, nothing to do, rolled back */
+	LP_REPORT_CHANGES,	/* --list */
+	LP_REPORT_SYMBOLS,	/* --symbols */
+};
+
+enum lp_report_format {
+	LP_REPORT_PLAIN,	/* text on stdout, the error line on stderr */
+	LP_REPORT_QUIET,	/* -q: the error line only */
+	LP_REPORT_JSON,		/* one object on stdout, errors included */
+};
+
+/* --symbols: "OBJECT:SYMBOL" names, each ending in '\0', one after the other in @buf. */
+struct lp_report_names {
+	char *buf;
+	size_t len, cap;
+	size_t n;
+	bool nomem;		/* a name could not be added: the list is short */
+};
 
 struct lp_report {
-	const struct lp_proc *proc;
-	const struct lp_symbol *func;
-	const struct lp_symbol *target;	/* NULL for a revert */
-	const struct lp_plan *plan;
+	enum lp_report_kind kind;
+	const struct lp_proc *proc;	/* every kind but LP_REPORT_ERROR */
+
+	/* LP_REPORT_PATCH */
+	const struct lp_plan *plan;	/* NULL: --revert-all found nothing livepatch wrote */
+	const struct lp_symbol *func;	/* the first pair's F (NULL without a plan) */
+	const struct lp_symbol *target;	/* its G; NULL for a revert */
 	bool dry_run;
 	const struct lp_tx_stats *tx;	/* NULL unless a transaction ran */
 	const struct lp_verify *verify;	/* NULL unless --verify ran */
-	int exit_code;			/* of a transaction that failed after writing, else 0 */
-	const struct lp_diag *diag;	/* its failure, or NULL */
+
+	/* LP_REPORT_CHANGES */
+	const struct lp_changes *changes;
+
+	/* LP_REPORT_SYMBOLS: filled by report_add_symbol(), freed by report_free() */
+	struct lp_report_names symbols;
+
+	/*
+	 * The failure shown: always for LP_REPORT_ERROR; for LP_REPORT_PATCH, that of a
+	 * transaction or a verification that ran (0: none).
+	 */
+	int exit_code;
+	const struct lp_diag *diag;
 };
 
-void report_print(FILE *f, const struct lp_report *r, bool json);
+/* Print @r in @fmt: a report on @f (stdout), an error line on stderr. */
+void report_print(FILE *f, const struct lp_report *r, enum lp_report_format fmt);
 
-/* --revert-all when no function differs from its file. */
-void report_nothing_patched(FILE *f, const struct lp_proc *p, bool dry_run, bool json);
+/* Release what @r holds itself (the --symbols names). */
+void report_free(struct lp_report *r);
 
-/* --list: every function whose bytes differ from its file. */
-void report_changes(FILE *f, const struct lp_proc *p, const struct lp_changes *c, bool json);
+/* inspect_symbols()'s callback: add "OBJECT:SYMBOL" to the report @r points to. */
+void report_add_symbol(const char *obj, const char *sym, void *r);
 
-/* --symbols: one "OBJECT:SYMBOL" a line, or a JSON object with them. */
-struct report_symbols {
-	FILE *f;
-	bool json;
-	size_t n;
-};
-void report_symbols_begin(struct report_symbols *r, const struct lp_proc *p);
-void report_symbol(const char *obj, const char *sym, void *r);
-void report_symbols_end(struct report_symbols *r);
-
-/* "livepatch: error: ..." on stderr, or {"error":{...}} on stdout in JSON mode. */
+/* Print an error-only report: "livepatch: error: ..." on stderr, or {"error":{...}} on stdout. */
 void report_error(const struct lp_diag *d, int exit_code, bool json);
 
 /*

@@ -10,7 +10,7 @@ void json_init(struct json *j, FILE *f)
 	j->need_comma[0] = false;
 }
 
-void put_json_string(FILE *f, const char *s)
+static void put_json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {

@@ -1,6 +1,10 @@
-/* Report: turns what the pipeline produced into human text or one JSON object. */
+/*
+ * Report: one struct lp_report, a plain printer and a JSON printer (bpftool's split).
+ * Every JSON byte goes through json.c; docs/design.md §1 says what each printer owes.
+ */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -9,6 +13,11 @@
 #include "transact.h"
 #include "verify.h"
 #include "inspect.h"
+
+/* --revert-all with nothing livepatch wrote makes no plan: it reads as a revert with nothing to do. */
+static const struct lp_plan nothing_to_revert = { .state = LP_PLAN_NOT_PATCHED, .revert = true };
+
+/* ---- names shared by both printers ---- */
 
 static const char *form_name(enum lp_form f)
 {
@@ -29,18 +38,35 @@ static const char *emul_name(enum lp_emul e)
 	}
 }
 
-static const char *status_name(const struct lp_report *r)
+static const char *verdict_name(enum lp_verdict v)
 {
-	if (r->plan->state == LP_PLAN_ALREADY)
+	return v == LP_VERIFY_PASS ? "pass" : v == LP_VERIFY_FAIL ? "fail" : "inconclusive";
+}
+
+static const char *skip_name(enum lp_plan_state why)
+{
+	return why == LP_PLAN_ALREADY ? "already_applied" : "not_patched";
+}
+
+static const char *status_name(const struct lp_report *r, const struct lp_plan *pl)
+{
+	if (pl->state == LP_PLAN_ALREADY)
 		return "already_applied";
-	if (r->plan->state == LP_PLAN_NOT_PATCHED)
+	if (pl->state == LP_PLAN_NOT_PATCHED)
 		return "not_patched";
 	if (r->dry_run)
 		return "planned";
 	if (r->exit_code && r->exit_code != LP_EXIT_VERIFY)	/* 7: written, not proven */
 		return r->tx && r->tx->rolled_back ? "rolled_back" : "failed";
-	return r->plan->revert ? "reverted" : "applied";
+	return pl->revert ? "reverted" : "applied";
 }
+
+static const char *error_message(const struct lp_report *r)
+{
+	return r->diag && r->diag->msg[0] ? r->diag->msg : "internal error (please report it)";
+}
+
+/* ---- the plain printer ---- */
 
 static void hexbytes(FILE *f, const uint8_t *p, size_t n)
 {
@@ -48,7 +74,7 @@ static void hexbytes(FILE *f, const uint8_t *p, size_t n)
 		fprintf(f, "%s%02x", i ? " " : "", p[i]);
 }
 
-static void print_symbol(FILE *f, const char *label, const struct lp_symbol *s)
+static void plain_symbol(FILE *f, const char *label, const struct lp_symbol *s)
 {
 	fprintf(f, "%-9s %s:%s", label, s->obj->name, s->name);
 	if (s->offset)
@@ -56,7 +82,7 @@ static void print_symbol(FILE *f, const char *label, const struct lp_symbol *s)
 	fprintf(f, " at 0x%" PRIx64 " (%" PRIu64 " bytes)\n", s->addr, s->size);
 }
 
-static void print_tx_plain(FILE *f, const struct lp_tx_stats *t)
+static void plain_tx(FILE *f, const struct lp_tx_stats *t)
 {
 	fprintf(f, "threads   %u seized, %u syncs, %u left blocked in the kernel, %u stopped\n",
 		t->threads, t->syncs, t->blocked_left_alone, t->thread_stops);
@@ -77,12 +103,7 @@ static void print_tx_plain(FILE *f, const struct lp_tx_stats *t)
 		t->calls_restarted);
 }
 
-static const char *verdict_name(enum lp_verdict v)
-{
-	return v == LP_VERIFY_PASS ? "pass" : v == LP_VERIFY_FAIL ? "fail" : "inconclusive";
-}
-
-static void print_verify_plain(FILE *f, const struct lp_verify *v)
+static void plain_verify(FILE *f, const struct lp_verify *v)
 {
 	fprintf(f, "verify    %s: %s\n", verdict_name(v->verdict), v->reason);
 	fprintf(f, "          SIGTRAPs at the sites: %" PRIu64 " raised, %" PRIu64 " delivered, %"
@@ -106,7 +127,8 @@ static const char *other_text(const char *kind)
 	return "a call through a PLT stub";
 }
 
-static void print_sites_long(FILE *f, const struct lp_plan *pl)
+/* One pair: its site with every byte, and why this form. */
+static void plain_sites_long(FILE *f, const struct lp_plan *pl)
 {
 	for (size_t i = 0; i < pl->nsites; i++) {
 		const struct lp_site *s = &pl->sites[i];
@@ -118,10 +140,13 @@ static void print_sites_long(FILE *f, const struct lp_plan *pl)
 		hexbytes(f, s->new_bytes, s->len);
 		fprintf(f, "]\n");
 	}
+	fprintf(f, "form      %s\n", pl->why);
+	if (pl->repoint)
+		fprintf(f, "re-point  it jumped to 0x%" PRIx64 " before\n", pl->prev_target);
 }
 
 /* A batch: one line a site, one a skipped pair. */
-static void print_sites_short(FILE *f, const struct lp_plan *pl)
+static void plain_sites_short(FILE *f, const struct lp_plan *pl)
 {
 	fprintf(f, "batch     %zu pairs: %zu sites to write, %zu with nothing to do, one transaction\n",
 		pl->npairs, pl->nsites, pl->nskipped);
@@ -139,35 +164,9 @@ static void print_sites_short(FILE *f, const struct lp_plan *pl)
 			pl->skipped[i].why == LP_PLAN_ALREADY ? "already applied" : "not patched");
 }
 
-static void print_plain(FILE *f, const struct lp_report *r)
+/* The references left alone, and what a thread that hits a breakpoint gets. */
+static void plain_others_and_traps(FILE *f, const struct lp_plan *pl)
 {
-	const struct lp_plan *pl = r->plan;
-	bool batch = pl->npairs > 1 || pl->callsites;
-
-	fprintf(f, "process   %d (%s), %d threads\n", r->proc->pid, r->proc->comm, r->proc->threads);
-	if (!batch) {
-		print_symbol(f, "function", r->func);
-		if (r->target)
-			print_symbol(f, "target", r->target);
-	}
-	if (pl->state == LP_PLAN_ALREADY && !batch) {
-		fprintf(f, "already applied: %s already jumps to 0x%" PRIx64 ", nothing to do\n",
-			r->func->name, pl->prev_target);
-		return;
-	}
-	if (pl->state == LP_PLAN_NOT_PATCHED && !batch) {
-		fprintf(f, "not patched: %s matches %s on disk, nothing to revert\n", r->func->name,
-			r->func->obj->name);
-		return;
-	}
-	if (batch) {
-		print_sites_short(f, pl);
-	} else {
-		print_sites_long(f, pl);
-		fprintf(f, "form      %s\n", pl->why);
-		if (pl->repoint)
-			fprintf(f, "re-point  it jumped to 0x%" PRIx64 " before\n", pl->prev_target);
-	}
 	for (size_t i = 0; i < pl->nothers; i++)
 		fprintf(f, "left      0x%" PRIx64 " %s: %s, not rewritten\n", pl->others[i].addr,
 			pl->others[i].where, other_text(pl->others[i].kind));
@@ -178,16 +177,147 @@ static void print_plain(FILE *f, const struct lp_report *r)
 		fprintf(f, "traps     a thread that hits the breakpoint %s\n", pl->revert ?
 			"waits until the original first byte is back, then runs it" :
 			"is sent to the target at once (the jump is emulated)");
-	if (r->tx)
-		print_tx_plain(f, r->tx);
-	if (r->verify)
-		print_verify_plain(f, r->verify);
+}
+
+/* One pair with nothing to do says so, and that is its whole report. */
+static bool plain_nothing_to_do(FILE *f, const struct lp_report *r)
+{
+	if (r->plan->state == LP_PLAN_ALREADY)
+		fprintf(f, "already applied: %s already jumps to 0x%" PRIx64 ", nothing to do\n",
+			r->func->name, r->plan->prev_target);
+	else if (r->plan->state == LP_PLAN_NOT_PATCHED)
+		fprintf(f, "not patched: %s matches %s on disk, nothing to revert\n", r->func->name,
+			r->func->obj->name);
+	else
+		return false;
+	return true;
+}
+
+static void plain_outcome(FILE *f, const struct lp_report *r)
+{
+	const struct lp_plan *pl = r->plan;
+
 	if (r->dry_run)
 		fprintf(f, "dry run: nothing was changed, the process was not attached\n");
 	else if (!r->exit_code && pl->nsites)
 		fprintf(f, "%s\n", pl->revert ? "reverted" : "applied");
 	else if (!r->exit_code)
 		fprintf(f, "nothing to do: every pair is %s\n", pl->revert ? "not patched" : "already applied");
+}
+
+static void plain_patch(FILE *f, const struct lp_report *r)
+{
+	const struct lp_plan *pl = r->plan;
+
+	if (!pl) {
+		fprintf(f, "process   %d (%s): no function holds a jump livepatch wrote, nothing to "
+			"revert\n", r->proc->pid, r->proc->comm);
+		return;
+	}
+	bool batch = pl->npairs > 1 || pl->callsites;	/* sites name their pairs */
+	fprintf(f, "process   %d (%s), %d threads\n", r->proc->pid, r->proc->comm, r->proc->threads);
+	if (!batch) {
+		plain_symbol(f, "function", r->func);
+		if (r->target)
+			plain_symbol(f, "target", r->target);
+		if (plain_nothing_to_do(f, r))
+			return;
+		plain_sites_long(f, pl);
+	} else {
+		plain_sites_short(f, pl);
+	}
+	plain_others_and_traps(f, pl);
+	if (r->tx)
+		plain_tx(f, r->tx);
+	if (r->verify)
+		plain_verify(f, r->verify);
+	plain_outcome(f, r);
+}
+
+static void plain_change(FILE *f, const struct lp_change *x)
+{
+	fprintf(f, "%s:%s at 0x%" PRIx64 ": ", x->func.obj ? x->func.obj->name : "?", x->func.name,
+		x->func.addr);
+	if (x->ours) {
+		fprintf(f, "jumps to %s (0x%" PRIx64 ")\n", x->target_name[0] ? x->target_name : "?",
+			x->target);
+	} else if (x->call) {
+		fprintf(f, "the call at +0x%" PRIx64 " goes to %s instead of %s\n", x->at - x->func.addr,
+			x->target_name[0] ? x->target_name : "?", x->was_name[0] ? x->was_name : "?");
+	} else {
+		fprintf(f, "unknown modification at +0x%" PRIx64 ": [", x->at - x->func.addr);
+		hexbytes(f, x->bytes, x->nbytes);
+		fprintf(f, "], file has [");
+		hexbytes(f, x->file, x->nbytes);
+		fprintf(f, "]\n");
+	}
+}
+
+static void plain_changes(FILE *f, const struct lp_proc *p, const struct lp_changes *c)
+{
+	fprintf(f, "process   %d (%s): %zu function(s) differ from their files (%.1f MiB compared "
+		"in %.1f ms)\n", p->pid, p->comm, c->n, c->bytes_compared / 1048576.0, c->ms);
+	for (size_t i = 0; i < c->n; i++)
+		plain_change(f, &c->v[i]);
+}
+
+/* The next of the names packed in @s->buf, from @p (NULL: the first). */
+static const char *next_name(const struct lp_report_names *s, const char *p)
+{
+	return p ? p + strlen(p) + 1 : s->buf;
+}
+
+static void plain_symbols(FILE *f, const struct lp_report_names *s)
+{
+	const char *p = NULL;
+
+	for (size_t i = 0; i < s->n; i++)
+		fprintf(f, "%s\n", p = next_name(s, p));
+}
+
+static void print_plain(FILE *f, const struct lp_report *r)
+{
+	switch (r->kind) {
+	case LP_REPORT_ERROR:
+		break;	/* the error line on stderr is all of it */
+	case LP_REPORT_PATCH:
+		plain_patch(f, r);
+		break;
+	case LP_REPORT_CHANGES:
+		plain_changes(f, r->proc, r->changes);
+		break;
+	case LP_REPORT_SYMBOLS:
+		plain_symbols(f, &r->symbols);
+		break;
+	}
+}
+
+/* strace's form: one line, one write, so that it is never interleaved. */
+static void plain_error(const char *msg)
+{
+	char line[1200];
+	int n = snprintf(line, sizeof(line), "livepatch: error: %s\n", msg);
+
+	if (n > (int)sizeof(line) - 1)
+		n = sizeof(line) - 1;
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+		return;
+}
+
+/* ---- the JSON printer ---- */
+
+static void json_error(struct json *j, int code, const char *msg)
+{
+	json_open(j, "error", '{');
+	json_int(j, "code", code);
+	json_str(j, "message", msg);
+	json_close(j, '}');
+}
+
+static void json_process(struct json *j, const struct lp_proc *p)
+{
+	json_int(j, "pid", p->pid);
+	json_str(j, "comm", p->comm);
 }
 
 static void json_symbol(struct json *j, const char *key, const struct lp_symbol *s)
@@ -271,92 +401,172 @@ static void json_verify(struct json *j, const struct lp_verify *v)
 	json_close(j, '}');
 }
 
+/* The plan's members: where it jumped, why this form, its sites and the pairs it left. */
+static void json_plan(struct json *j, const struct lp_plan *pl)
+{
+	if (pl->prev_target)
+		json_hex(j, "previous_target", pl->prev_target);
+	json_str(j, "why", pl->why[0] ? pl->why : NULL);
+	json_uint(j, "pairs", pl->npairs);
+	json_open(j, "sites", '[');
+	for (size_t i = 0; i < pl->nsites; i++)
+		json_site(j, &pl->sites[i]);
+	json_close(j, ']');
+	json_bool(j, "callsites", pl->callsites);
+	json_open(j, "left_alone", '[');
+	for (size_t i = 0; i < pl->nothers; i++) {
+		json_open(j, NULL, '{');
+		json_hex(j, "address", pl->others[i].addr);
+		json_str(j, "where", pl->others[i].where);
+		json_str(j, "kind", pl->others[i].kind);
+		json_close(j, '}');
+	}
+	json_close(j, ']');
+	json_open(j, "skipped", '[');
+	for (size_t i = 0; i < pl->nskipped; i++) {
+		json_open(j, NULL, '{');
+		json_str(j, "function", pl->skipped[i].func);
+		json_str(j, "reason", skip_name(pl->skipped[i].why));
+		json_close(j, '}');
+	}
+	json_close(j, ']');
+}
+
+static void json_patch(struct json *j, const struct lp_report *r)
+{
+	const struct lp_plan *pl = r->plan ? r->plan : &nothing_to_revert;
+
+	json_process(j, r->proc);
+	json_int(j, "threads", r->proc->threads);
+	json_str(j, "action", pl->revert ? "revert" : "patch");
+	json_bool(j, "dry_run", r->dry_run);
+	json_str(j, "status", status_name(r, pl));
+	if (r->func)
+		json_symbol(j, "function", r->func);
+	if (r->target)
+		json_symbol(j, "target", r->target);
+	json_plan(j, pl);
+	if (r->tx)
+		json_tx(j, r->tx);
+	if (r->verify)
+		json_verify(j, r->verify);
+	if (r->diag && r->exit_code)
+		json_error(j, r->exit_code, r->diag->msg);
+}
+
+static void json_change(struct json *j, const struct lp_change *x)
+{
+	json_open(j, NULL, '{');
+	json_str(j, "object", x->func.obj ? x->func.obj->name : NULL);
+	json_str(j, "symbol", x->func.name);
+	json_hex(j, "address", x->func.addr);
+	json_hex(j, "at", x->at);
+	json_str(j, "kind", x->ours ? "jump" : x->call ? "call" : "unknown");
+	if (x->ours || x->call) {
+		json_hex(j, "target", x->target);
+		json_str(j, "target_symbol", x->target_name[0] ? x->target_name : NULL);
+	}
+	if (x->call)
+		json_str(j, "file_target_symbol", x->was_name[0] ? x->was_name : NULL);
+	json_bytes(j, "bytes", x->bytes, x->nbytes);
+	json_bytes(j, "file_bytes", x->file, x->nbytes);
+	json_close(j, '}');
+}
+
+static void json_changes(struct json *j, const struct lp_proc *p, const struct lp_changes *c)
+{
+	json_process(j, p);
+	json_uint(j, "bytes_compared", c->bytes_compared);
+	json_double(j, "ms", c->ms);
+	json_open(j, "changed", '[');
+	for (size_t i = 0; i < c->n; i++)
+		json_change(j, &c->v[i]);
+	json_close(j, ']');
+}
+
+static void json_symbols(struct json *j, const struct lp_proc *p, const struct lp_report_names *s)
+{
+	const char *name = NULL;
+
+	json_process(j, p);
+	json_open(j, "symbols", '[');
+	for (size_t i = 0; i < s->n; i++)
+		json_str(j, NULL, name = next_name(s, name));
+	json_close(j, ']');
+}
+
 static void print_json(FILE *f, const struct lp_report *r)
 {
 	struct json j;
 
 	json_init(&j, f);
 	json_open(&j, NULL, '{');
-	json_int(&j, "pid", r->proc->pid);
-	json_str(&j, "comm", r->proc->comm);
-	json_int(&j, "threads", r->proc->threads);
-	json_str(&j, "action", r->plan->revert ? "revert" : "patch");
-	json_bool(&j, "dry_run", r->dry_run);
-	json_str(&j, "status", status_name(r));
-	json_symbol(&j, "function", r->func);
-	if (r->target)
-		json_symbol(&j, "target", r->target);
-	if (r->plan->prev_target)
-		json_hex(&j, "previous_target", r->plan->prev_target);
-	json_str(&j, "why", r->plan->why[0] ? r->plan->why : NULL);
-	json_uint(&j, "pairs", r->plan->npairs);
-	json_open(&j, "sites", '[');
-	for (size_t i = 0; i < r->plan->nsites; i++)
-		json_site(&j, &r->plan->sites[i]);
-	json_close(&j, ']');
-	json_bool(&j, "callsites", r->plan->callsites);
-	json_open(&j, "left_alone", '[');
-	for (size_t i = 0; i < r->plan->nothers; i++) {
-		json_open(&j, NULL, '{');
-		json_hex(&j, "address", r->plan->others[i].addr);
-		json_str(&j, "where", r->plan->others[i].where);
-		json_str(&j, "kind", r->plan->others[i].kind);
-		json_close(&j, '}');
-	}
-	json_close(&j, ']');
-	json_open(&j, "skipped", '[');
-	for (size_t i = 0; i < r->plan->nskipped; i++) {
-		json_open(&j, NULL, '{');
-		json_str(&j, "function", r->plan->skipped[i].func);
-		json_str(&j, "reason", r->plan->skipped[i].why == LP_PLAN_ALREADY ? "already_applied" :
-			 "not_patched");
-		json_close(&j, '}');
-	}
-	json_close(&j, ']');
-	if (r->tx)
-		json_tx(&j, r->tx);
-	if (r->verify)
-		json_verify(&j, r->verify);
-	if (r->diag && r->exit_code) {
-		json_open(&j, "error", '{');
-		json_int(&j, "code", r->exit_code);
-		json_str(&j, "message", r->diag->msg);
-		json_close(&j, '}');
+	switch (r->kind) {
+	case LP_REPORT_ERROR:
+		json_error(&j, r->exit_code, error_message(r));
+		break;
+	case LP_REPORT_PATCH:
+		json_patch(&j, r);
+		break;
+	case LP_REPORT_CHANGES:
+		json_changes(&j, r->proc, r->changes);
+		break;
+	case LP_REPORT_SYMBOLS:
+		json_symbols(&j, r->proc, &r->symbols);
+		break;
 	}
 	json_close(&j, '}');
 }
 
-void report_print(FILE *f, const struct lp_report *r, bool json)
+/* ---- the report's API ---- */
+
+void report_print(FILE *f, const struct lp_report *r, enum lp_report_format fmt)
 {
-	if (json)
+	if (fmt == LP_REPORT_JSON) {
 		print_json(f, r);
-	else
-		print_plain(f, r);
+	} else {
+		if (r->exit_code)
+			plain_error(error_message(r));
+		if (fmt == LP_REPORT_PLAIN)
+			print_plain(f, r);
+	}
 	fflush(f);
 }
 
 void report_error(const struct lp_diag *d, int exit_code, bool json)
 {
-	const char *msg = d && d->msg[0] ? d->msg : "internal error (please report it)";
+	struct lp_report r = { .kind = LP_REPORT_ERROR, .exit_code = exit_code, .diag = d };
 
-	if (json) {
-		struct json j;
-		json_init(&j, stdout);
-		json_open(&j, NULL, '{');
-		json_open(&j, "error", '{');
-		json_int(&j, "code", exit_code);
-		json_str(&j, "message", msg);
-		json_close(&j, '}');
-		json_close(&j, '}');
-		fflush(stdout);
+	report_print(stdout, &r, json ? LP_REPORT_JSON : LP_REPORT_PLAIN);
+}
+
+void report_add_symbol(const char *obj, const char *sym, void *arg)
+{
+	struct lp_report_names *s = &((struct lp_report *)arg)->symbols;
+	size_t need = strlen(obj) + strlen(sym) + 2;	/* ':' and '\0' */
+
+	if (s->nomem)
 		return;
+	if (s->len + need > s->cap) {
+		size_t cap = s->cap ? s->cap : 16384;
+		while (cap < s->len + need)
+			cap *= 2;
+		char *buf = realloc(s->buf, cap);
+		if (!buf) {
+			s->nomem = true;
+			return;
+		}
+		s->buf = buf;
+		s->cap = cap;
 	}
-	char line[1200];
-	int n = snprintf(line, sizeof(line), "livepatch: error: %s\n", msg);
-	if (n > (int)sizeof(line) - 1)
-		n = sizeof(line) - 1;
-	if (write(STDERR_FILENO, line, (size_t)n) < 0)	/* one line, one write (strace) */
-		return;
+	s->len += (size_t)snprintf(s->buf + s->len, need, "%s:%s", obj, sym) + 1;
+	s->n++;
+}
+
+void report_free(struct lp_report *r)
+{
+	free(r->symbols.buf);
+	memset(&r->symbols, 0, sizeof(r->symbols));
 }
 
 void report_verbose(const char *fmt, ...)
@@ -376,127 +586,6 @@ void report_verbose(const char *fmt, ...)
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
-}
-
-void report_changes(FILE *f, const struct lp_proc *p, const struct lp_changes *c, bool json)
-{
-	if (json) {
-		struct json j;
-		json_init(&j, f);
-		json_open(&j, NULL, '{');
-		json_int(&j, "pid", p->pid);
-		json_str(&j, "comm", p->comm);
-		json_uint(&j, "bytes_compared", c->bytes_compared);
-		json_double(&j, "ms", c->ms);
-		json_open(&j, "changed", '[');
-		for (size_t i = 0; i < c->n; i++) {
-			const struct lp_change *x = &c->v[i];
-			json_open(&j, NULL, '{');
-			json_str(&j, "object", x->func.obj ? x->func.obj->name : NULL);
-			json_str(&j, "symbol", x->func.name);
-			json_hex(&j, "address", x->func.addr);
-			json_hex(&j, "at", x->at);
-			json_str(&j, "kind", x->ours ? "jump" : x->call ? "call" : "unknown");
-			if (x->ours || x->call) {
-				json_hex(&j, "target", x->target);
-				json_str(&j, "target_symbol", x->target_name[0] ? x->target_name : NULL);
-			}
-			if (x->call)
-				json_str(&j, "file_target_symbol", x->was_name[0] ? x->was_name : NULL);
-			json_bytes(&j, "bytes", x->bytes, x->nbytes);
-			json_bytes(&j, "file_bytes", x->file, x->nbytes);
-			json_close(&j, '}');
-		}
-		json_close(&j, ']');
-		json_close(&j, '}');
-		fflush(f);
-		return;
-	}
-	fprintf(f, "process   %d (%s): %zu function(s) differ from their files (%.1f MiB compared "
-		"in %.1f ms)\n", p->pid, p->comm, c->n, c->bytes_compared / 1048576.0, c->ms);
-	for (size_t i = 0; i < c->n; i++) {
-		const struct lp_change *x = &c->v[i];
-		fprintf(f, "%s:%s at 0x%" PRIx64 ": ", x->func.obj ? x->func.obj->name : "?",
-			x->func.name, x->func.addr);
-		if (x->ours) {
-			fprintf(f, "jumps to %s (0x%" PRIx64 ")\n", x->target_name[0] ? x->target_name : "?",
-				x->target);
-			continue;
-		}
-		if (x->call) {
-			fprintf(f, "the call at +0x%" PRIx64 " goes to %s instead of %s\n", x->at - x->func.addr,
-				x->target_name[0] ? x->target_name : "?", x->was_name[0] ? x->was_name : "?");
-			continue;
-		}
-		fprintf(f, "unknown modification at +0x%" PRIx64 ": [", x->at - x->func.addr);
-		hexbytes(f, x->bytes, x->nbytes);
-		fprintf(f, "], file has [");
-		hexbytes(f, x->file, x->nbytes);
-		fprintf(f, "]\n");
-	}
-	fflush(f);
-}
-
-void report_symbols_begin(struct report_symbols *r, const struct lp_proc *p)
-{
-	r->n = 0;
-	if (!r->json)
-		return;
-	fprintf(r->f, "{\"pid\":%d,\"comm\":", p->pid);
-	put_json_string(r->f, p->comm);
-	fputs(",\"symbols\":[", r->f);
-}
-
-void report_symbol(const char *obj, const char *sym, void *arg)
-{
-	struct report_symbols *r = arg;
-
-	if (!r->json) {
-		fprintf(r->f, "%s:%s\n", obj, sym);
-	} else {
-		char full[600];
-		snprintf(full, sizeof(full), "%s:%s", obj, sym);
-		if (r->n)
-			fputc(',', r->f);
-		put_json_string(r->f, full);
-	}
-	r->n++;
-}
-
-void report_symbols_end(struct report_symbols *r)
-{
-	if (r->json)
-		fputs("]}\n", r->f);
-	fflush(r->f);
-}
-
-void report_nothing_patched(FILE *f, const struct lp_proc *p, bool dry_run, bool json)
-{
-	if (json) {
-		struct json j;
-		json_init(&j, f);
-		json_open(&j, NULL, '{');
-		json_int(&j, "pid", p->pid);
-		json_str(&j, "comm", p->comm);
-		json_int(&j, "threads", p->threads);
-		json_str(&j, "action", "revert");
-		json_bool(&j, "dry_run", dry_run);
-		json_str(&j, "status", "not_patched");
-		json_str(&j, "why", NULL);
-		json_uint(&j, "pairs", 0);
-		json_open(&j, "sites", '[');
-		json_close(&j, ']');
-		json_bool(&j, "callsites", false);
-		json_open(&j, "left_alone", '[');
-		json_close(&j, ']');
-		json_open(&j, "skipped", '[');
-		json_close(&j, ']');
-		json_close(&j, '}');
-	} else {
-		fprintf(f, "process   %d (%s): no function holds a jump livepatch wrote, nothing to "
-			"revert\n", p->pid, p->comm);
-	}
-	fflush(f);
 }
 
 bool report_progress(const char *what, const struct timespec *since, unsigned int timeout_ms)

