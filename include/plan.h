@@ -5,17 +5,11 @@
 #include <stdbool.h>
 #include "lp.h"
 #include "resolve.h"
+#include "x86.h"
 
 #define LP_SITE_MAX 16		/* longest site: the 14-byte absolute jump */
 #define LP_DISPLACED_MAX 32	/* longest displaced range: 14 bytes + one instruction */
 #define LP_FUNC_MAX (1u << 20)	/* longest function decoded */
-
-/* How a thread that traps on the site's int3 is handled (docs/design.md §4). */
-enum lp_emul {
-	LP_EMUL_JMP,		/* PC = target */
-	LP_EMUL_CALL,		/* push site + len, PC = target */
-	LP_EMUL_PARK,		/* wait until the head is written, then PC = site */
-};
 
 enum lp_form {
 	LP_FORM_JMP_REL32,	/* e9 rel32: 5 bytes, target within +-2 GiB */
