@@ -151,7 +151,4 @@ size_t plan_runs(const struct lp_plan *plan, struct lp_run *runs);
 /* The site whose bytes contain @addr, by binary search, or NULL. */
 const struct lp_site *plan_find_site(const struct lp_plan *plan, uint64_t addr);
 
-/* Encode the jump from @site to @target in @form; returns its length. */
-unsigned int plan_encode_jmp(enum lp_form form, uint64_t site, uint64_t target, uint8_t *out);
-
 #endif

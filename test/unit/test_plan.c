@@ -113,7 +113,7 @@ static void expect_refused(const char *why)
 	assert_contains(C.d.msg, why);
 }
 
-/* The test's own encoders, independent of plan_encode_jmp(). */
+/* The test's own encoders, independent of src/x86.c. */
 static void enc_rel32(uint8_t *p, uint64_t site, uint64_t target)
 {
 	int64_t rel = (int64_t)(target - (site + 5));
@@ -509,34 +509,6 @@ static void test_revert_unpatched_not_patched(void **state)
 	assert_int_equal(C.plan.state, LP_PLAN_NOT_PATCHED);
 }
 
-/* ---- plan_encode_jmp ---- */
-
-/* rel32 encoding, forward and backward, returns 5. */
-static void test_encode_jmp_rel32(void **state)
-{
-	const uint8_t fwd[5] = { 0xe9, 0xfb, 0x0f, 0x00, 0x00 };
-	const uint8_t back[5] = { 0xe9, 0xfb, 0xef, 0xff, 0xff };
-	uint8_t out[LP_SITE_MAX];
-
-	(void)state;
-	assert_int_equal(plan_encode_jmp(LP_FORM_JMP_REL32, 0x401000, 0x402000, out), 5);
-	assert_memory_equal(out, fwd, 5);
-	assert_int_equal(plan_encode_jmp(LP_FORM_JMP_REL32, 0x402000, 0x401000, out), 5);
-	assert_memory_equal(out, back, 5);
-}
-
-/* abs64 encoding: ff 25 00000000 + little-endian address, returns 14. */
-static void test_encode_jmp_abs64(void **state)
-{
-	const uint8_t want[14] = { 0xff, 0x25, 0, 0, 0, 0,
-				   0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11 };
-	uint8_t out[LP_SITE_MAX];
-
-	(void)state;
-	assert_int_equal(plan_encode_jmp(LP_FORM_JMP_ABS64, 0x401000, 0x1122334455667788ULL, out), 14);
-	assert_memory_equal(out, want, 14);
-}
-
 /* ---- plan_find_site ---- */
 
 #define NSITES 1000
@@ -696,9 +668,7 @@ int main(void)
 		T(test_revert_abs64_restores_14_bytes),
 		T(test_revert_unpatched_not_patched),
 	};
-	const struct CMUnitTest encode_tests[] = {
-		cmocka_unit_test(test_encode_jmp_rel32),
-		cmocka_unit_test(test_encode_jmp_abs64),
+	const struct CMUnitTest site_table_tests[] = {
 		cmocka_unit_test(test_find_site_first_byte),
 		cmocka_unit_test(test_find_site_last_byte),
 		cmocka_unit_test(test_find_site_miss_between),
@@ -711,6 +681,6 @@ int main(void)
 
 	u_init();
 	failed = cmocka_run_group_tests_name("plan_site", site_tests, load_fixtures, free_fixtures);
-	failed += cmocka_run_group_tests_name("plan_encode", encode_tests, make_sites, free_sites);
+	failed += cmocka_run_group_tests_name("plan_site_table", site_table_tests, make_sites, free_sites);
 	return failed ? 1 : 0;
 }

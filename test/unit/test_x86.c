@@ -47,13 +47,16 @@ static void test_jmp_rel32_bytes(void **state)
 {
 	uint8_t out[16] = { 0 };
 	static const uint8_t fwd[] = { 0xe9, 0xfb, 0x0f, 0x00, 0x00 };	/* +0x1000 - 5 */
-	static const uint8_t back[] = { 0xe9, 0xfb, 0xff, 0xff, 0xff };	/* to itself: -5 */
+	static const uint8_t back[] = { 0xe9, 0xfb, 0xef, 0xff, 0xff };	/* -0x1000 - 5 */
+	static const uint8_t self[] = { 0xe9, 0xfb, 0xff, 0xff, 0xff };	/* to itself: -5 */
 
 	(void)state;
 	assert_int_equal(x86_encode_jmp_rel32(SITE, SITE + 0x1000, out), 5);
 	assert_memory_equal(out, fwd, 5);
-	assert_int_equal(x86_encode_jmp_rel32(SITE, SITE, out), 5);
+	assert_int_equal(x86_encode_jmp_rel32(SITE, SITE - 0x1000, out), 5);
 	assert_memory_equal(out, back, 5);
+	assert_int_equal(x86_encode_jmp_rel32(SITE, SITE, out), 5);
+	assert_memory_equal(out, self, 5);
 }
 
 /* The last displacements a rel32 encodes, and a refusal one byte further. */
