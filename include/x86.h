@@ -82,6 +82,9 @@ bool x86_decode(const uint8_t *p, size_t avail, uint64_t at, struct x86_branch *
 /* A jump livepatch writes (rel32 or abs64) at @p: its length, and its target in *@target; else 0. */
 unsigned int x86_decode_jmp(const uint8_t *p, size_t avail, uint64_t at, uint64_t *target);
 
+/* A call rel32 at @p: its length, and its target in *@target; else 0. */
+unsigned int x86_decode_call(const uint8_t *p, size_t avail, uint64_t at, uint64_t *target);
+
 /*
  * The emulation of the @len bytes a walk writes at @site: the jump or call they begin
  * with, else PARK (an original prologue, which cannot be emulated). A call that would

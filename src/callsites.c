@@ -53,57 +53,38 @@ static int other(struct sweep *w, uint64_t addr, const char *kind)
 	return 0;
 }
 
-static void encode_call(uint64_t site, uint64_t target, uint8_t *out)
-{
-	int32_t rel = (int32_t)(target - (site + 5));
-
-	out[0] = 0xe8;
-	memcpy(out + 1, &rel, 4);
-}
-
-static bool fits(uint64_t site, uint64_t target)
-{
-	int64_t rel = (int64_t)(target - (site + 5));
-
-	return rel >= INT32_MIN && rel <= INT32_MAX;
-}
-
 /* One `call F` at @site: compare memory with the file, then plan `call G` (or back to F). */
 static int call_site(struct sweep *w, uint64_t site, const uint8_t *file)
 {
-	struct lp_site s = { .addr = site, .len = 5, .displaced_len = 5, .form = LP_FORM_CALL_REL32,
+	struct lp_site s = { .addr = site, .len = X86_CALL_REL32_LEN,
+			     .displaced_len = X86_CALL_REL32_LEN, .form = LP_FORM_CALL_REL32,
 			     .emul = LP_EMUL_CALL, .func_addr = site };
 	uint64_t to = w->g ? w->g->addr : w->f->addr, cur;
-	int32_t rel;
-	int ret = proc_read(w->p, site, s.old_bytes, 5);
+	uint8_t call[X86_CALL_REL32_LEN];
+	int ret = proc_read(w->p, site, s.old_bytes, s.len);
 
 	w->found++;
 	if (ret)
 		return lp_fail(w->d, LP_EXIT_PROCESS, "cannot read the call site at 0x%" PRIx64 ": %s",
 			       site, strerror(-ret));
 	where(w->p, site, s.func, sizeof(s.func));
-	if (s.old_bytes[0] != 0xe8)
+	if (!x86_decode_call(s.old_bytes, s.len, site, &cur))
 		return lp_fail(w->d, LP_EXIT_SITE, "the call to %s at %s was changed by another tool "
 			       "(%02x, not a call) (remove that change first)", w->f->name, s.func,
 			       s.old_bytes[0]);
-	memcpy(&rel, s.old_bytes + 1, 4);
-	cur = site + 5 + (int64_t)rel;
 	if (cur == to) {
 		w->already++;
 		return 0;
 	}
-	if (!fits(site, to))
+	if (!x86_encode_call_rel32(site, to, call))
 		return lp_fail(w->d, LP_EXIT_SITE, "%s is more than 2 GiB from the call site at %s, out "
 			       "of reach of a call rel32 (patch the entry of %s instead)",
 			       w->g ? w->g->name : w->f->name, s.func, w->f->name);
-	if ((site >> 12) != ((site + 4) >> 12))
+	if ((site >> 12) != ((site + s.len - 1) >> 12))
 		return lp_fail(w->d, LP_EXIT_SITE, "the call site at %s crosses a page boundary, which "
 			       "a single write cannot cover (patch the entry of %s instead)", s.func,
 			       w->f->name);
-	if (w->g)
-		encode_call(site, to, s.new_bytes);
-	else
-		memcpy(s.new_bytes, file, 5);
+	memcpy(s.new_bytes, w->g ? call : file, s.len);
 	s.target = to;
 	snprintf(s.displaced, sizeof(s.displaced), "call 0x%" PRIx64, cur);
 	snprintf(s.written, sizeof(s.written), "call 0x%" PRIx64, to);
@@ -135,7 +116,7 @@ static int classify(struct sweep *w, const char *section, const cs_insn *in, con
 	const cs_x86_op *op = &x->operands[0];
 	if (op->type == X86_OP_IMM) {
 		if ((uint64_t)op->imm == f)
-			return call && in->size == 5 ? call_site(w, in->address, bytes) :
+			return call && in->size == X86_CALL_REL32_LEN ? call_site(w, in->address, bytes) :
 			       other(w, in->address, "tail_call");
 		return is_stub(w, (uint64_t)op->imm) ? other(w, in->address, "via_plt") : 0;
 	}

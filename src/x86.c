@@ -76,14 +76,26 @@ bool x86_decode(const uint8_t *p, size_t avail, uint64_t at, struct x86_branch *
 	return out->kind != X86_OTHER;
 }
 
-unsigned int x86_decode_jmp(const uint8_t *p, size_t avail, uint64_t at, uint64_t *target)
+/* The branch at @p when it is a call (@call) or a jump (!@call): its length; else 0. */
+static unsigned int decode_one(const uint8_t *p, size_t avail, uint64_t at, bool call,
+			       uint64_t *target)
 {
 	struct x86_branch br;
 
-	if (!x86_decode(p, avail, at, &br) || br.kind == X86_CALL_REL32)
+	if (!x86_decode(p, avail, at, &br) || (br.kind == X86_CALL_REL32) != call)
 		return 0;
 	*target = br.target;
 	return br.len;
+}
+
+unsigned int x86_decode_jmp(const uint8_t *p, size_t avail, uint64_t at, uint64_t *target)
+{
+	return decode_one(p, avail, at, false, target);
+}
+
+unsigned int x86_decode_call(const uint8_t *p, size_t avail, uint64_t at, uint64_t *target)
+{
+	return decode_one(p, avail, at, true, target);
 }
 
 struct lp_emulation x86_decode_emulation(const uint8_t *bytes, size_t len, uint64_t site)

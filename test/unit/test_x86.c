@@ -162,15 +162,20 @@ static void test_decode_refuses_what_livepatch_does_not_write(void **state)
 	assert_int_equal(t, SITE + 5);
 }
 
-/* x86_decode_jmp takes jumps only: a call at a function's entry is not a jump we wrote. */
-static void test_decode_jmp_ignores_a_call(void **state)
+/* x86_decode_jmp takes jumps only (a call at an entry is not a jump we wrote); _call, calls. */
+static void test_decode_jmp_and_decode_call_keep_apart(void **state)
 {
 	static const uint8_t call[] = { 0xe8, 0x10, 0, 0, 0 };
+	static const uint8_t jmp[] = { 0xe9, 0x10, 0, 0, 0 };
 	uint64_t t = 42;
 
 	(void)state;
 	assert_int_equal(x86_decode_jmp(call, sizeof(call), SITE, &t), 0);
+	assert_int_equal(x86_decode_call(jmp, sizeof(jmp), SITE, &t), 0);
 	assert_int_equal(t, 42);
+	assert_int_equal(x86_decode_call(call, 4, SITE, &t), 0);
+	assert_int_equal(x86_decode_call(call, sizeof(call), SITE, &t), 5);
+	assert_int_equal(t, SITE + 5 + 0x10);
 }
 
 /* The emulation of what a walk writes: a jump, a call, or a prologue to park on. */
@@ -296,7 +301,7 @@ int main(void)
 		T(test_encode_jmp_chooses_the_shortest_form),
 		T(test_decode_reads_back_what_is_encoded),
 		T(test_decode_refuses_what_livepatch_does_not_write),
-		T(test_decode_jmp_ignores_a_call),
+		T(test_decode_jmp_and_decode_call_keep_apart),
 		T(test_decode_emulation_of_each_form),
 		T(test_decode_emulation_parks_a_call_returning_inside_the_site),
 		T(test_emulate_jmp_sets_the_pc),
