@@ -64,6 +64,12 @@ bool x86_rel32(uint64_t next, uint64_t target, int32_t *rel) LP_MUST_CHECK;
 /* jmp rel32 at @site to @target in @out; its length, or 0 when @target is out of reach. */
 unsigned int x86_encode_jmp_rel32(uint64_t site, uint64_t target, uint8_t *out) LP_MUST_CHECK;
 
+/*
+ * jcc rel32 (0f 80+@cc) at @at to @target in @out, for the condition code @cc (0..15,
+ * as in jcc rel8's 70+cc); its length, or 0 when @target is out of reach or @cc invalid.
+ */
+unsigned int x86_encode_jcc_rel32(uint8_t cc, uint64_t at, uint64_t target, uint8_t *out) LP_MUST_CHECK;
+
 /* jmp [rip + 0] followed by @target, in @out (reaches anywhere); its length. */
 unsigned int x86_encode_jmp_abs64(uint64_t target, uint8_t *out);
 

@@ -5,6 +5,7 @@
 #define OP_JMP_REL32 0xe9
 #define OP_CALL_REL32 0xe8
 #define REL32_LEN 5		/* an opcode byte, then the rel32 */
+#define JCC_REL32_LEN 6		/* 0f 8<cc>, then the rel32 */
 
 static const uint8_t endbr64[X86_ENDBR64_LEN] = { 0xf3, 0x0f, 0x1e, 0xfa };
 static const uint8_t jmp_rip[6] = { 0xff, 0x25, 0, 0, 0, 0 };	/* jmp qword ptr [rip + 0] */
@@ -44,6 +45,18 @@ unsigned int x86_encode_jmp_rel32(uint64_t site, uint64_t target, uint8_t *out)
 unsigned int x86_encode_call_rel32(uint64_t site, uint64_t target, uint8_t *out)
 {
 	return encode_rel32(OP_CALL_REL32, site, target, out);
+}
+
+unsigned int x86_encode_jcc_rel32(uint8_t cc, uint64_t at, uint64_t target, uint8_t *out)
+{
+	int32_t rel;
+
+	if (cc > 0xf || !x86_rel32(at + JCC_REL32_LEN, target, &rel))
+		return 0;
+	out[0] = 0x0f;
+	out[1] = (uint8_t)(0x80 + cc);
+	memcpy(out + 2, &rel, 4);
+	return JCC_REL32_LEN;
 }
 
 unsigned int x86_encode_jmp_abs64(uint64_t target, uint8_t *out)

@@ -88,6 +88,22 @@ static void test_call_rel32_bytes(void **state)
 	assert_memory_equal(out, want, 5);
 }
 
+/* jcc rel32: 0f 80+cc, and a rel32 counted from the end of its 6 bytes. */
+static void test_jcc_rel32_bytes_and_reach(void **state)
+{
+	static const uint8_t jne[] = { 0x0f, 0x85, 0xfa, 0x00, 0x00, 0x00 };	/* +0x100 - 6 */
+	static const uint8_t jg_max[] = { 0x0f, 0x8f, 0xff, 0xff, 0xff, 0x7f };
+	uint8_t out[16];
+
+	(void)state;
+	assert_int_equal(x86_encode_jcc_rel32(0x5, SITE, SITE + 0x100, out), 6);
+	assert_memory_equal(out, jne, 6);
+	assert_int_equal(x86_encode_jcc_rel32(0xf, SITE, SITE + 6 + INT32_MAX, out), 6);
+	assert_memory_equal(out, jg_max, 6);
+	assert_int_equal(x86_encode_jcc_rel32(0xf, SITE, SITE + 6 + INT32_MAX + 1ULL, out), 0);
+	assert_int_equal(x86_encode_jcc_rel32(0x10, SITE, SITE + 0x100, out), 0);
+}
+
 /* jmp [rip + 0] and the 8-byte address right after it. */
 static void test_jmp_abs64_bytes(void **state)
 {
@@ -297,6 +313,7 @@ int main(void)
 		T(test_jmp_rel32_bytes),
 		T(test_jmp_and_call_rel32_at_the_edges_of_reach),
 		T(test_call_rel32_bytes),
+		T(test_jcc_rel32_bytes_and_reach),
 		T(test_jmp_abs64_bytes),
 		T(test_encode_jmp_chooses_the_shortest_form),
 		T(test_decode_reads_back_what_is_encoded),
