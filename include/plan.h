@@ -28,8 +28,11 @@ struct lp_site {
 	unsigned int nafter;
 	uint8_t old_bytes[LP_SITE_MAX];	/* what memory holds now */
 	uint8_t new_bytes[LP_SITE_MAX];
-	enum lp_emul emul;
-	uint64_t target;	/* JMP/CALL destination */
+	/*
+	 * What a trap on the site's int3 does (docs/design.md §4) in the walk towards
+	 * new_bytes, and in the roll-back towards old_bytes: plan_set_emulation().
+	 */
+	struct lp_emulation emul_new, emul_old;
 	enum lp_form form;
 	bool endbr;		/* an endbr64 precedes the site and stays */
 	char func[200];		/* OBJECT:SYMBOL of the function patched */
@@ -112,6 +115,9 @@ int plan_add(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbo
  */
 int plan_add_callsites(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
 		       const char *in, struct lp_plan *plan, struct lp_diag *d) LP_MUST_CHECK;
+
+/* Fill @s's emulation records from its new and old bytes (x86_decode_emulation). */
+void plan_set_emulation(struct lp_site *s);
 
 /* Append a planned site (or a skip, when @one's state is not WRITE); for plan_add*. */
 int plan_keep(struct lp_plan *plan, const struct lp_plan *one, const struct lp_site *s,

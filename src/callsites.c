@@ -58,7 +58,7 @@ static int call_site(struct sweep *w, uint64_t site, const uint8_t *file)
 {
 	struct lp_site s = { .addr = site, .len = X86_CALL_REL32_LEN,
 			     .displaced_len = X86_CALL_REL32_LEN, .form = LP_FORM_CALL_REL32,
-			     .emul = LP_EMUL_CALL, .func_addr = site };
+			     .func_addr = site };
 	uint64_t to = w->g ? w->g->addr : w->f->addr, cur;
 	uint8_t call[X86_CALL_REL32_LEN];
 	int ret = proc_read(w->p, site, s.old_bytes, s.len);
@@ -85,7 +85,7 @@ static int call_site(struct sweep *w, uint64_t site, const uint8_t *file)
 			       "a single write cannot cover (patch the entry of %s instead)", s.func,
 			       w->f->name);
 	memcpy(s.new_bytes, w->g ? call : file, s.len);
-	s.target = to;
+	plan_set_emulation(&s);
 	snprintf(s.displaced, sizeof(s.displaced), "call 0x%" PRIx64, cur);
 	snprintf(s.written, sizeof(s.written), "call 0x%" PRIx64, to);
 	if (w->g)

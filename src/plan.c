@@ -164,8 +164,6 @@ static int plan_revert(const struct lp_request *rq, struct lp_site *s, struct lp
 	}
 	s->len = cur_len;
 	s->form = LP_FORM_ORIGINAL;
-	s->emul = LP_EMUL_PARK;
-	s->target = s->addr;
 	memcpy(s->new_bytes, rq->file + (s->addr - rq->start), cur_len);
 	snprintf(s->written, sizeof(s->written), "%s", s->displaced);
 	snprintf(plan->why, sizeof(plan->why), "restore the %u original bytes from the mapped file",
@@ -191,8 +189,6 @@ static int choose_form(const struct lp_request *rq, struct lp_site *s, struct lp
 	s->len = cur_len > n ? cur_len : n;
 	memcpy(s->new_bytes, rq->file + (s->addr - rq->start), s->len);
 	memcpy(s->new_bytes, jmp, n);
-	s->emul = LP_EMUL_JMP;
-	s->target = rq->target;
 	if (near)
 		snprintf(s->written, sizeof(s->written), "jmp 0x%" PRIx64, rq->target);
 	else
@@ -286,6 +282,7 @@ int plan_site(const struct lp_request *rq, struct lp_site *s, struct lp_plan *pl
 	plan->state = LP_PLAN_WRITE;
 	ret = rq->revert ? plan_revert(rq, s, plan, cur_len, d) : choose_form(rq, s, plan, cur_len, d);
 	memcpy(s->old_bytes, rq->live + (s->addr - rq->start), s->len);
+	plan_set_emulation(s);
 out:
 	free(dc.bounds);
 	return ret;
@@ -363,6 +360,12 @@ static int read_function(struct lp_proc *p, const struct lp_symbol *f, uint8_t *
 		return lp_fail(d, LP_EXIT_SITE, "cannot read %s from %s: %s (the original bytes are needed "
 			       "to check and revert the site)", f->name, f->obj->path, strerror(-ret));
 	return 0;
+}
+
+void plan_set_emulation(struct lp_site *s)
+{
+	s->emul_new = x86_decode_emulation(s->new_bytes, s->len, s->addr);
+	s->emul_old = x86_decode_emulation(s->old_bytes, s->len, s->addr);
 }
 
 int plan_keep(struct lp_plan *plan, const struct lp_plan *one, const struct lp_site *s,

@@ -180,7 +180,10 @@ static void test_entry_not_on_boundary_refused(void **state)
 
 /* ---- forms ---- */
 
-/* A near forward target gets jmp rel32: e9 + (target - (site + 5)), 5 bytes, emulated as jmp. */
+/*
+ * A near forward target gets jmp rel32: e9 + (target - (site + 5)), 5 bytes, emulated as
+ * jmp; rolled back, a trap parks until the original first byte is back.
+ */
 static void test_near_target_jmp_rel32(void **state)
 {
 	uint8_t want[5];
@@ -192,8 +195,10 @@ static void test_near_target_jmp_rel32(void **state)
 	assert_int_equal(C.site.form, LP_FORM_JMP_REL32);
 	assert_int_equal(C.site.len, 5);
 	assert_memory_equal(C.site.new_bytes, want, 5);
-	assert_int_equal(C.site.emul, LP_EMUL_JMP);
-	assert_int_equal(C.site.target, BASE + 0x12345);
+	assert_int_equal(C.site.emul_new.kind, LP_EMUL_JMP);
+	assert_int_equal(C.site.emul_new.target, BASE + 0x12345);
+	assert_int_equal(C.site.emul_old.kind, LP_EMUL_PARK);	/* roll-back: the prologue */
+	assert_int_equal(C.site.emul_old.target, BASE + 4);
 	assert_false(C.plan.repoint);
 }
 
@@ -223,8 +228,9 @@ static void test_far_target_jmp_abs64(void **state)
 	assert_int_equal(C.site.len, 14);
 	assert_memory_equal(C.site.new_bytes, want, 14);
 	assert_memory_equal(C.site.old_bytes, C.file + 4, 14);
-	assert_int_equal(C.site.target, target);
-	assert_int_equal(C.site.emul, LP_EMUL_JMP);
+	assert_int_equal(C.site.emul_new.target, target);
+	assert_int_equal(C.site.emul_new.kind, LP_EMUL_JMP);
+	assert_int_equal(C.site.emul_new.len, 14);
 }
 
 /* rel32 is used up to exactly INT32_MAX / INT32_MIN displacement, abs64 one byte beyond. */
@@ -400,7 +406,10 @@ static void test_already_applied_abs64(void **state)
 	assert_int_equal(C.plan.prev_target, far);
 }
 
-/* Live bytes jumping elsewhere: re-point (WRITE, repoint, prev_target = old target). */
+/*
+ * Live bytes jumping elsewhere: re-point (WRITE, repoint, prev_target = old target); a
+ * roll-back emulates the old jump.
+ */
 static void test_repoint_other_target(void **state)
 {
 	uint8_t want[5], was[5];
@@ -417,6 +426,10 @@ static void test_repoint_other_target(void **state)
 	assert_int_equal(C.site.len, 5);
 	assert_memory_equal(C.site.new_bytes, want, 5);
 	assert_memory_equal(C.site.old_bytes, was, 5);
+	assert_int_equal(C.site.emul_new.kind, LP_EMUL_JMP);
+	assert_int_equal(C.site.emul_new.target, BASE + 0x30000);
+	assert_int_equal(C.site.emul_old.kind, LP_EMUL_JMP);
+	assert_int_equal(C.site.emul_old.target, BASE + 0x20000);
 }
 
 /* Re-pointing a 14-byte jump to a near target writes 14 bytes: rel32 + the file's bytes behind it. */
@@ -436,6 +449,11 @@ static void test_repoint_abs64_to_rel32_restores_tail(void **state)
 	assert_int_equal(C.site.len, 14);
 	assert_memory_equal(C.site.new_bytes, want, 14);
 	assert_memory_equal(C.site.old_bytes, was, 14);
+	assert_int_equal(C.site.emul_new.kind, LP_EMUL_JMP);
+	assert_int_equal(C.site.emul_new.len, 5);
+	assert_int_equal(C.site.emul_old.kind, LP_EMUL_JMP);
+	assert_int_equal(C.site.emul_old.target, BASE + 0x500000000ULL);
+	assert_int_equal(C.site.emul_old.len, 14);
 }
 
 /* An int3 (0xcc) at the site is a foreign modification: refused, naming the breakpoint. */
@@ -476,7 +494,10 @@ static void test_revert_patched_restores_file_bytes(void **state)
 	assert_int_equal(C.site.addr, BASE + 4);
 	assert_int_equal(C.site.len, 5);
 	assert_int_equal(C.site.form, LP_FORM_ORIGINAL);
-	assert_int_equal(C.site.emul, LP_EMUL_PARK);
+	assert_int_equal(C.site.emul_new.kind, LP_EMUL_PARK);
+	assert_int_equal(C.site.emul_new.target, BASE + 4);
+	assert_int_equal(C.site.emul_old.kind, LP_EMUL_JMP);	/* roll-back: the jump again */
+	assert_int_equal(C.site.emul_old.target, BASE + 0x20000);
 	assert_memory_equal(C.site.new_bytes, C.file + 4, 5);
 	assert_memory_equal(C.site.old_bytes, jmp, 5);
 }
