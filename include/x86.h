@@ -29,7 +29,7 @@ enum lp_emul {
 struct lp_emulation {
 	enum lp_emul kind;
 	uint64_t target;	/* JMP/CALL: the new PC; PARK: the site, where it resumes */
-	unsigned int len;	/* JMP/CALL: the instruction's length (a CALL returns to site + len) */
+	unsigned int len;	/* JMP/CALL: its length (a CALL returns to site + len); PARK: 0 */
 };
 
 /* A jump or call livepatch writes, as x86_decode() found it. */
@@ -64,12 +64,6 @@ bool x86_rel32(uint64_t next, uint64_t target, int32_t *rel) LP_MUST_CHECK;
 /* jmp rel32 at @site to @target in @out; its length, or 0 when @target is out of reach. */
 unsigned int x86_encode_jmp_rel32(uint64_t site, uint64_t target, uint8_t *out) LP_MUST_CHECK;
 
-/*
- * jcc rel32 (0f 80+@cc) at @at to @target in @out, for the condition code @cc (0..15,
- * as in jcc rel8's 70+cc); its length, or 0 when @target is out of reach or @cc invalid.
- */
-unsigned int x86_encode_jcc_rel32(uint8_t cc, uint64_t at, uint64_t target, uint8_t *out) LP_MUST_CHECK;
-
 /* jmp [rip + 0] followed by @target, in @out (reaches anywhere); its length. */
 unsigned int x86_encode_jmp_abs64(uint64_t target, uint8_t *out);
 
@@ -80,12 +74,19 @@ unsigned int x86_encode_jmp(uint64_t site, uint64_t target, uint8_t *out);
 unsigned int x86_encode_call_rel32(uint64_t site, uint64_t target, uint8_t *out) LP_MUST_CHECK;
 
 /*
+ * jcc rel32 (0f 80+@cc) at @at to @target in @out, for the condition code @cc (0..15,
+ * as in jcc rel8's 70+cc); its length, or 0 when @target is out of reach or @cc invalid.
+ */
+unsigned int x86_encode_jcc_rel32(uint8_t cc, uint64_t at, uint64_t target,
+				  uint8_t *out) LP_MUST_CHECK;
+
+/*
  * Decode the @avail bytes at @p, found at address @at, as one of the instructions
  * livepatch writes. False (kind X86_OTHER) when they are not one, or are too few.
  */
 bool x86_decode(const uint8_t *p, size_t avail, uint64_t at, struct x86_branch *out);
 
-/* A jump livepatch writes (rel32 or abs64) at @p: its length, and its target in *@target; else 0. */
+/* A jump livepatch writes (rel32 or abs64) at @p: its length, its target in *@target; else 0. */
 unsigned int x86_decode_jmp(const uint8_t *p, size_t avail, uint64_t at, uint64_t *target);
 
 /* A call rel32 at @p: its length, and its target in *@target; else 0. */

@@ -80,8 +80,9 @@ bool x86_decode(const uint8_t *p, size_t avail, uint64_t at, struct x86_branch *
 	*out = (struct x86_branch){ .kind = X86_OTHER };
 	if (avail >= REL32_LEN && (p[0] == OP_JMP_REL32 || p[0] == OP_CALL_REL32)) {
 		memcpy(&rel, p + 1, 4);
-		*out = (struct x86_branch){ .kind = p[0] == OP_JMP_REL32 ? X86_JMP_REL32 : X86_CALL_REL32,
-					  .len = REL32_LEN, .target = at + REL32_LEN + (int64_t)rel };
+		out->kind = p[0] == OP_JMP_REL32 ? X86_JMP_REL32 : X86_CALL_REL32;
+		out->len = REL32_LEN;
+		out->target = at + REL32_LEN + (int64_t)rel;
 	} else if (avail >= X86_JMP_ABS64_LEN && !memcmp(p, jmp_rip, sizeof(jmp_rip))) {
 		*out = (struct x86_branch){ .kind = X86_JMP_ABS64, .len = X86_JMP_ABS64_LEN };
 		memcpy(&out->target, p + sizeof(jmp_rip), 8);
@@ -116,11 +117,11 @@ struct lp_emulation x86_decode_emulation(const uint8_t *bytes, size_t len, uint6
 	struct lp_emulation park = { .kind = LP_EMUL_PARK, .target = site };
 	struct x86_branch br;
 
-	if (!x86_decode(bytes, len, site, &br))
+	/* A call that returns inside the site would run bytes the walk may not have written. */
+	if (!x86_decode(bytes, len, site, &br) || (br.kind == X86_CALL_REL32 && br.len < len))
 		return park;
-	if (br.kind == X86_CALL_REL32)
-		return br.len < len ? park : (struct lp_emulation){ LP_EMUL_CALL, br.target, br.len };
-	return (struct lp_emulation){ LP_EMUL_JMP, br.target, br.len };
+	return (struct lp_emulation){ br.kind == X86_CALL_REL32 ? LP_EMUL_CALL : LP_EMUL_JMP,
+				      br.target, br.len };
 }
 
 void x86_emulate_jmp(struct user_regs_struct *r, uint64_t target)
