@@ -5,17 +5,11 @@
 #include <stdbool.h>
 #include "lp.h"
 #include "resolve.h"
+#include "x86.h"
 
 #define LP_SITE_MAX 16		/* longest site: the 14-byte absolute jump */
 #define LP_DISPLACED_MAX 32	/* longest displaced range: 14 bytes + one instruction */
 #define LP_FUNC_MAX (1u << 20)	/* longest function decoded */
-
-/* How a thread that traps on the site's int3 is handled (docs/design.md §4). */
-enum lp_emul {
-	LP_EMUL_JMP,		/* PC = target */
-	LP_EMUL_CALL,		/* push site + len, PC = target */
-	LP_EMUL_PARK,		/* wait until the head is written, then PC = site */
-};
 
 enum lp_form {
 	LP_FORM_JMP_REL32,	/* e9 rel32: 5 bytes, target within +-2 GiB */
@@ -34,8 +28,11 @@ struct lp_site {
 	unsigned int nafter;
 	uint8_t old_bytes[LP_SITE_MAX];	/* what memory holds now */
 	uint8_t new_bytes[LP_SITE_MAX];
-	enum lp_emul emul;
-	uint64_t target;	/* JMP/CALL destination */
+	/*
+	 * What a trap on the site's int3 does (docs/design.md §4) in the walk towards
+	 * new_bytes, and in the roll-back towards old_bytes: plan_set_emulation().
+	 */
+	struct lp_emulation emul_new, emul_old;
 	enum lp_form form;
 	bool endbr;		/* an endbr64 precedes the site and stays */
 	char func[200];		/* OBJECT:SYMBOL of the function patched */
@@ -119,6 +116,9 @@ int plan_add(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbo
 int plan_add_callsites(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
 		       const char *in, struct lp_plan *plan, struct lp_diag *d) LP_MUST_CHECK;
 
+/* Fill @s's emulation records from its new and old bytes (x86_decode_emulation). */
+void plan_set_emulation(struct lp_site *s);
+
 /* Append a planned site (or a skip, when @one's state is not WRITE); for plan_add*. */
 int plan_keep(struct lp_plan *plan, const struct lp_plan *one, const struct lp_site *s,
 	      const struct lp_symbol *f) LP_MUST_CHECK;
@@ -156,8 +156,5 @@ size_t plan_runs(const struct lp_plan *plan, struct lp_run *runs);
 
 /* The site whose bytes contain @addr, by binary search, or NULL. */
 const struct lp_site *plan_find_site(const struct lp_plan *plan, uint64_t addr);
-
-/* Encode the jump from @site to @target in @form; returns its length. */
-unsigned int plan_encode_jmp(enum lp_form form, uint64_t site, uint64_t target, uint8_t *out);
 
 #endif

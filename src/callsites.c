@@ -12,7 +12,8 @@
 #include <string.h>
 #include "plan.h"
 
-struct sweep {
+/* The scan of executable sections for references to F (plan_add_callsites). */
+struct callsite_scan {
 	struct lp_proc *p;
 	const struct lp_object *obj;
 	const struct lp_symbol *f, *g;
@@ -23,24 +24,25 @@ struct sweep {
 	uint64_t stubs[64];	/* PLT stubs that jump to F */
 	size_t nstubs;
 	size_t found, already, written;
-	int err;
 };
 
-static void where(struct lp_proc *p, uint64_t addr, char *out, size_t len)
+/* @addr as OBJECT:SYMBOL, OBJECT:SYMBOL+0xOFF, or 0xADDR outside any symbol. */
+static void name_address(struct lp_proc *p, uint64_t addr, char *out, size_t len)
 {
 	struct lp_symbol s;
 
-	if (!resolve_symbolize(p, addr, &s) && addr == s.addr)
-		snprintf(out, len, "%s:%s", s.obj->name, s.name);
-	else if (!resolve_symbolize(p, addr, &s))
-		snprintf(out, len, "%s:%s+0x%" PRIx64, s.obj->name, s.name, addr - s.addr);
-	else
+	if (resolve_symbolize(p, addr, &s))
 		snprintf(out, len, "0x%" PRIx64, addr);
+	else if (addr == s.addr)
+		snprintf(out, len, "%s:%s", s.obj->name, s.name);
+	else
+		snprintf(out, len, "%s:%s+0x%" PRIx64, s.obj->name, s.name, addr - s.addr);
 }
 
-static int other(struct sweep *w, uint64_t addr, const char *kind)
+/* Add the reference to F at @addr to plan->others: listed in the plan, not rewritten. */
+static int list_left_alone(struct callsite_scan *sc, uint64_t addr, const char *kind)
 {
-	struct lp_plan *pl = w->plan;
+	struct lp_plan *pl = sc->plan;
 	struct lp_other *o = realloc(pl->others, (pl->nothers + 1) * sizeof(*o));
 
 	if (!o)
@@ -48,124 +50,109 @@ static int other(struct sweep *w, uint64_t addr, const char *kind)
 	pl->others = o;
 	o[pl->nothers].addr = addr;
 	o[pl->nothers].kind = kind;
-	where(w->p, addr, o[pl->nothers].where, sizeof(o->where));
+	name_address(sc->p, addr, o[pl->nothers].where, sizeof(o->where));
 	pl->nothers++;
 	return 0;
 }
 
-static void encode_call(uint64_t site, uint64_t target, uint8_t *out)
-{
-	int32_t rel = (int32_t)(target - (site + 5));
-
-	out[0] = 0xe8;
-	memcpy(out + 1, &rel, 4);
-}
-
-static bool fits(uint64_t site, uint64_t target)
-{
-	int64_t rel = (int64_t)(target - (site + 5));
-
-	return rel >= INT32_MIN && rel <= INT32_MAX;
-}
-
 /* One `call F` at @site: compare memory with the file, then plan `call G` (or back to F). */
-static int call_site(struct sweep *w, uint64_t site, const uint8_t *file)
+static int call_site(struct callsite_scan *sc, uint64_t site, const uint8_t *file)
 {
-	struct lp_site s = { .addr = site, .len = 5, .displaced_len = 5, .form = LP_FORM_CALL_REL32,
-			     .emul = LP_EMUL_CALL, .func_addr = site };
-	uint64_t to = w->g ? w->g->addr : w->f->addr, cur;
-	int32_t rel;
-	int ret = proc_read(w->p, site, s.old_bytes, 5);
+	struct lp_site s = { .addr = site, .len = X86_CALL_REL32_LEN,
+			     .displaced_len = X86_CALL_REL32_LEN, .form = LP_FORM_CALL_REL32,
+			     .func_addr = site };
+	uint64_t to = sc->g ? sc->g->addr : sc->f->addr, cur;
+	uint8_t call[X86_CALL_REL32_LEN];
+	int ret = proc_read(sc->p, site, s.old_bytes, s.len);
 
-	w->found++;
+	sc->found++;
 	if (ret)
-		return lp_fail(w->d, LP_EXIT_PROCESS, "cannot read the call site at 0x%" PRIx64 ": %s",
+		return lp_fail(sc->d, LP_EXIT_PROCESS, "cannot read the call site at 0x%" PRIx64 ": %s",
 			       site, strerror(-ret));
-	where(w->p, site, s.func, sizeof(s.func));
-	if (s.old_bytes[0] != 0xe8)
-		return lp_fail(w->d, LP_EXIT_SITE, "the call to %s at %s was changed by another tool "
-			       "(%02x, not a call) (remove that change first)", w->f->name, s.func,
+	name_address(sc->p, site, s.func, sizeof(s.func));
+	if (!x86_decode_call(s.old_bytes, s.len, site, &cur))
+		return lp_fail(sc->d, LP_EXIT_SITE, "the call to %s at %s was changed by another tool "
+			       "(%02x, not a call) (remove that change first)", sc->f->name, s.func,
 			       s.old_bytes[0]);
-	memcpy(&rel, s.old_bytes + 1, 4);
-	cur = site + 5 + (int64_t)rel;
 	if (cur == to) {
-		w->already++;
+		sc->already++;
 		return 0;
 	}
-	if (!fits(site, to))
-		return lp_fail(w->d, LP_EXIT_SITE, "%s is more than 2 GiB from the call site at %s, out "
+	if (!x86_encode_call_rel32(site, to, call))
+		return lp_fail(sc->d, LP_EXIT_SITE, "%s is more than 2 GiB from the call site at %s, out "
 			       "of reach of a call rel32 (patch the entry of %s instead)",
-			       w->g ? w->g->name : w->f->name, s.func, w->f->name);
-	if ((site >> 12) != ((site + 4) >> 12))
-		return lp_fail(w->d, LP_EXIT_SITE, "the call site at %s crosses a page boundary, which "
+			       sc->g ? sc->g->name : sc->f->name, s.func, sc->f->name);
+	if ((site >> 12) != ((site + s.len - 1) >> 12))
+		return lp_fail(sc->d, LP_EXIT_SITE, "the call site at %s crosses a page boundary, which "
 			       "a single write cannot cover (patch the entry of %s instead)", s.func,
-			       w->f->name);
-	if (w->g)
-		encode_call(site, to, s.new_bytes);
-	else
-		memcpy(s.new_bytes, file, 5);
-	s.target = to;
+			       sc->f->name);
+	memcpy(s.new_bytes, sc->g ? call : file, s.len);
+	plan_set_emulation(&s);
 	snprintf(s.displaced, sizeof(s.displaced), "call 0x%" PRIx64, cur);
 	snprintf(s.written, sizeof(s.written), "call 0x%" PRIx64, to);
-	if (w->g)
-		snprintf(s.target_name, sizeof(s.target_name), "%s:%s", w->g->obj->name, w->g->name);
-	where(w->p, cur, s.was, sizeof(s.was));
+	if (sc->g)
+		snprintf(s.target_name, sizeof(s.target_name), "%s:%s", sc->g->obj->name, sc->g->name);
+	name_address(sc->p, cur, s.was, sizeof(s.was));
 	struct lp_plan one = { .state = LP_PLAN_WRITE };
-	w->written++;
-	return plan_keep(w->plan, &one, &s, w->f);
+	sc->written++;
+	return plan_keep(sc->plan, &one, &s, sc->f);
 }
 
-static bool is_stub(const struct sweep *w, uint64_t a)
+static bool is_stub(const struct callsite_scan *sc, uint64_t a)
 {
-	for (size_t i = 0; i < w->nstubs; i++)
-		if (w->stubs[i] == a)
+	for (size_t i = 0; i < sc->nstubs; i++)
+		if (sc->stubs[i] == a)
 			return true;
 	return false;
 }
 
-/* What one instruction does with F: a direct call, a tail call, or a jump through memory. */
-static int classify(struct sweep *w, const char *section, const cs_insn *in, const uint8_t *bytes)
+/*
+ * One instruction that refers to F: a direct call is planned as a call site; a tail call,
+ * a call or jump through memory, or a PLT stub is listed and left alone.
+ */
+static int plan_or_list_insn(struct callsite_scan *sc, const char *section, const cs_insn *in,
+			     const uint8_t *bytes)
 {
 	const cs_x86 *x = &in->detail->x86;
 	bool call = in->id == X86_INS_CALL, jmp = in->id == X86_INS_JMP;
-	uint64_t f = w->f->addr, slot;
+	uint64_t f = sc->f->addr, slot;
 
 	if ((!call && !jmp) || x->op_count != 1)
 		return 0;
 	const cs_x86_op *op = &x->operands[0];
 	if (op->type == X86_OP_IMM) {
 		if ((uint64_t)op->imm == f)
-			return call && in->size == 5 ? call_site(w, in->address, bytes) :
-			       other(w, in->address, "tail_call");
-		return is_stub(w, (uint64_t)op->imm) ? other(w, in->address, "via_plt") : 0;
+			return call && in->size == X86_CALL_REL32_LEN ? call_site(sc, in->address, bytes) :
+			       list_left_alone(sc, in->address, "tail_call");
+		return is_stub(sc, (uint64_t)op->imm) ? list_left_alone(sc, in->address, "via_plt") : 0;
 	}
 	if (op->type != X86_OP_MEM || op->mem.base != X86_REG_RIP || op->mem.index != X86_REG_INVALID)
 		return 0;
 	uint64_t at = in->address + in->size + (uint64_t)op->mem.disp;
-	if (proc_read(w->p, at, &slot, 8) || slot != f)
+	if (proc_read(sc->p, at, &slot, 8) || slot != f)
 		return 0;
 	if (jmp && !strncmp(section, ".plt", 4)) {
-		if (w->nstubs < LP_ARRAY_SIZE(w->stubs))
-			w->stubs[w->nstubs++] = in->address;
-		return other(w, in->address, "plt");
+		if (sc->nstubs < LP_ARRAY_SIZE(sc->stubs))
+			sc->stubs[sc->nstubs++] = in->address;
+		return list_left_alone(sc, in->address, "plt");
 	}
-	return other(w, in->address, "pointer");
+	return list_left_alone(sc, in->address, "pointer");
 }
 
 /* Linear sweep; an undecodable byte is skipped, as objdump does. */
-static int sweep_section(const char *name, uint64_t addr, const uint8_t *bytes, size_t len, void *arg)
+static int scan_section(const char *name, uint64_t addr, const uint8_t *bytes, size_t len, void *arg)
 {
-	struct sweep *w = arg;
+	struct callsite_scan *sc = arg;
 	const uint8_t *code = bytes;
 	size_t size = len;
 	uint64_t a = addr;
 
 	while (size) {
-		if (!cs_disasm_iter(w->cs, &code, &size, &a, w->in)) {
+		if (!cs_disasm_iter(sc->cs, &code, &size, &a, sc->in)) {
 			code++, size--, a++;
 			continue;
 		}
-		int ret = classify(w, name, w->in, code - w->in->size);
+		int ret = plan_or_list_insn(sc, name, sc->in, code - sc->in->size);
 		if (ret)
 			return ret;
 	}
@@ -191,7 +178,7 @@ static bool shadow_stack(pid_t pid)
 int plan_add_callsites(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
 		       const char *in, struct lp_plan *plan, struct lp_diag *d)
 {
-	struct sweep w = { .p = p, .f = f, .g = g, .plan = plan, .d = d };
+	struct callsite_scan sc = { .p = p, .f = f, .g = g, .plan = plan, .d = d };
 	int ret = 0;
 
 	if (shadow_stack(p->via))
@@ -199,24 +186,24 @@ int plan_add_callsites(struct lp_proc *p, const struct lp_symbol *f, const struc
 			       "(x86_Thread_features: shstk): emulating a call would have to push there "
 			       "too, which livepatch does not do yet (patch the entry, without --callsites)",
 			       p->pid);
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &w.cs) != CS_ERR_OK)
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &sc.cs) != CS_ERR_OK)
 		return lp_fail(d, LP_EXIT_INTERNAL, "capstone cannot open an x86-64 decoder");
-	cs_option(w.cs, CS_OPT_DETAIL, CS_OPT_ON);
-	w.in = cs_malloc(w.cs);
+	cs_option(sc.cs, CS_OPT_DETAIL, CS_OPT_ON);
+	sc.in = cs_malloc(sc.cs);
 	bool named = false;
-	for (size_t i = 0; !ret && w.in && i < p->nobjs; i++) {
+	for (size_t i = 0; !ret && sc.in && i < p->nobjs; i++) {
 		struct lp_object *o = &p->objs[i];
 		if (in && strcmp(o->name, in) && strcmp(o->path, in))
 			continue;
 		named = true;
-		w.obj = o;
-		ret = object_each_exec_section(o, sweep_section, &w);
+		sc.obj = o;
+		ret = object_each_exec_section(o, scan_section, &sc);
 		if (ret == -ENOEXEC || ret == -ENOENT || ret == -ESTALE)
 			ret = 0;	/* not an ELF we can read (a deleted-and-replaced file): no calls */
 	}
-	if (w.in)
-		cs_free(w.in, 1);
-	cs_close(&w.cs);
+	if (sc.in)
+		cs_free(sc.in, 1);
+	cs_close(&sc.cs);
 	if (ret <= -LP_ERR_BASE)
 		return ret;
 	if (ret)
@@ -224,21 +211,21 @@ int plan_add_callsites(struct lp_proc *p, const struct lp_symbol *f, const struc
 	if (in && !named)
 		return lp_fail(d, LP_EXIT_SYMBOL, "--in %s: no such object is mapped in process %d "
 			       "(give a base name such as libc.so.6, or a path)", in, p->pid);
-	if (!w.found && g)
+	if (!sc.found && g)
 		return lp_fail(d, LP_EXIT_SITE, "no direct call to %s found%s%s (%zu other reference(s): "
 			       "tail calls, pointers, PLT; patch its entry instead, without --callsites)",
 			       f->name, in ? " in " : "", in ? in : "", plan->nothers);
 	if (!plan->npairs++) {
 		plan->revert = !g;
 		plan->callsites = true;
-		plan->state = w.written ? LP_PLAN_WRITE : g ? LP_PLAN_ALREADY : LP_PLAN_NOT_PATCHED;
+		plan->state = sc.written ? LP_PLAN_WRITE : g ? LP_PLAN_ALREADY : LP_PLAN_NOT_PATCHED;
 	}
-	if (w.written && !plan->why[0]) {
+	if (sc.written && !plan->why[0]) {
 		snprintf(plan->why, sizeof(plan->why), "call-site mode: %zu direct call(s) of %s, %zu to "
-			 "rewrite as call rel32 (5 bytes each), %zu left alone", w.found, f->name,
-			 w.written, plan->nothers);
+			 "rewrite as call rel32 (5 bytes each), %zu left alone", sc.found, f->name,
+			 sc.written, plan->nothers);
 	}
-	if (!w.written) {	/* every call site already says it: the pair needs nothing */
+	if (!sc.written) {	/* every call site already says it: the pair needs nothing */
 		struct lp_plan none = { .state = g ? LP_PLAN_ALREADY : LP_PLAN_NOT_PATCHED };
 		return plan_keep(plan, &none, NULL, f);
 	}

@@ -9,27 +9,9 @@
 #include <string.h>
 #include <time.h>
 #include "inspect.h"
+#include "x86.h"
 
 #define CHUNK (1u << 20)
-
-static const uint8_t endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
-
-/* A jump as livepatch writes it at @p (the site): its destination. */
-static bool decode_jump(const uint8_t *p, uint64_t site, uint64_t *target)
-{
-	int32_t rel;
-
-	if (p[0] == 0xe9) {
-		memcpy(&rel, p + 1, 4);
-		*target = site + 5 + (int64_t)rel;
-		return true;
-	}
-	if (p[0] == 0xff && p[1] == 0x25 && !p[2] && !p[3] && !p[4] && !p[5]) {
-		memcpy(target, p + 6, 8);
-		return true;
-	}
-	return false;
-}
 
 static void name_target(struct lp_proc *p, struct lp_change *c)
 {
@@ -64,24 +46,25 @@ static int add_change(struct lp_proc *p, struct lp_changes *out, uint64_t at, co
 		return 0;
 	/* Our jump sits at the entry, after an endbr64 the file still shows. */
 	uint64_t site = c.func.addr;
-	if (site + 4 <= at && at - site <= before && !memcmp(file - (at - site), endbr64, 4))
-		site += 4;
-	if (site <= at && at < site + 14 && at - site <= before && after >= 14 - (at - site)) {
-		c.ours = decode_jump(mem - (at - site), site, &c.target);
+	if (site + X86_ENDBR64_LEN <= at && at - site <= before &&
+	    x86_is_endbr64(file - (at - site), X86_ENDBR64_LEN))
+		site += X86_ENDBR64_LEN;
+	if (site <= at && at < site + X86_JMP_ABS64_LEN && at - site <= before &&
+	    after >= X86_JMP_ABS64_LEN - (at - site)) {
+		c.ours = x86_decode_jmp(mem - (at - site), X86_JMP_ABS64_LEN, site, &c.target) != 0;
 		if (c.ours)
 			c.at = site;
 	}
 	/* A call site: an e8 in both, the difference within its rel32 (call-site mode). */
-	for (size_t k = 1; !c.ours && k <= 4 && k <= before; k++) {
-		int32_t rm, rf;
-		if (mem[-(long)k] != 0xe8 || file[-(long)k] != 0xe8 || after < 5 - k)
+	for (size_t k = 1; !c.ours && k < X86_CALL_REL32_LEN && k <= before; k++) {
+		uint64_t now, then;
+		if (!x86_decode_call(mem - k, k + after, at - k, &now) ||
+		    !x86_decode_call(file - k, k + after, at - k, &then))
 			continue;
-		memcpy(&rm, mem - k + 1, 4);
-		memcpy(&rf, file - k + 1, 4);
 		c.at = at - k;
 		c.call = true;
-		c.target = c.at + 5 + (int64_t)rm;
-		struct lp_change was = { .target = c.at + 5 + (int64_t)rf };
+		c.target = now;
+		struct lp_change was = { .target = then };
 		name_target(p, &was);
 		memcpy(c.was_name, was.target_name, sizeof(c.was_name));
 		break;

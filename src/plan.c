@@ -10,46 +10,6 @@
 #include <string.h>
 #include "plan.h"
 
-static const uint8_t endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
-
-unsigned int plan_encode_jmp(enum lp_form form, uint64_t site, uint64_t target, uint8_t *out)
-{
-	if (form == LP_FORM_JMP_REL32) {
-		int32_t rel = (int32_t)(target - (site + 5));
-		out[0] = 0xe9;
-		memcpy(out + 1, &rel, 4);
-		return 5;
-	}
-	out[0] = 0xff;			/* jmp qword ptr [rip + 0] */
-	out[1] = 0x25;
-	memset(out + 2, 0, 4);
-	memcpy(out + 6, &target, 8);
-	return 14;
-}
-
-static bool fits_rel32(uint64_t site, uint64_t target)
-{
-	int64_t rel = (int64_t)(target - (site + 5));
-
-	return rel >= INT32_MIN && rel <= INT32_MAX;
-}
-
-/* A jump livepatch could have written at @p: its length and destination, else 0. */
-static unsigned int decode_our_jmp(const uint8_t *p, size_t avail, uint64_t site, uint64_t *target)
-{
-	if (avail >= 5 && p[0] == 0xe9) {
-		int32_t rel;
-		memcpy(&rel, p + 1, 4);
-		*target = site + 5 + (int64_t)rel;
-		return 5;
-	}
-	if (avail >= 14 && p[0] == 0xff && p[1] == 0x25 && !p[2] && !p[3] && !p[4] && !p[5]) {
-		memcpy(target, p + 6, 8);
-		return 14;
-	}
-	return 0;
-}
-
 struct decoded {
 	uint64_t *bounds;	/* instruction start addresses, ascending */
 	size_t n;
@@ -186,7 +146,7 @@ static int classify_live(const struct lp_request *rq, uint64_t site, unsigned in
 	*cur_len = 0;
 	if (!differs)
 		return 0;
-	*cur_len = decode_our_jmp(rq->live + off, n - off, site, cur_target);
+	*cur_len = x86_decode_jmp(rq->live + off, n - off, site, cur_target);
 	if (*cur_len && first >= off && last < off + *cur_len)
 		return 0;
 	return lp_fail(d, LP_EXIT_SITE, "the bytes of %s at +0x%zx differ from its file and are not a "
@@ -204,8 +164,6 @@ static int plan_revert(const struct lp_request *rq, struct lp_site *s, struct lp
 	}
 	s->len = cur_len;
 	s->form = LP_FORM_ORIGINAL;
-	s->emul = LP_EMUL_PARK;
-	s->target = s->addr;
 	memcpy(s->new_bytes, rq->file + (s->addr - rq->start), cur_len);
 	snprintf(s->written, sizeof(s->written), "%s", s->displaced);
 	snprintf(plan->why, sizeof(plan->why), "restore the %u original bytes from the mapped file",
@@ -218,12 +176,12 @@ static int choose_form(const struct lp_request *rq, struct lp_site *s, struct lp
 		       unsigned int cur_len, struct lp_diag *d)
 {
 	uint8_t jmp[LP_SITE_MAX];
-	bool near = fits_rel32(s->addr, rq->target);
+	unsigned int n = x86_encode_jmp(s->addr, rq->target, jmp);
+	bool near = n == X86_JMP_REL32_LEN;
 
 	s->form = near ? LP_FORM_JMP_REL32 : LP_FORM_JMP_ABS64;
-	unsigned int n = plan_encode_jmp(s->form, s->addr, rq->target, jmp);
 	/* A target at the endbr64 or the site would jump to itself forever. */
-	if (rq->target >= s->addr - (s->endbr ? 4 : 0) && rq->target < s->addr + n)
+	if (rq->target >= s->addr - (s->endbr ? X86_ENDBR64_LEN : 0) && rq->target < s->addr + n)
 		return lp_fail(d, LP_EXIT_SITE, "the target lies inside the bytes of %s that would be "
 			       "replaced (choose a target outside %s's first %u bytes)", rq->name,
 			       rq->name, n);
@@ -231,8 +189,6 @@ static int choose_form(const struct lp_request *rq, struct lp_site *s, struct lp
 	s->len = cur_len > n ? cur_len : n;
 	memcpy(s->new_bytes, rq->file + (s->addr - rq->start), s->len);
 	memcpy(s->new_bytes, jmp, n);
-	s->emul = LP_EMUL_JMP;
-	s->target = rq->target;
 	if (near)
 		snprintf(s->written, sizeof(s->written), "jmp 0x%" PRIx64, rq->target);
 	else
@@ -277,14 +233,15 @@ int plan_site(const struct lp_request *rq, struct lp_site *s, struct lp_plan *pl
 	struct analysis an;
 	unsigned int cur_len, need;
 	uint64_t cur_target = 0;
+	uint8_t jmp[LP_SITE_MAX];
 	csh cs;
 	int ret;
 
 	memset(s, 0, sizeof(*s));
 	s->addr = rq->entry;
-	if (rq->entry == rq->start && rq->end - rq->start >= 4 && !memcmp(rq->file, endbr64, 4)) {
+	if (rq->entry == rq->start && x86_is_endbr64(rq->file, rq->end - rq->start)) {
 		s->endbr = true;	/* indirect branches land on it under IBT: keep it */
-		s->addr += 4;
+		s->addr += X86_ENDBR64_LEN;
 	}
 	ret = classify_live(rq, s->addr, &cur_len, &cur_target, d);
 	if (ret)
@@ -296,7 +253,7 @@ int plan_site(const struct lp_request *rq, struct lp_site *s, struct lp_plan *pl
 		return 0;
 	}
 	plan->repoint = !rq->revert && cur_len;
-	need = rq->revert ? cur_len : fits_rel32(s->addr, rq->target) ? 5 : 14;
+	need = rq->revert ? cur_len : x86_encode_jmp(s->addr, rq->target, jmp);
 	if (need < cur_len)
 		need = cur_len;
 	if (!need)
@@ -325,6 +282,7 @@ int plan_site(const struct lp_request *rq, struct lp_site *s, struct lp_plan *pl
 	plan->state = LP_PLAN_WRITE;
 	ret = rq->revert ? plan_revert(rq, s, plan, cur_len, d) : choose_form(rq, s, plan, cur_len, d);
 	memcpy(s->old_bytes, rq->live + (s->addr - rq->start), s->len);
+	plan_set_emulation(s);
 out:
 	free(dc.bounds);
 	return ret;
@@ -402,6 +360,12 @@ static int read_function(struct lp_proc *p, const struct lp_symbol *f, uint8_t *
 		return lp_fail(d, LP_EXIT_SITE, "cannot read %s from %s: %s (the original bytes are needed "
 			       "to check and revert the site)", f->name, f->obj->path, strerror(-ret));
 	return 0;
+}
+
+void plan_set_emulation(struct lp_site *s)
+{
+	s->emul_new = x86_decode_emulation(s->new_bytes, s->len, s->addr);
+	s->emul_old = x86_decode_emulation(s->old_bytes, s->len, s->addr);
 }
 
 int plan_keep(struct lp_plan *plan, const struct lp_plan *one, const struct lp_site *s,
@@ -524,22 +488,24 @@ static int bytes_after(struct lp_proc *p, const struct lp_plan *plan, uint64_t a
 /* Where a call that lands on @addr goes first: past an endbr64 there. */
 static uint64_t chain_landing(struct lp_proc *p, const struct lp_plan *plan, uint64_t addr)
 {
-	uint8_t b[4];
+	uint8_t b[X86_ENDBR64_LEN];
 
-	return !bytes_after(p, plan, addr, b, 4) && !memcmp(b, endbr64, 4) ? addr + 4 : addr;
+	return !bytes_after(p, plan, addr, b, sizeof(b)) && x86_is_endbr64(b, sizeof(b)) ?
+	       addr + X86_ENDBR64_LEN : addr;
 }
 
 /* The target of the jump @site will start with after the plan, or 0 when it holds none. */
 static uint64_t chain_next(struct lp_proc *p, const struct lp_plan *plan, uint64_t site)
 {
-	uint8_t b[14];
+	uint8_t b[X86_JMP_ABS64_LEN] = { 0 };
 	uint64_t t = 0;
 
-	if (bytes_after(p, plan, site, b, 5))
+	/* Five bytes hold a jmp rel32; only a jmp [rip] needs the address after them. */
+	if (bytes_after(p, plan, site, b, X86_JMP_REL32_LEN))
 		return 0;
-	if (b[0] == 0xff && bytes_after(p, plan, site, b, 14))
+	if (b[0] == 0xff && bytes_after(p, plan, site, b, sizeof(b)))
 		return 0;
-	return decode_our_jmp(b, b[0] == 0xff ? 14 : 5, site, &t) ? t : 0;
+	return x86_decode_jmp(b, sizeof(b), site, &t) ? t : 0;
 }
 
 /* The plan's site that starts at @addr, or NULL. */

@@ -346,8 +346,8 @@ static void json_site(struct json *j, const struct lp_site *s)
 	json_str(j, "displaced", s->displaced);
 	json_str(j, "written", s->written);
 	json_str(j, "form", form_name(s->form));
-	json_str(j, "emulation", emul_name(s->emul));
-	json_hex(j, "emulation_target", s->target);
+	json_str(j, "emulation", emul_name(s->emul_new.kind));
+	json_hex(j, "emulation_target", s->emul_new.target);
 	json_close(j, '}');
 }
 

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <capstone/capstone.h>
+#include "x86.h"
 #include "xol.h"
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -29,46 +30,23 @@
 #endif
 #define REACH (INT32_MAX - LP_XOL_PAGE)	/* a rel32 from anywhere in the region */
 
-static bool fits32(int64_t v)
-{
-	return v >= INT32_MIN && v <= INT32_MAX;
-}
-
-static void put32(uint8_t *p, int32_t v)
-{
-	memcpy(p, &v, 4);
-}
-
 /* A relative branch re-encoded as its rel32 form at @at, to the same @target. */
 static int branch_rel32(const cs_insn *in, uint64_t at, uint64_t target, uint8_t *out,
 			unsigned int *n)
 {
 	uint8_t op = in->bytes[0];
-	unsigned int len;
 
-	if (op == 0xeb || op == 0xe9) {		/* jmp rel8 / rel32 */
-		out[0] = 0xe9;
-		len = 5;
-	} else if (op == 0xe8) {		/* call rel32 */
-		out[0] = 0xe8;
-		len = 5;
-	} else if (op >= 0x70 && op <= 0x7f) {	/* jcc rel8 */
-		out[0] = 0x0f;
-		out[1] = (uint8_t)(0x80 + (op - 0x70));
-		len = 6;
-	} else if (op == 0x0f && in->size >= 2 && in->bytes[1] >= 0x80 && in->bytes[1] <= 0x8f) {
-		out[0] = 0x0f;
-		out[1] = in->bytes[1];
-		len = 6;
-	} else {
-		return -ERANGE;		/* loop, jrcxz, prefixed forms: no rel32 twin */
-	}
-	int64_t rel = (int64_t)(target - (at + len));
-	if (!fits32(rel))
-		return -ERANGE;
-	put32(out + len - 4, (int32_t)rel);
-	*n = len;
-	return 0;
+	if (op == 0xeb || op == 0xe9)		/* jmp rel8 / rel32 */
+		*n = x86_encode_jmp_rel32(at, target, out);
+	else if (op == 0xe8)			/* call rel32 */
+		*n = x86_encode_call_rel32(at, target, out);
+	else if (op >= 0x70 && op <= 0x7f)	/* jcc rel8 */
+		*n = x86_encode_jcc_rel32((uint8_t)(op - 0x70), at, target, out);
+	else if (op == 0x0f && in->size >= 2 && in->bytes[1] >= 0x80 && in->bytes[1] <= 0x8f)
+		*n = x86_encode_jcc_rel32((uint8_t)(in->bytes[1] - 0x80), at, target, out);
+	else
+		*n = 0;			/* loop, jrcxz, prefixed forms: no rel32 twin */
+	return *n ? 0 : -ERANGE;
 }
 
 /* One instruction of the copy: a branch re-encoded, a RIP-relative operand adjusted. */
@@ -80,14 +58,15 @@ static int relocate_one(const cs_insn *in, uint64_t at, uint8_t *out, unsigned i
 	for (uint8_t i = 0; i < x->op_count; i++) {
 		const cs_x86_op *op = &x->operands[i];
 		if (op->type == X86_OP_MEM && op->mem.base == X86_REG_RIP) {
-			int64_t disp = op->mem.disp + (int64_t)(in->address - at);
-			if (x->encoding.disp_size != 4 || !fits32(disp)) {
+			uint64_t data = in->address + in->size + (uint64_t)op->mem.disp;
+			int32_t disp;
+			if (x->encoding.disp_size != 4 || !x86_rel32(at + in->size, data, &disp)) {
 				snprintf(why, cap, "%s %s: its data is out of reach of the copy",
 					 in->mnemonic, in->op_str);
 				return -ERANGE;
 			}
 			memcpy(out, in->bytes, in->size);
-			put32(out + x->encoding.disp_offset, (int32_t)disp);
+			memcpy(out + x->encoding.disp_offset, &disp, 4);
 			*n = in->size;
 			return 0;
 		}
@@ -138,7 +117,7 @@ static int copy_insns(csh cs, const uint8_t *orig, unsigned int len, uint64_t fr
 		}
 		if (ret)
 			break;
-		if (used + n + 5 > LP_XOL_CODE) {
+		if (used + n + X86_JMP_REL32_LEN > LP_XOL_CODE) {
 			snprintf(why, cap, "the copy is longer than a slot");
 			ret = -ERANGE;
 			break;
@@ -154,14 +133,12 @@ static int copy_insns(csh cs, const uint8_t *orig, unsigned int len, uint64_t fr
 	if (ret)
 		return ret;
 	out->map[len] = (uint8_t)used;
-	int64_t back = (int64_t)((from + len) - (to + used + 5));
-	if (!fits32(back)) {
+	unsigned int back = x86_encode_jmp_rel32(to + used, from + len, out->code + used);
+	if (!back) {
 		snprintf(why, cap, "the copy is out of reach of the site");
 		return -ERANGE;
 	}
-	out->code[used] = 0xe9;
-	put32(out->code + used + 1, (int32_t)back);
-	out->len = used + 5;
+	out->len = used + back;
 	return 0;
 }
 

@@ -113,7 +113,7 @@ static void expect_refused(const char *why)
 	assert_contains(C.d.msg, why);
 }
 
-/* The test's own encoders, independent of plan_encode_jmp(). */
+/* The test's own encoders, independent of src/x86.c. */
 static void enc_rel32(uint8_t *p, uint64_t site, uint64_t target)
 {
 	int64_t rel = (int64_t)(target - (site + 5));
@@ -180,7 +180,10 @@ static void test_entry_not_on_boundary_refused(void **state)
 
 /* ---- forms ---- */
 
-/* A near forward target gets jmp rel32: e9 + (target - (site + 5)), 5 bytes, emulated as jmp. */
+/*
+ * A near forward target gets jmp rel32: e9 + (target - (site + 5)), 5 bytes, emulated as
+ * jmp; rolled back, a trap parks until the original first byte is back.
+ */
 static void test_near_target_jmp_rel32(void **state)
 {
 	uint8_t want[5];
@@ -192,8 +195,10 @@ static void test_near_target_jmp_rel32(void **state)
 	assert_int_equal(C.site.form, LP_FORM_JMP_REL32);
 	assert_int_equal(C.site.len, 5);
 	assert_memory_equal(C.site.new_bytes, want, 5);
-	assert_int_equal(C.site.emul, LP_EMUL_JMP);
-	assert_int_equal(C.site.target, BASE + 0x12345);
+	assert_int_equal(C.site.emul_new.kind, LP_EMUL_JMP);
+	assert_int_equal(C.site.emul_new.target, BASE + 0x12345);
+	assert_int_equal(C.site.emul_old.kind, LP_EMUL_PARK);	/* roll-back: the prologue */
+	assert_int_equal(C.site.emul_old.target, BASE + 4);
 	assert_false(C.plan.repoint);
 }
 
@@ -223,8 +228,9 @@ static void test_far_target_jmp_abs64(void **state)
 	assert_int_equal(C.site.len, 14);
 	assert_memory_equal(C.site.new_bytes, want, 14);
 	assert_memory_equal(C.site.old_bytes, C.file + 4, 14);
-	assert_int_equal(C.site.target, target);
-	assert_int_equal(C.site.emul, LP_EMUL_JMP);
+	assert_int_equal(C.site.emul_new.target, target);
+	assert_int_equal(C.site.emul_new.kind, LP_EMUL_JMP);
+	assert_int_equal(C.site.emul_new.len, 14);
 }
 
 /* rel32 is used up to exactly INT32_MAX / INT32_MIN displacement, abs64 one byte beyond. */
@@ -400,7 +406,10 @@ static void test_already_applied_abs64(void **state)
 	assert_int_equal(C.plan.prev_target, far);
 }
 
-/* Live bytes jumping elsewhere: re-point (WRITE, repoint, prev_target = old target). */
+/*
+ * Live bytes jumping elsewhere: re-point (WRITE, repoint, prev_target = old target); a
+ * roll-back emulates the old jump.
+ */
 static void test_repoint_other_target(void **state)
 {
 	uint8_t want[5], was[5];
@@ -417,6 +426,10 @@ static void test_repoint_other_target(void **state)
 	assert_int_equal(C.site.len, 5);
 	assert_memory_equal(C.site.new_bytes, want, 5);
 	assert_memory_equal(C.site.old_bytes, was, 5);
+	assert_int_equal(C.site.emul_new.kind, LP_EMUL_JMP);
+	assert_int_equal(C.site.emul_new.target, BASE + 0x30000);
+	assert_int_equal(C.site.emul_old.kind, LP_EMUL_JMP);
+	assert_int_equal(C.site.emul_old.target, BASE + 0x20000);
 }
 
 /* Re-pointing a 14-byte jump to a near target writes 14 bytes: rel32 + the file's bytes behind it. */
@@ -436,6 +449,11 @@ static void test_repoint_abs64_to_rel32_restores_tail(void **state)
 	assert_int_equal(C.site.len, 14);
 	assert_memory_equal(C.site.new_bytes, want, 14);
 	assert_memory_equal(C.site.old_bytes, was, 14);
+	assert_int_equal(C.site.emul_new.kind, LP_EMUL_JMP);
+	assert_int_equal(C.site.emul_new.len, 5);
+	assert_int_equal(C.site.emul_old.kind, LP_EMUL_JMP);
+	assert_int_equal(C.site.emul_old.target, BASE + 0x500000000ULL);
+	assert_int_equal(C.site.emul_old.len, 14);
 }
 
 /* An int3 (0xcc) at the site is a foreign modification: refused, naming the breakpoint. */
@@ -476,7 +494,10 @@ static void test_revert_patched_restores_file_bytes(void **state)
 	assert_int_equal(C.site.addr, BASE + 4);
 	assert_int_equal(C.site.len, 5);
 	assert_int_equal(C.site.form, LP_FORM_ORIGINAL);
-	assert_int_equal(C.site.emul, LP_EMUL_PARK);
+	assert_int_equal(C.site.emul_new.kind, LP_EMUL_PARK);
+	assert_int_equal(C.site.emul_new.target, BASE + 4);
+	assert_int_equal(C.site.emul_old.kind, LP_EMUL_JMP);	/* roll-back: the jump again */
+	assert_int_equal(C.site.emul_old.target, BASE + 0x20000);
 	assert_memory_equal(C.site.new_bytes, C.file + 4, 5);
 	assert_memory_equal(C.site.old_bytes, jmp, 5);
 }
@@ -507,34 +528,6 @@ static void test_revert_unpatched_not_patched(void **state)
 	C.rq.revert = true;
 	assert_int_equal(run(), 0);
 	assert_int_equal(C.plan.state, LP_PLAN_NOT_PATCHED);
-}
-
-/* ---- plan_encode_jmp ---- */
-
-/* rel32 encoding, forward and backward, returns 5. */
-static void test_encode_jmp_rel32(void **state)
-{
-	const uint8_t fwd[5] = { 0xe9, 0xfb, 0x0f, 0x00, 0x00 };
-	const uint8_t back[5] = { 0xe9, 0xfb, 0xef, 0xff, 0xff };
-	uint8_t out[LP_SITE_MAX];
-
-	(void)state;
-	assert_int_equal(plan_encode_jmp(LP_FORM_JMP_REL32, 0x401000, 0x402000, out), 5);
-	assert_memory_equal(out, fwd, 5);
-	assert_int_equal(plan_encode_jmp(LP_FORM_JMP_REL32, 0x402000, 0x401000, out), 5);
-	assert_memory_equal(out, back, 5);
-}
-
-/* abs64 encoding: ff 25 00000000 + little-endian address, returns 14. */
-static void test_encode_jmp_abs64(void **state)
-{
-	const uint8_t want[14] = { 0xff, 0x25, 0, 0, 0, 0,
-				   0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11 };
-	uint8_t out[LP_SITE_MAX];
-
-	(void)state;
-	assert_int_equal(plan_encode_jmp(LP_FORM_JMP_ABS64, 0x401000, 0x1122334455667788ULL, out), 14);
-	assert_memory_equal(out, want, 14);
 }
 
 /* ---- plan_find_site ---- */
@@ -696,9 +689,7 @@ int main(void)
 		T(test_revert_abs64_restores_14_bytes),
 		T(test_revert_unpatched_not_patched),
 	};
-	const struct CMUnitTest encode_tests[] = {
-		cmocka_unit_test(test_encode_jmp_rel32),
-		cmocka_unit_test(test_encode_jmp_abs64),
+	const struct CMUnitTest site_table_tests[] = {
 		cmocka_unit_test(test_find_site_first_byte),
 		cmocka_unit_test(test_find_site_last_byte),
 		cmocka_unit_test(test_find_site_miss_between),
@@ -711,6 +702,6 @@ int main(void)
 
 	u_init();
 	failed = cmocka_run_group_tests_name("plan_site", site_tests, load_fixtures, free_fixtures);
-	failed += cmocka_run_group_tests_name("plan_encode", encode_tests, make_sites, free_sites);
+	failed += cmocka_run_group_tests_name("plan_site_table", site_table_tests, make_sites, free_sites);
 	return failed ? 1 : 0;
 }

@@ -482,7 +482,7 @@ static void test_plan_build_live(void **state)
 	assert_int_equal(plan.state, LP_PLAN_WRITE);
 	assert_int_equal(plan.nsites, 1);
 	assert_int_equal(plan.sites[0].addr, f.addr + 4);
-	assert_int_equal(plan.sites[0].target, g.addr);
+	assert_int_equal(plan.sites[0].emul_new.target, g.addr);
 	assert_memory_equal(plan.sites[0].old_bytes, bytes + 4, plan.sites[0].len);
 	plan_free(&plan);
 	free(bytes);
