@@ -5,12 +5,14 @@
 #include "tx.h"
 
 /*
- * A SIGTRAP from our int3 at site @s (index @idx), stopped thread @t with registers
- * @r: run what the walk is writing there in its registers, or park it (a revert),
- * or, reported late, run the completed instruction. Resumes it (or defers it).
+ * A SIGTRAP from our int3 at site @s, stopped thread @t with registers @r: run what
+ * the walk is writing there in its registers (the plan's lp_site.emul_new or
+ * emul_old), or park it (a revert), or, reported late, run the completed
+ * instruction. Resumes it (or defers it). Fails a forward walk when the site holds
+ * bytes that are neither the plan's old nor its new ones.
  */
 int trap_handle(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r,
-		const struct lp_site *s, size_t idx) LP_MUST_CHECK;
+		const struct lp_site *s) LP_MUST_CHECK;
 /* Whether @t blocks SIGTRAP, noted at a stop that is not one of our traps. */
 void trap_note_mask(struct tx *tx, struct lp_thread *t);
 /*

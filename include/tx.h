@@ -18,9 +18,8 @@
 #include "seize.h"
 #include "sigstate.h"
 #include "transact.h"
+#include "x86.h"
 #include "xol.h"
-
-#define INT3 0xcc
 
 struct tx {
 	pid_t pid;

@@ -159,11 +159,10 @@ static int on_signal(struct tx *tx, struct lp_thread *t, int sig)
 {
 	struct user_regs_struct r;
 	siginfo_t si;
-	size_t idx;
 
 	if (sig == SIGTRAP && !pt_getsiginfo(t->tid, &si) && si.si_code == SI_KERNEL &&
 	    !pt_getregs(t->tid, &r)) {
-		const struct lp_site *s = tx_site_at(tx, r.rip - 1, &idx);
+		const struct lp_site *s = tx_site_at(tx, r.rip - 1, NULL);
 		if (s && s->addr == r.rip - 1) {
 			t->interrupted = false;
 			t->synced = true;
@@ -171,7 +170,7 @@ static int on_signal(struct tx *tx, struct lp_thread *t, int sig)
 			int ret = moveout_frames_once(tx, t, r.rsp, 0, false);
 			if (ret || t->state == TH_GONE)
 				return ret;
-			return trap_handle(tx, t, &r, s, idx);	/* ours: never delivered */
+			return trap_handle(tx, t, &r, s);	/* ours: never delivered */
 		}
 		/*
 		 * An int3 trap (SI_KERNEL) of a thread we single-stepped, whose PC-1 holds
@@ -180,7 +179,7 @@ static int on_signal(struct tx *tx, struct lp_thread *t, int sig)
 		 * program's own `int $3` (cd 03) included, is the program's.
 		 */
 		uint8_t prev;
-		if (t->stepped && !pt_read(t->tid, r.rip - 1, &prev, 1) && prev != INT3) {
+		if (t->stepped && !pt_read(t->tid, r.rip - 1, &prev, 1) && prev != X86_INT3) {
 			tx->st->traps_late++;
 			return after_stop(tx, t, 0, false, false);
 		}

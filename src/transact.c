@@ -15,6 +15,7 @@
 #include "ptrace_ops.h"
 #include "sync.h"
 #include "trap.h"
+#include "x86.h"
 
 /*
  * Read or write [off, off + len) of a run. One site goes through mem_rw (a stopped
@@ -57,7 +58,7 @@ static int write_sites(struct tx *tx, size_t from, size_t to_excl, bool head_int
 			const struct lp_site *s = &tx->plan->sites[i];
 			size_t lo = from, hi = to_excl < s->len ? to_excl : s->len, at = s->addr - r->lo;
 			for (size_t j = lo; j < hi; j++) {
-				uint8_t v = j == 0 && head_int3 ? INT3 : tx->to[i][j];
+				uint8_t v = j == 0 && head_int3 ? X86_INT3 : tx->to[i][j];
 				if (img[at + j] == v)
 					continue;
 				img[at + j] = v;	/* the changed range, from the sites' bytes only */
@@ -88,8 +89,7 @@ static int unpark(struct tx *tx)
 		t->state = TH_STOPPED;
 		int ret = pt_getregs(t->tid, &r);
 		if (!ret) {
-			r.rip = t->park_site;
-			r.orig_rax = (unsigned long long)-1;
+			x86_emulate_jmp(&r, t->park_site);
 			ret = pt_setregs(t->tid, &r);
 		}
 		if (!ret)

@@ -8,27 +8,7 @@
 #include <string.h>
 #include "ptrace_ops.h"
 #include "trap.h"
-
-/*
- * What a thread that traps on a site's int3 executes instead: the instruction
- * the walk is writing, emulated in its registers (docs/design.md §4, "Traps").
- * An ordinary prologue (a revert) cannot be emulated: the thread is parked.
- */
-static enum lp_emul emulation_of(const uint8_t *to, uint64_t site, uint64_t *target)
-{
-	int32_t rel;
-
-	if (to[0] == 0xe9 || to[0] == 0xe8) {
-		memcpy(&rel, to + 1, 4);
-		*target = site + 5 + (int64_t)rel;
-		return to[0] == 0xe9 ? LP_EMUL_JMP : LP_EMUL_CALL;
-	}
-	if (to[0] == 0xff && to[1] == 0x25 && !to[2] && !to[3] && !to[4] && !to[5]) {
-		memcpy(target, to + 6, 8);
-		return LP_EMUL_JMP;
-	}
-	return LP_EMUL_PARK;
-}
+#include "x86.h"
 
 /* Whether the thread blocks SIGTRAP, seen at a stop that is not one of our traps. */
 void trap_note_mask(struct tx *tx, struct lp_thread *t)
@@ -117,46 +97,81 @@ bool trap_hold_own(struct tx *tx, struct lp_thread *t, int sig)
 }
 
 /*
+ * The bytes at site @s hold our int3 and, after it, the tail of one of the two walks'
+ * bytes (written or not yet): anything else was written by someone else meanwhile.
+ */
+static bool ours_at(const struct lp_site *s, const uint8_t *cur)
+{
+	return cur[0] == X86_INT3 && (!memcmp(cur + 1, s->new_bytes + 1, s->len - 1) ||
+				      !memcmp(cur + 1, s->old_bytes + 1, s->len - 1));
+}
+
+/*
+ * Someone else wrote the site: the thread still runs what the walk writes (that
+ * needs no byte of the site), and a forward walk fails, to roll back.
+ */
+static int alien_write(struct tx *tx, const struct lp_site *s)
+{
+	if (!tx->forward)
+		return 0;	/* a roll-back goes on: a half-written site would be worse */
+	return lp_fail(tx->d, LP_EXIT_ABORTED, "the bytes of %s at 0x%lx changed during the "
+		       "transaction, not by livepatch (a debugger or another patcher?); the patch "
+		       "was rolled back (find who writes there, then retry)", s->func,
+		       (unsigned long)s->addr);
+}
+
+/* Run the instruction the walk writes, as the plan recorded it, in @t's registers. */
+static int emulate(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r,
+		   const struct lp_site *s)
+{
+	const struct lp_emulation *e = tx->forward ? &s->emul_new : &s->emul_old;
+	struct x86_push push;
+
+	switch (e->kind) {
+	case LP_EMUL_CALL:
+		push = x86_emulate_call(r, s->addr + e->len, e->target);
+		return pt_write(t->tid, push.addr, &push.value, sizeof(push.value));
+	case LP_EMUL_JMP:
+		x86_emulate_jmp(r, e->target);
+		return 0;
+	case LP_EMUL_PARK:
+		break;
+	}
+	t->state = TH_PARKED;
+	t->park_site = s->addr;
+	return 1;
+}
+
+/*
  * A SIGTRAP from one of our int3s. Decided from the bytes at the site now, not
  * from a remembered phase: that closes both races of docs/design.md §4 (a trap
- * reported after the int3 was removed; a trap handled with stale data).
+ * reported after the int3 was removed; a trap handled with stale data). What the
+ * int3 stands for is the plan's record for this walk, never decoded again here;
+ * the bytes read are checked against the plan's two versions of the site.
  */
 int trap_handle(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r,
-		const struct lp_site *s, size_t idx)
+		const struct lp_site *s)
 {
-	uint8_t head;
-	uint64_t target;
-	int ret = pt_read(t->tid, s->addr, &head, 1);
+	uint8_t cur[LP_SITE_MAX];
+	int ret = tx_mem_rw(tx, s->addr, cur, s->len, false);
 
 	if (ret)
 		return ret == -ESRCH ? 0 : ret;
 	if (tx->trap_sensitive && ((ret = repair_disposition(tx, t, r->rsp)) || t->state == TH_GONE))
 		return ret;
-	r->orig_rax = (unsigned long long)-1;	/* never let syscall restart logic move the PC */
-	if (head != INT3) {
-		r->rip = s->addr;		/* reported late: run the completed instruction */
+	if (cur[0] != X86_INT3) {
+		x86_emulate_jmp(r, s->addr);	/* reported late: run the completed instruction */
 		tx->st->traps_late++;
+	} else if ((ret = emulate(tx, t, r, s)) < 0) {
+		return ret == -ESRCH ? 0 : ret;
+	} else if (ret) {
+		tx->st->traps_parked++;		/* runs the site once the head is written (unpark) */
+		t->want_trap = false;
+		return 0;
 	} else {
-		switch (emulation_of(tx->to[idx], s->addr, &target)) {
-		case LP_EMUL_CALL:
-			r->rsp -= 8;
-			uint64_t ret_addr = s->addr + 5;
-			ret = pt_write(t->tid, r->rsp, &ret_addr, 8);
-			if (ret)
-				return ret;
-			/* fall through */
-		case LP_EMUL_JMP:
-			r->rip = target;
-			tx->st->traps_emulated++;
-			break;
-		case LP_EMUL_PARK:
-			t->state = TH_PARKED;
-			t->park_site = s->addr;
-			tx->st->traps_parked++;
-			t->want_trap = false;
-			return 0;
-		}
+		tx->st->traps_emulated++;
 	}
+	int alien = cur[0] == X86_INT3 && !ours_at(s, cur) ? alien_write(tx, s) : 0;
 	ret = pt_setregs(t->tid, r);
 	if (ret)
 		return ret == -ESRCH ? 0 : ret;
@@ -170,9 +185,10 @@ int trap_handle(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r,
 		 */
 		t->deferred = true;
 		tx->ndeferred++;
-		return 0;
+		return alien;
 	}
-	return tx_resume(tx, t, 0);
+	ret = tx_resume(tx, t, 0);
+	return ret ? ret : alien;
 }
 
 void trap_save_disposition(struct tx *tx, struct lp_thread *h)
