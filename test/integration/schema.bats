@@ -169,6 +169,7 @@ EOF
 
 @test "applied patch with --verify=0.3 (verify object, pass) and a verified revert: valid" {
 	need_root
+	if ! kernel_has_btf; then verify_refused; return; fi
 	daemon_start counterd --threads 4
 	lpj 0 --pid "$DAEMON_PID" --func compute --target compute_v2 --verify=0.3
 	expect 'd["verify"]["verdict"]' pass
@@ -189,6 +190,7 @@ EOF
 
 @test "inconclusive verify (idle daemon, exit 7): valid, with the verify object and the error" {
 	need_root
+	if ! kernel_has_btf; then verify_refused; return; fi
 	daemon_start counterd --idle
 	lpj 7 --pid "$DAEMON_PID" --func compute --target compute_v2 --verify=0.3
 	expect 'd["verify"]["verdict"]' inconclusive
@@ -197,6 +199,7 @@ EOF
 
 @test "failed verify (a second entry still runs the old body, exit 7): valid" {
 	need_root
+	if ! kernel_has_btf; then verify_refused; return; fi
 	daemon_start counterd --threads 1 --second-entry
 	lpj 7 --pid "$DAEMON_PID" --func compute_alt --target compute_v2 --verify=0.3
 	expect 'd["verify"]["verdict"]' fail

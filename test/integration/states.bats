@@ -215,18 +215,22 @@ events_wait() {
 
 	# --verify on a stopped process: nothing can call park in the window, so the verdict is
 	# inconclusive (exit 7, README "Proof that the new code runs"); the patch stays in place.
-	stop_all "$pid" && stops=$((stops + 1))
-	events_wait "$ev" stopped "$stops"
-	lp -p "$pid" -f park -t park_v2 --verify=0.3
-	expect_rc 7
-	[[ $(json verdict) == inconclusive ]] || fail "verify verdict $(json verdict), expected inconclusive" "stdout: $LP_OUT"
-	still_stopped "$pid" "after --verify"
-	kill -CONT "$pid" && conts=$((conts + 1))
-	events_wait "$ev" continued "$conts"
-	calls_only calls_park_v2 calls_park
-	revert park --verify=0.3
-	[[ $(json verdict) == pass ]] || fail "revert: verify verdict $(json verdict), expected pass" "stdout: $LP_OUT"
-	calls_only calls_park calls_park_v2
+	if kernel_has_btf; then
+		stop_all "$pid" && stops=$((stops + 1))
+		events_wait "$ev" stopped "$stops"
+		lp -p "$pid" -f park -t park_v2 --verify=0.3
+		expect_rc 7
+		[[ $(json verdict) == inconclusive ]] || fail "verify verdict $(json verdict), expected inconclusive" "stdout: $LP_OUT"
+		still_stopped "$pid" "after --verify"
+		kill -CONT "$pid" && conts=$((conts + 1))
+		events_wait "$ev" continued "$conts"
+		calls_only calls_park_v2 calls_park
+		revert park --verify=0.3
+		[[ $(json verdict) == pass ]] || fail "revert: verify verdict $(json verdict), expected pass" "stdout: $LP_OUT"
+		calls_only calls_park calls_park_v2
+	else
+		say "this kernel has no BTF: --verify on a stopped process cannot be tested (verify.bats proves the refusal)"
+	fi
 
 	sleep 0.1	# a late notification would show up here
 	(($(events_count "$ev" stopped) == stops)) ||

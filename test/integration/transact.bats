@@ -431,9 +431,14 @@ exec_at() {
 		((n++ < 300)) || fail "the main thread of $DAEMON_PID did not exit within 3 s" || return 1
 		sleep 0.01
 	done
-	lp -p "$DAEMON_PID" -f compute -t compute_v2 --verify=0.3
-	expect_rc 0 && expect_status applied || return 1
-	[[ $(json verdict) == pass ]] || fail "verify verdict $(json verdict), expected pass" "stdout: $LP_OUT"
+	if kernel_has_btf; then
+		lp -p "$DAEMON_PID" -f compute -t compute_v2 --verify=0.3
+		expect_rc 0 && expect_status applied || return 1
+		[[ $(json verdict) == pass ]] || fail "verify verdict $(json verdict), expected pass" "stdout: $LP_OUT"
+	else
+		say "this kernel has no BTF: patched without --verify (verify.bats proves the refusal)"
+		patch compute compute_v2 || return 1
+	fi
 	calls_only calls_compute_v2 calls_compute
 	lp -p "$DAEMON_PID" --list
 	expect_rc 0 || return 1
