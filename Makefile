@@ -20,12 +20,25 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
-.PHONY: all deps check demo unit integration clean install uninstall stress
+.PHONY: all deps deps-check check demo unit integration clean install uninstall stress
 all: livepatch
 
 # Debian packages the build and the tests need; installed when missing (root only).
 deps:
 	@test/deps.sh
+
+# Before the first compile: the libraries' pkg-config files, and the tools that build the BPF
+# probes, else one line naming what is missing and `make deps` (not a compiler error about a
+# header). A few lookups, once per make. (The test sets PKG_CONFIG_LIBDIR to an empty
+# directory: a machine without the -dev packages, as pkg-config sees it.)
+deps-check:
+	@missing=; \
+	for m in $(PKGS); do pkg-config --exists $$m 2>/dev/null || missing="$$missing $$m"; done; \
+	for t in pkg-config clang bpftool; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "livepatch: error: cannot build, missing:$$missing (run: make deps, as root)" >&2; \
+		exit 2; \
+	fi
 
 # livepatch is linked statically, into an executable at a fixed address: capstone's
 # decoder tables hold about 78,000 pointers that a position-independent executable must
@@ -41,22 +54,24 @@ endif
 livepatch: $(LIB_OBJ) $(B)/cmd/livepatch.o
 	$(CC) $(CFLAGS) -o $@ $^ $(LP_LDLIBS)
 
-$(B)/src/%.o: src/%.c $(wildcard include/*.h)
+$(B)/src/%.o: src/%.c $(wildcard include/*.h) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DLP_VERSION='"$(VERSION)"' -c -o $@ $<
 
-$(B)/cmd/%.o: cmd/%.c $(wildcard include/*.h)
+$(B)/cmd/%.o: cmd/%.c $(wildcard include/*.h) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DLP_VERSION='"$(VERSION)"' -c -o $@ $<
 
-$(B)/asan/%.o: src/%.c $(wildcard include/*.h)
+$(B)/asan/%.o: src/%.c $(wildcard include/*.h) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) $(PKG_CFLAGS) -DLP_VERSION='"$(VERSION)"' -c -o $@ $<
 
 # The --verify probes: a BPF object built with clang, wrapped in a libbpf skeleton.
 # vmlinux.h comes from the running kernel's BTF (CO-RE relocates it elsewhere).
-$(B)/vmlinux.h:
+$(B)/vmlinux.h: | deps-check
 	@mkdir -p $(B)
+	@test -r /sys/kernel/btf/vmlinux || { echo "livepatch: error: cannot build the --verify \
+	probes: /sys/kernel/btf/vmlinux is missing (build on a kernel with CONFIG_DEBUG_INFO_BTF)" >&2; exit 2; }
 	bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
 $(B)/verify.bpf.o: src/verify.bpf.c $(B)/vmlinux.h

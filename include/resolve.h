@@ -61,6 +61,13 @@ struct lp_symbol {
 int proc_open(struct lp_proc *p, pid_t pid, struct lp_diag *d) LP_MUST_CHECK;
 void proc_close(struct lp_proc *p);
 
+/*
+ * The x86-64 check of proc_open on the first @n bytes of the program's ELF file: 0, or
+ * LP_EXIT_PROCESS "process PID is not an x86-64 program" (a short or non-ELF header is
+ * judged elsewhere: 0). Pure, so a 32-bit program is tested where the kernel cannot run one.
+ */
+int proc_check_elf_arch(pid_t pid, const unsigned char *id, size_t n, struct lp_diag *d) LP_MUST_CHECK;
+
 /* One numeric field of /proc/TID/status ("Tgid", "TracerPid"), or -1. */
 long proc_status_field(pid_t tid, const char *key);
 

@@ -141,20 +141,11 @@ static int diagnose_eperm(pid_t pid, const struct status *st, struct lp_diag *d)
 		       "not permitted to trace process %d (run livepatch as root with CAP_SYS_PTRACE)", pid);
 }
 
-static int check_arch(pid_t pid, pid_t via, struct lp_diag *d)
+int proc_check_elf_arch(pid_t pid, const unsigned char *id, size_t n, struct lp_diag *d)
 {
-	char path[64];
-	unsigned char id[EI_NIDENT + 4];
-	int fd, n;
 	uint16_t machine;
 
-	snprintf(path, sizeof(path), "/proc/%d/exe", via);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;	/* kernel threads and exited leaders: judged elsewhere */
-	n = (int)pread(fd, id, sizeof(id), 0);
-	close(fd);
-	if (n < (int)sizeof(id) || memcmp(id, ELFMAG, SELFMAG))
+	if (n < EI_NIDENT + 4 || memcmp(id, ELFMAG, SELFMAG))
 		return 0;
 	memcpy(&machine, id + 18, 2);
 	if (id[EI_CLASS] != ELFCLASS64 || machine != EM_X86_64)
@@ -163,6 +154,21 @@ static int check_arch(pid_t pid, pid_t via, struct lp_diag *d)
 			       "64-bit x86-64 processes only)", pid,
 			       id[EI_CLASS] == ELFCLASS32 ? "32-bit" : "64-bit", machine);
 	return 0;
+}
+
+static int check_arch(pid_t pid, pid_t via, struct lp_diag *d)
+{
+	char path[64];
+	unsigned char id[EI_NIDENT + 4];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", via);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;	/* kernel threads and exited leaders: judged elsewhere */
+	n = (int)pread(fd, id, sizeof(id), 0);
+	close(fd);
+	return proc_check_elf_arch(pid, id, n < 0 ? 0 : (size_t)n, d);
 }
 
 #define PF_KTHREAD 0x00200000

@@ -10,52 +10,27 @@
 # Env:   LP (default: ./livepatch of this tree), RUNS (default 21)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LP=${LP:-$PWD/livepatch}
+lp_env=${LP:-}
+# shellcheck source=test/lib.bash
+source test/lib.bash
+LP=${lp_env:-$LP}
 RUNS=${RUNS:-21}
 F=nginx:ngx_http_parse_request_line
 G=nginx:ngx_http_parse_status_line
 [[ -x $LP ]] || { echo "reach_nginx: no $LP (run make)" >&2; exit 1; }
 
 pid=${1:-}
-dir=
-nginx_pid=
+LP_TMP=$(mktemp -d /tmp/reach_nginx.XXXXXX)
 cleanup() {
-	if [[ -n $nginx_pid ]]; then
-		kill -TERM "$nginx_pid" 2>/dev/null || true
-		wait "$nginx_pid" 2>/dev/null || true
-	fi
-	[[ -z $dir ]] || rm -rf "$dir"
+	((${#DAEMON_PIDS[@]} == 0)) || daemon_stop >/dev/null 2>&1 || true
+	rm -rf "$LP_TMP"
 }
 trap cleanup EXIT
 
 if [[ -z $pid ]]; then
 	[[ -x /usr/sbin/nginx ]] || { echo "reach_nginx: no /usr/sbin/nginx (make deps)" >&2; exit 1; }
-	dir=$(mktemp -d /tmp/reach_nginx.XXXXXX)
-	port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	cat >"$dir/nginx.conf" <<-EOF
-		master_process on;
-		worker_processes 1;
-		events { worker_connections 64; }
-		http {
-		    access_log off;
-		    client_body_temp_path $dir/body;
-		    proxy_temp_path $dir/proxy;
-		    fastcgi_temp_path $dir/fastcgi;
-		    uwsgi_temp_path $dir/uwsgi;
-		    scgi_temp_path $dir/scgi;
-		    server { listen 127.0.0.1:$port; location / { return 200 "ok\n"; } }
-		}
-	EOF
-	/usr/sbin/nginx -e stderr -p "$dir" -c "$dir/nginx.conf" \
-		-g "daemon off; pid $dir/nginx.pid; error_log stderr;" </dev/null >"$dir/log" 2>&1 &
-	nginx_pid=$!
-	for ((i = 0; i < 500; i++)); do
-		[[ -s $dir/nginx.pid ]] && break
-		kill -0 "$nginx_pid" 2>/dev/null || { cat "$dir/log" >&2; exit 1; }
-		sleep 0.01
-	done
-	[[ -s $dir/nginx.pid ]] || { echo "reach_nginx: nginx did not start" >&2; cat "$dir/log" >&2; exit 1; }
-	pid=$nginx_pid
+	nginx_start
+	pid=$NGINX_PID
 fi
 
 # Dynamic symbols of every object nginx maps.

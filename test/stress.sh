@@ -31,9 +31,9 @@ if [[ ! -x $LP ]]; then
 	exit 2
 fi
 
-# shellcheck source=test/helpers.bash
-source "$ROOT/test/helpers.bash"
-# shellcheck disable=SC2034 # LP_TMP: helpers.bash (text_sum, daemon_start) use it
+# shellcheck source=test/lib.bash
+source "$ROOT/test/lib.bash"
+# shellcheck disable=SC2034 # LP_TMP: lib.bash (text_sum, daemon_start) use it
 LP_TMP=$(mktemp -d /tmp/lp-stress.XXXXXX)
 SIGSEND_LOOP=
 bad=0
@@ -58,53 +58,41 @@ violation() {
 	problems+=("$*")
 }
 
-# key N [FILE]: value of KEY in the status file (default: the current daemon's).
-key() {
+# val KEY [FILE]: value of KEY in the status file (default: the current daemon's), else 0.
+val() {
 	status_get "$@" || echo 0
 }
 
 # --- livepatch cycles -------------------------------------------------------------------
 
-declare -A SUM
-TX_KEYS=(traps_emulated traps_late traps_parked stepouts signals_passed clones forks exits
-	blocked_left_alone thread_stops)
-LAST_OUT=
-
-# lp ARGS...: one livepatch run on $DAEMON_PID (--json, timeout 60 s); adds the transaction's
-# counters to SUM. Fails (with the output on stderr) on any exit status but 0.
-lp() {
-	local rc=0 tx k re v
-	LAST_OUT=$(timeout 60 "$LP" -p "$DAEMON_PID" "$@" --json 2>"$LP_TMP/lp.err") || rc=$?
-	if ((rc != 0)); then
+# run_lp ARGS...: one livepatch run on $DAEMON_PID (lib.bash's lp, timeout 60 s); adds the
+# transaction's counters to TX. Fails (with the output on stderr) on any exit status but 0.
+run_lp() {
+	lp -p "$DAEMON_PID" "$@"
+	if ((LP_RC != 0)); then
 		{
-			echo "  livepatch -p $DAEMON_PID $* --json: exit $rc$( ((rc == 124)) && echo ' (hang: killed after 60 s)')"
-			echo "  $(grep -o '"status":"[^"]*"' <<<"$LAST_OUT" | head -n1)," \
-				"$(grep -o '"error":{[^}]*}' <<<"$LAST_OUT")"
-			echo "  $(grep -o '"transaction":{[^}]*}' <<<"$LAST_OUT")"
-			echo "  stderr: $(<"$LP_TMP/lp.err")"
+			echo "  $LP_CMD: exit $LP_RC"
+			echo "  $(grep -o '"status":"[^"]*"' <<<"$LP_OUT" | head -n1)," \
+				"$(grep -o '"error":{[^}]*}' <<<"$LP_OUT")"
+			echo "  $(grep -o '"transaction":{[^}]*}' <<<"$LP_OUT")"
+			echo "  stderr: $LP_ERR"
 		} >&2
 		return 1
 	fi
-	tx=${LAST_OUT#*\"transaction\":\{}
-	[[ $tx == "$LAST_OUT" ]] && return 0	# nothing to do: not attached
-	tx=${tx%%\}*}
-	for k in "${TX_KEYS[@]}"; do
-		re="\"$k\":([0-9]+)"
-		[[ $tx =~ $re ]] && v=${BASH_REMATCH[1]} || v=0
-		SUM[$k]=$((${SUM[$k]:-0} + v))
-	done
+	[[ $LP_OUT == *'"transaction":{'* ]] || return 0	# nothing to do: not attached
+	tx_add
 }
 
-# cycles F G: N x (patch F -> G, revert F); stops at the first failure. Sets DONE.
-cycles() {
+# run_cycles F G: N x (patch F -> G, revert F); stops at the first failure. Sets DONE.
+run_cycles() {
 	local i
 	DONE=0
 	for ((i = 1; i <= N; i++)); do
-		if ! lp -f "$1" -t "$2"; then
+		if ! run_lp -f "$1" -t "$2"; then
 			violation "cycle $i: patch $1 -> $2 failed"
 			return 1
 		fi
-		if ! lp -r "$1"; then
+		if ! run_lp -r "$1"; then
 			violation "cycle $i: revert $1 failed"
 			return 1
 		fi
@@ -112,23 +100,10 @@ cycles() {
 	done
 }
 
-# calls_only NEWKEY OLDKEY...: over 300 ms (after a fresh status write) NEWKEY grows, OLDKEYs stay.
-calls_only() {
-	local new=$1 k
-	local -A a=() b=()
-	shift
-	sleep 0.05
-	status_wait_change uptime_ms 2>/dev/null || {
-		violation "status file not rewritten (daemon stuck or dead)"
-		return
-	}
-	for k in "$new" "$@"; do a[$k]=$(key "$k"); done
-	sleep 0.3
-	for k in "$new" "$@"; do b[$k]=$(key "$k"); done
-	((b[$new] > a[$new])) || violation "$new did not grow in 300 ms after the last revert"
-	for k in "$@"; do
-		((b[$k] == a[$k])) || violation "$k grew by $((b[$k] - a[$k])) in 300 ms after the last revert"
-	done
+# calls_only_ok NEWKEY OLDKEY...: lib.bash's calls_only, a violation when it fails.
+calls_only_ok() {
+	local why
+	why=$(calls_only "$@" 2>&1) || violation "after the last revert: ${why//$'\n'/; }"
 }
 
 # stop_daemon: SIGTERM, reap, check the exit status.
@@ -150,8 +125,8 @@ start() {	# NAME ARGS...: daemon_start, a violation if it fails
 
 run_counterd() {
 	start counterd --threads 16 --mode slow || return 0
-	cycles compute_slow compute_slow_v2
-	calls_only calls_compute_slow calls_compute_slow_v2
+	run_cycles compute_slow compute_slow_v2
+	calls_only_ok calls_compute_slow calls_compute_slow_v2
 	stop_daemon
 	return 0
 }
@@ -171,7 +146,7 @@ run_sigstormd() {
 	touch "$LP_TMP/sigsend.on"
 	sigsend_loop "$DAEMON_PID" &
 	SIGSEND_LOOP=$!
-	cycles compute compute_v2
+	run_cycles compute compute_v2
 	rm -f "$LP_TMP/sigsend.on"
 	wait "$SIGSEND_LOOP"
 	SIGSEND_LOOP=
@@ -181,17 +156,16 @@ run_sigstormd() {
 	done <"$LP_TMP/sigsend.counts"
 	# Every batch sends 1..n: values of later batches are repeats by construction.
 	status_wait_ge ext_received "$sent" "$DAEMON_STATUS" 5000 2>/dev/null
-	sleep 0.1
-	calls_only calls_compute calls_compute_v2
+	calls_only_ok calls_compute calls_compute_v2
 	stop_daemon
-	recv=$(key ext_received)
+	recv=$(val ext_received)
 	LOST=$((sent > recv ? sent - recv : 0))
 	((recv == sent)) || violation "ext_received $recv != $sent sent by sigsend (lost or doubled signals)"
-	(($(key ext_dups) == sent - biggest)) ||
-		violation "ext_dups $(key ext_dups), expected $((sent - biggest)) (repeats of later batches only)"
-	(($(key ext_out_of_range) == 0)) || violation "ext_out_of_range $(key ext_out_of_range)"
-	(($(key ext_not_queued) == 0)) || violation "ext_not_queued $(key ext_not_queued)"
-	(($(key timer_signals) > 0)) || violation "timer_signals 0: the timer never fired"
+	(($(val ext_dups) == sent - biggest)) ||
+		violation "ext_dups $(val ext_dups), expected $((sent - biggest)) (repeats of later batches only)"
+	(($(val ext_out_of_range) == 0)) || violation "ext_out_of_range $(val ext_out_of_range)"
+	(($(val ext_not_queued) == 0)) || violation "ext_not_queued $(val ext_not_queued)"
+	(($(val timer_signals) > 0)) || violation "timer_signals 0: the timer never fired"
 	if [[ -s $LP_TMP/sigsend.err ]]; then
 		violation "sigsend: $(head -c 300 "$LP_TMP/sigsend.err")"
 	fi
@@ -201,14 +175,14 @@ run_sigstormd() {
 run_forkd() {	# [ARGS...]: forkd ARGS, then what its children counted
 	local f0
 	start forkd "$@" || return 0
-	f0=$(key forks)
-	cycles compute compute_v2
-	calls_only calls_compute calls_compute_v2
+	f0=$(val forks)
+	run_cycles compute compute_v2
+	calls_only_ok calls_compute calls_compute_v2
 	stop_daemon
-	LOST=$(key children_bad)
-	((LOST == 0)) || violation "children_bad $LOST (last signal $(key last_bad_signal), last code $(key last_bad_code))"
-	(($(key forks) > f0)) || violation "forks did not grow"
-	(($(key fork_errors) == 0)) || violation "fork_errors $(key fork_errors)"
+	LOST=$(val children_bad)
+	((LOST == 0)) || violation "children_bad $LOST (last signal $(val last_bad_signal), last code $(val last_bad_code))"
+	(($(val forks) > f0)) || violation "forks did not grow"
+	(($(val fork_errors) == 0)) || violation "fork_errors $(val fork_errors)"
 	return 0
 }
 
@@ -221,28 +195,28 @@ run_vfork() {
 run_churnd() {
 	local c0
 	start churnd || return 0
-	c0=$(key threads_created)
-	cycles compute compute_v2
-	calls_only calls_compute calls_compute_v2
+	c0=$(val threads_created)
+	run_cycles compute compute_v2
+	calls_only_ok calls_compute calls_compute_v2
 	stop_daemon
-	LOST=$(($(key threads_created) - $(key threads_exited)))
-	((LOST == 0)) || violation "threads_created $(key threads_created) != threads_exited $(key threads_exited)"
-	(($(key threads_created) > c0)) || violation "threads_created did not grow"
-	(($(key create_errors) == 0)) || violation "create_errors $(key create_errors)"
+	LOST=$(($(val threads_created) - $(val threads_exited)))
+	((LOST == 0)) || violation "threads_created $(val threads_created) != threads_exited $(val threads_exited)"
+	(($(val threads_created) > c0)) || violation "threads_created did not grow"
+	(($(val create_errors) == 0)) || violation "create_errors $(val create_errors)"
 	return 0
 }
 
 run_blockd() {
 	local k v sent got d
 	start blockd || return 0
-	cycles compute compute_v2
-	calls_only calls_compute calls_compute_v2
+	run_cycles compute compute_v2
+	calls_only_ok calls_compute calls_compute_v2
 	stop_daemon
 	LOST=0
 	for sent in pipe_bytes_written:pipe_bytes_read send_bytes:recv_bytes pings_sent:pings_got; do
 		got=${sent#*:} sent=${sent%:*}
-		d=$(($(key "$sent") - $(key "$got")))
-		((d == 0)) || violation "$sent $(key "$sent") != $got $(key "$got")"
+		d=$(($(val "$sent") - $(val "$got")))
+		((d == 0)) || violation "$sent $(val "$sent") != $got $(val "$got")"
 		LOST=$((LOST + (d < 0 ? -d : d)))
 	done
 	EINTR=0
@@ -257,22 +231,22 @@ run_blockd() {
 			;;
 		esac
 	done <"$DAEMON_STATUS"
-	((${SUM[blocked_left_alone]:-0} > 0)) || violation "JSON blocked_left_alone never > 0"
+	((${TX[blocked_left_alone]:-0} > 0)) || violation "JSON blocked_left_alone never > 0"
 	return 0
 }
 
 run_sigtrapd() {
 	local ex rx
 	start sigtrapd || return 0
-	cycles compute compute_v2
-	calls_only calls_compute calls_compute_v2
+	run_cycles compute compute_v2
+	calls_only_ok calls_compute calls_compute_v2
 	stop_daemon
-	ex=$(key int3_executed)
-	rx=$(key sigtrap_received)
+	ex=$(val int3_executed)
+	rx=$(val sigtrap_received)
 	LOST=$((ex - rx > 1 ? ex - rx - 1 : 0))	# one int3 may be in flight at the stop
 	((ex - rx == 0 || ex - rx == 1)) || violation "int3_executed $ex vs sigtrap_received $rx"
-	(($(key sigtrap_other) == 0)) || violation "sigtrap_other $(key sigtrap_other)"
-	(($(key sigtrap_kernel) == rx)) || violation "sigtrap_kernel $(key sigtrap_kernel) != sigtrap_received $rx"
+	(($(val sigtrap_other) == 0)) || violation "sigtrap_other $(val sigtrap_other)"
+	(($(val sigtrap_kernel) == rx)) || violation "sigtrap_kernel $(val sigtrap_kernel) != sigtrap_received $rx"
 	return 0
 }
 
@@ -283,18 +257,18 @@ run_sigtrap_variant() {	# ARGS...: sigtrapd options
 	local before after ex rx
 	start sigtrapd "$@" || return 0
 	before=$(sig_state "$DAEMON_PID")
-	cycles compute compute_v2
+	run_cycles compute compute_v2
 	after=$(sig_state "$DAEMON_PID")
 	[[ $after == "$before" ]] || violation "signal state changed: before: ${before//$'\n'/; } after: ${after//$'\n'/; }"
-	calls_only calls_compute calls_compute_v2
+	calls_only_ok calls_compute calls_compute_v2
 	stop_daemon
-	ex=$(key int3_executed)
-	rx=$(key sigtrap_received)
+	ex=$(val int3_executed)
+	rx=$(val sigtrap_received)
 	LOST=$((ex - rx > 1 ? ex - rx - 1 : 0))	# one int3 may be in flight at the stop
-	LOST=$((LOST + $(key rt_queued) - $(key rt_received)))
-	(($(key mask_changed) == 0)) || violation "mask_changed $(key mask_changed)"
-	(($(key rt_queued) == $(key rt_received))) ||
-		violation "rt_queued $(key rt_queued) != rt_received $(key rt_received)"
+	LOST=$((LOST + $(val rt_queued) - $(val rt_received)))
+	(($(val mask_changed) == 0)) || violation "mask_changed $(val mask_changed)"
+	(($(val rt_queued) == $(val rt_received))) ||
+		violation "rt_queued $(val rt_queued) != rt_received $(val rt_received)"
 	return 0
 }
 run_sigtrap-block() { run_sigtrap_variant --block-trap; }
@@ -341,7 +315,7 @@ run_stated-stopped() {
 		for step in patch revert; do
 			kill -STOP "$pid"
 			every_thread_in T "$pid" || { violation "cycle $i: not every thread stopped"; break 2; }
-			if [[ $step == patch ]]; then lp "${pairs[@]}"; else lp "${revs[@]}"; fi ||
+			if [[ $step == patch ]]; then run_lp "${pairs[@]}"; else run_lp "${revs[@]}"; fi ||
 				{ violation "cycle $i: $step of the stopped process failed"; kill -CONT "$pid"; break 2; }
 			every_thread_in T "$pid" || violation "cycle $i: a thread runs after the $step of a stopped process"
 			kill -CONT "$pid"
@@ -350,11 +324,11 @@ run_stated-stopped() {
 		DONE=$i
 	done
 	stop_daemon
-	LOST=$(($(key signals_sent) - $(key signals_handled)))
+	LOST=$(($(val signals_sent) - $(val signals_handled)))
 	LOST=$((LOST < 0 ? -LOST : LOST))
-	((LOST == 0)) || violation "signals_sent $(key signals_sent) != signals_handled $(key signals_handled)"
-	(($(key eintr) == 0)) || violation "eintr $(key eintr)"
-	(($(key errors) == 0)) || violation "errors $(key errors)"
+	((LOST == 0)) || violation "signals_sent $(val signals_sent) != signals_handled $(val signals_handled)"
+	(($(val eintr) == 0)) || violation "eintr $(val eintr)"
+	(($(val errors) == 0)) || violation "errors $(val errors)"
 	return 0
 }
 
@@ -386,7 +360,7 @@ run_stated-frozen() {
 		[[ $(<"$cg/$file") == "$on"* ]] || violation "cycle $i: the cgroup was thawed by the patch"
 		echo "$off" >"$cg/$file"
 		case $rc in
-		0) applied=$((applied + 1)); lp -r park || { violation "cycle $i: revert failed"; break; } ;;
+		0) applied=$((applied + 1)); run_lp -r park || { violation "cycle $i: revert failed"; break; } ;;
 		6) refused=$((refused + 1))
 		   [[ $LAST_OUT == *frozen* ]] || { violation "cycle $i: exit 6 without 'frozen': $LAST_OUT"; break; } ;;
 		*) violation "cycle $i: exit $rc: $LAST_OUT"; break ;;
@@ -406,14 +380,14 @@ run_stated() {
 	start stated --mode all --threads 1 --sleep-ms 20 --feed-ms 20 --kick-ms 20 \
 		--inside-long 3600000 || return 0
 	pid=$DAEMON_PID
-	sig=$(key restart_signal)
+	sig=$(val restart_signal)
 	for f in "${STATED_FUNCS[@]}"; do
 		pairs+=(-f "$f" -t "${f}_v2")
 		revs+=(-r "$f")
 	done
 	DONE=0
 	for ((i = 1; i <= N; i++)); do
-		if ! lp "${pairs[@]}"; then
+		if ! run_lp "${pairs[@]}"; then
 			violation "cycle $i: patch of ${STATED_FUNCS[*]} failed"
 			break
 		fi
@@ -425,7 +399,7 @@ run_stated() {
 			sleep 0.02
 			kill -CONT "$pid" 2>/dev/null
 		fi
-		if ! lp "${revs[@]}"; then
+		if ! run_lp "${revs[@]}"; then
 			violation "cycle $i: revert of ${STATED_FUNCS[*]} failed"
 			break
 		fi
@@ -436,20 +410,20 @@ run_stated() {
 		DONE=$i
 	done
 	for f in "${STATED_FUNCS[@]}"; do
-		calls_only "calls_$f" "calls_${f}_v2"
+		calls_only_ok "calls_$f" "calls_${f}_v2"
 	done
 	status_wait_ge restart_external "$sent" "$DAEMON_STATUS" 3000 2>/dev/null
-	(($(key inside_long_calls) == 0)) ||
-		violation "inside_long_calls $(key inside_long_calls): the long reader was woken before the stop"
+	(($(val inside_long_calls) == 0)) ||
+		violation "inside_long_calls $(val inside_long_calls): the long reader was woken before the stop"
 	stop_daemon
-	LOST=$(($(key signals_sent) - $(key signals_handled)))
+	LOST=$(($(val signals_sent) - $(val signals_handled)))
 	LOST=$((LOST < 0 ? -LOST : LOST))
-	((LOST == 0)) || violation "signals_sent $(key signals_sent) != signals_handled $(key signals_handled)"
-	(($(key restart_external) == sent)) ||
-		violation "restart_external $(key restart_external) != $sent restart signals sent"
-	EINTR=$(key eintr)
+	((LOST == 0)) || violation "signals_sent $(val signals_sent) != signals_handled $(val signals_handled)"
+	(($(val restart_external) == sent)) ||
+		violation "restart_external $(val restart_external) != $sent restart signals sent"
+	EINTR=$(val eintr)
 	((EINTR == 0)) || violation "eintr $EINTR (an EINTR no handler explains)"
-	(($(key errors) == 0)) || violation "errors $(key errors)"
+	(($(val errors) == 0)) || violation "errors $(val errors)"
 	return 0
 }
 
@@ -460,18 +434,18 @@ for name in "${DAEMONS[@]}"; do
 		exit 2
 	fi
 	problems=()
-	SUM=()
+	TX=()
 	LOST=0 EINTR=0 DONE=0
 	t0=$(date +%s%N)
 	"run_$name"
 	# Always: every result checked by the daemon matched compute or compute_v2.
-	[[ -n ${DAEMON_STATUS:-} && -r $DAEMON_STATUS ]] && w=$(key wrong) || w='?'
+	[[ -n ${DAEMON_STATUS:-} && -r $DAEMON_STATUS ]] && w=$(val wrong) || w='?'
 	[[ $w == 0 ]] || violation "wrong $w (results of neither compute nor compute_v2)"
 	secs=$((($(date +%s%N) - t0) / 1000000))
 	printf '%s: %d cycles, %d.%d s, traps %d emulated / %d late / %d parked, stepouts %d, signals passed %d, lost %d, EINTR %d, wrong %s\n' \
-		"$name" "$DONE" $((secs / 1000)) $((secs % 1000 / 100)) "${SUM[traps_emulated]:-0}" \
-		"${SUM[traps_late]:-0}" "${SUM[traps_parked]:-0}" "${SUM[stepouts]:-0}" \
-		"${SUM[signals_passed]:-0}" "$LOST" "$EINTR" "$w"
+		"$name" "$DONE" $((secs / 1000)) $((secs % 1000 / 100)) "${TX[traps_emulated]:-0}" \
+		"${TX[traps_late]:-0}" "${TX[traps_parked]:-0}" "${TX[stepouts]:-0}" \
+		"${TX[signals_passed]:-0}" "$LOST" "$EINTR" "$w"
 	if ((${#problems[@]})); then
 		bad=1
 		printf '  VIOLATION: %s\n' "${problems[@]}"

@@ -1,12 +1,10 @@
 #!/usr/bin/env bats
 # Batches: many pairs, one transaction with the syncs of one site, all or nothing.
 
-load ../helpers
-
-LP=${LP:-$BATS_TEST_DIRNAME/../../livepatch}
+load ../lib
 
 setup() {
-	[[ $EUID -eq 0 ]] || skip "needs root for ptrace"
+	need_root
 }
 
 teardown() {
@@ -21,12 +19,8 @@ plan_file() {	# plan_file N: pairs f0000..fN-1 -> g...., with a comment and a bl
 	} >"$LP_TMP/plan"
 }
 
-jget() {	# jget FILE EXPR
-	python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
-}
-
 changed() {	# how many functions differ from their files
-	"$LP" --pid "$DAEMON_PID" --list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["changed"]))'
+	"$LP" --pid "$DAEMON_PID" --list --json | json_get 'len(d["changed"])'
 }
 
 @test "1000 pairs from a plan file: one transaction with as many syncs as one site, calls switch" {
@@ -37,26 +31,17 @@ changed() {	# how many functions differ from their files
 	run timeout 120 "$LP" --pid "$DAEMON_PID" --plan "$LP_TMP/plan" --json
 	[ "$status" -eq 0 ]
 	echo "$output" >"$LP_TMP/batch.json"
-	[ "$(jget "$LP_TMP/batch.json" 'len(d["sites"])')" -eq 1000 ]
-	[ "$(jget "$LP_TMP/batch.json" 'd["pairs"]')" -eq 1000 ]
-	[ "$(jget "$LP_TMP/batch.json" 'd["transaction"]["syncs"]')" -eq \
-	  "$(jget "$LP_TMP/one.json" 'd["transaction"]["syncs"]')" ]
+	[ "$(json_get 'len(d["sites"])' "$LP_TMP/batch.json")" -eq 1000 ]
+	[ "$(json_get 'd["pairs"]' "$LP_TMP/batch.json")" -eq 1000 ]
+	[ "$(json_get 'd["transaction"]["syncs"]' "$LP_TMP/batch.json")" -eq \
+	  "$(json_get 'd["transaction"]["syncs"]' "$LP_TMP/one.json")" ]
 	[ "$(changed)" -eq 1000 ]
-	local a b
-	a=$(status_get calls_f)
-	status_wait_change calls_g
-	sleep 0.2
-	b=$(status_get calls_f)
-	[ "$a" -eq "$b" ]
+	calls_only calls_g calls_f
 	run timeout 120 "$LP" --pid "$DAEMON_PID" --revert-all --json
 	[ "$status" -eq 0 ]
 	[[ $output == *'"status":"reverted"'* ]]
 	[ "$(changed)" -eq 0 ]
-	a=$(status_get calls_g)
-	status_wait_change calls_f
-	sleep 0.2
-	b=$(status_get calls_g)
-	[ "$a" -eq "$b" ]
+	calls_only calls_f calls_g
 	[ "$(status_get wrong)" -eq 0 ]
 }
 

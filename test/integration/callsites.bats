@@ -3,32 +3,14 @@
 # (a register, memory, a tail call) keep reaching F. callersd counts, per caller,
 # results that came from compute (old) and from compute_v2 (new).
 
-load ../helpers
-
-LP=${LP:-$BATS_TEST_DIRNAME/../../livepatch}
+load ../lib
 
 setup() {
-	[[ $EUID -eq 0 ]] || skip "needs root for ptrace"
+	need_root
 }
 
 teardown() {
 	daemon_stop || true
-}
-
-# frozen KEY: KEY does not move over 300 ms; moving KEY: it does.
-frozen() {
-	local a b
-	# The status file is rewritten every 20 ms: two fresh writes first, so that a call
-	# that was already past the entry when the patch finished is counted before a.
-	status_wait_change uptime_ms
-	status_wait_change uptime_ms
-	a=$(status_get "$1")
-	sleep 0.3
-	b=$(status_get "$1")
-	[ "$a" -eq "$b" ] || { echo "$1 moved: $a -> $b"; return 1; }
-}
-moving() {
-	status_wait_change "$1"
 }
 
 @test "direct callers move to G, pointer, memory and tail-call callers stay on F" {
@@ -49,16 +31,8 @@ kinds = sorted((o["kind"], o["where"].split("+")[0]) for o in d["left_alone"])
 assert ("tail_call", "callersd:caller_tail") in kinds, kinds
 assert ("pointer", "callersd:caller_mem") in kinds, kinds
 EOF
-	frozen a_old
-	frozen b_old
-	moving a_new
-	moving b_new
-	frozen reg_new
-	frozen mem_new
-	frozen tail_new
-	moving reg_old
-	moving mem_old
-	moving tail_old
+	stays_put 300 a_old b_old reg_new mem_new tail_new
+	grows a_new && grows b_new && grows reg_old && grows mem_old && grows tail_old
 	[ "$(status_get wrong)" -eq 0 ]
 }
 
@@ -70,9 +44,8 @@ EOF
 	run timeout 60 "$LP" --pid "$DAEMON_PID" --revert compute --callsites
 	[ "$status" -eq 0 ]
 	[[ $output == *reverted* ]]
-	frozen a_new
-	frozen b_new
-	moving a_old
+	stays_put 300 a_new b_new
+	grows a_old
 	run "$LP" --pid "$DAEMON_PID" --list
 	[[ $output == *"0 function(s) differ"* ]]
 	run "$LP" --pid "$DAEMON_PID" --revert compute --callsites
@@ -83,11 +56,8 @@ EOF
 @test "entry mode, by contrast, moves every caller (register, memory and tail call too)" {
 	daemon_start callersd --threads 2
 	"$LP" --pid "$DAEMON_PID" --func compute --target compute_v2 -q
-	frozen a_old
-	frozen reg_old
-	frozen mem_old
-	frozen tail_old
-	moving tail_new
+	stays_put 300 a_old reg_old mem_old tail_old
+	grows tail_new
 }
 
 @test "call-site torture: 6 cycles on 16 hot threads emulate calls, nothing lost" {

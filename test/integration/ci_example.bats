@@ -4,13 +4,12 @@
 
 bats_require_minimum_version 1.5.0
 
-load ../helpers
+load ../lib
 
-ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 JOB=$ROOT/examples/ci/patch-job.sh
 
 setup() {
-	[[ $EUID -eq 0 ]] || skip "needs root: ptrace and the --verify BPF probes"
+	need_root
 	[ -x "$ROOT/livepatch" ] || {
 		echo "no $ROOT/livepatch: run make" >&2
 		return 1
@@ -38,6 +37,8 @@ job_daemon_pid() {
 }
 
 @test "patch-job.sh patches and reverts counterd, both proven by --verify, and passes" {
+	# The job always verifies: on a kernel without BTF it cannot pass.
+	if ! kernel_has_btf; then verify_refused; return; fi
 	run --separate-stderr timeout 300 "$JOB"
 	echo "stdout: $output"
 	echo "stderr: $stderr"
@@ -55,6 +56,8 @@ job_daemon_pid() {
 }
 
 @test "patch-job.sh takes the daemon and its arguments on the command line" {
+	# The job always verifies: on a kernel without BTF it cannot pass.
+	if ! kernel_has_btf; then verify_refused; return; fi
 	run --separate-stderr timeout 300 "$JOB" "$LP_BUILD/daemons/counterd" --threads 2
 	echo "stdout: $output"
 	echo "stderr: $stderr"
@@ -76,6 +79,8 @@ job_daemon_pid() {
 }
 
 @test "patch-job.sh fails on exit 7: applied but the verification did not pass" {
+	# The job always verifies: on a kernel without BTF it cannot pass.
+	if ! kernel_has_btf; then verify_refused; return; fi
 	# A second entry into compute_alt bypasses the patched one: the old body still runs.
 	LP_FUNC=compute_alt run --separate-stderr timeout 300 "$JOB" \
 		"$LP_BUILD/daemons/counterd" --threads 1 --second-entry
@@ -105,7 +110,11 @@ job_daemon_pid() {
 	grep -q 'seccomp=unconfined' "$wf"
 	grep -q -- '--cap-add=BPF' "$wf"
 	grep -q -- '--cap-add=PERFMON' "$wf"
-	if python3 -c 'import yaml' 2>/dev/null; then
-		python3 -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); assert d["jobs"]' "$wf"
+	# python3-yaml is not among the dependencies: parsed where it is installed, said where not.
+	if "$PY" -c 'import yaml' 2>/dev/null; then
+		"$PY" -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); assert d["jobs"]' "$wf"
+		say "workflow.yml parsed as YAML (python3-yaml is installed)"
+	else
+		say "workflow.yml checked by grep only: python3-yaml is not installed"
 	fi
 }

@@ -6,8 +6,8 @@
 
 bats_require_minimum_version 1.5.0
 
-ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-LP=$ROOT/livepatch
+load ../lib
+
 MAN=$ROOT/man/livepatch.8
 BASH_COMP=$ROOT/completions/livepatch.bash
 ZSH_COMP=$ROOT/completions/_livepatch
@@ -45,11 +45,6 @@ teardown() {
 		kill "$SLEEP_PID" 2>/dev/null || true
 		wait "$SLEEP_PID" 2>/dev/null || true
 	fi
-}
-
-fail() {
-	printf '%s\n' "$*" >&2
-	return 1
 }
 
 # --- option sets, one per source, sorted, one per line ----------------------
@@ -105,7 +100,7 @@ zsh_complete() {
 }
 
 need_zsh() {
-	command -v zsh >/dev/null || skip "zsh not installed"
+	need_cmd zsh zsh
 }
 
 # same_set LABEL_A FILE_A LABEL_B FILE_B: fail listing what only one side has.
@@ -432,7 +427,7 @@ assert isinstance(d["error"]["message"], str) and d["error"]["message"], d' <<<"
 }
 
 @test "man page: man -l renders it with all its sections" {
-	command -v man >/dev/null || skip "man not installed"
+	need_cmd man man-db
 	run --separate-stderr env LC_ALL=C MANWIDTH=80 man -l "$MAN"
 	[ "$status" -eq 0 ] || fail "man exit $status: $stderr"
 	for section in NAME SYNOPSIS DESCRIPTION OPTIONS "FUNCTION NAMES" "DRY RUN" OUTPUT \

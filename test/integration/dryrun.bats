@@ -5,93 +5,22 @@
 # Run after `make && make daemons`: bats test/integration/dryrun.bats
 # ("already applied" needs a real patch first: the transaction tests cover it.)
 
-# SC2153: DAEMON_PID is set by helpers.bash.
+# SC2153: DAEMON_PID is set by lib.bash.
 # shellcheck disable=SC2153
 
 bats_require_minimum_version 1.5.0
 
-load ../helpers
+load ../lib
 
-ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-LP=$ROOT/livepatch
-# Debian's own interpreter: the pyenv shim in PATH costs a bash start per call.
-PY=/usr/bin/python3
-[[ -x $PY ]] || PY=python3
 # Two workers are enough to be multithreaded and leave CPU for parallel tests.
 CD_ARGS=(--threads 2)
 
 setup() {
-	[[ -x $LP ]] || fail "no $LP: run make first"
-	[[ -x $LP_BUILD/daemons/counterd ]] || fail "no daemons: run make daemons first"
+	lp_setup_file
 }
 
 teardown() {
 	daemon_stop
-}
-
-fail() {
-	printf '%s\n' "$*" >&2
-	return 1
-}
-
-# json_check EXPR...: stdin is exactly one JSON object (json.loads refuses trailing data);
-# each Python EXPR over it (d) must be true.
-json_check() {
-	"$PY" -c '
-import json, sys
-text = sys.stdin.read()
-try:
-    d = json.loads(text)
-except ValueError as e:
-    sys.exit("not exactly one JSON value (%s): %r" % (e, text))
-if not isinstance(d, dict):
-    sys.exit("not a JSON object: %r" % text)
-for e in sys.argv[1:]:
-    try:
-        ok = eval(e)
-    except Exception as x:
-        ok, e = False, "%s (%r)" % (e, x)
-    if not ok:
-        sys.exit("false: %s\nin: %s" % (e, text))
-' "$@"
-}
-
-# json_get EXPR: print the value of Python EXPR over the JSON object on stdin.
-json_get() {
-	"$PY" -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
-}
-
-# map_base PID PATH: start address of PATH's mapping at file offset 0 in PID (hex, no 0x).
-map_base() {
-	awk -v p="$2" '$6 == p && $3 ~ /^0+$/ { split($1, a, "-"); print a[1]; exit }' "/proc/$1/maps"
-}
-
-# sym_addr PID PATH SYMBOL: run-time address of SYMBOL (.symtab, else .dynsym; "name@VER"
-# picks a version) of the object PATH mapped in PID, as 0x..., computed from the ELF file.
-sym_addr() {
-	local pid=$1 path=$2 sym=$3 value base=0
-	value=$(sym_field "$path" "$sym" 2) || return 1
-	if LC_ALL=C readelf -hW "$path" | grep -q 'Type:[[:space:]]*DYN'; then
-		base=$(map_base "$pid" "$path")
-		[[ -n $base ]] || fail "sym_addr: $path is not mapped in $pid" || return 1
-		base=0x$base
-	fi
-	printf '0x%x\n' $((base + 0x$value))
-}
-
-# sym_field PATH SYMBOL N: field N of readelf's row for SYMBOL (2 value, 3 size, 4 type);
-# a SYMBOL without a version also matches its default version (SYMBOL@@VER).
-sym_field() {
-	local out
-	out=$(LC_ALL=C readelf -sW "$1" | awk -v s="$2" -v n="$3" '
-		$8 == s || (s !~ /@/ && index($8, s "@@") == 1) { print $n; exit }')
-	[[ -n $out ]] || fail "sym_field: no symbol $2 in $1" || return 1
-	echo "$out"
-}
-
-# proc_path PID NAME: the path of the mapped object whose base name is NAME.
-proc_path() {
-	awk -v n="$2" '$6 ~ "/" n "$" { print $6; exit }' "/proc/$1/maps"
 }
 
 @test "dry run on counterd (PIE, endbr64) prints the plan: process, function, target, site after endbr64, displaced instructions, jmp" {
@@ -318,8 +247,12 @@ proc_path() {
 	daemon_start counterd "${CD_ARGS[@]}"
 	local libc f size type
 	libc=$(proc_path "$DAEMON_PID" libc.so.6)
-	type=$(sym_field "$libc" memcpy@GLIBC_2.2.5 4) || skip "this libc has no memcpy@GLIBC_2.2.5"
-	[ "$type" = FUNC ] || skip "memcpy@GLIBC_2.2.5 is $type in this libc"
+	# Every x86-64 glibc has it (its first symbol version); another libc is said, and the
+	# version rules are then proven by the unit tests on libfixture.so alone.
+	if ! type=$(sym_field "$libc" memcpy@GLIBC_2.2.5 4 2>/dev/null) || [[ $type != FUNC ]]; then
+		say "$libc has no plain memcpy@GLIBC_2.2.5 (not glibc?): versions are covered by test_resolve on libfixture.so"
+		return 0
+	fi
 	f=$(sym_addr "$DAEMON_PID" "$libc" memcpy@GLIBC_2.2.5)
 	size=$(sym_field "$libc" memcpy@GLIBC_2.2.5 3)
 
@@ -338,74 +271,11 @@ proc_path() {
 	[[ $stderr == *IFUNC* ]] || fail "no IFUNC in: $stderr"
 }
 
-# nginx_start: start Debian's nginx (master + 1 worker) on 127.0.0.1 at a free port, all
-# files under $BATS_TEST_TMPDIR/nginx; sets NGINX_PID (master) and NGINX_PORT. The master is
-# added to DAEMON_PIDS so that teardown's daemon_stop stops it (SIGTERM: fast shutdown).
-nginx_start() {
-	local dir=$BATS_TEST_TMPDIR/nginx n pid
-	mkdir -p "$dir"
-	for _ in 1 2 3; do
-		NGINX_PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-		cat >"$dir/nginx.conf" <<-EOF
-			master_process on;
-			worker_processes 1;
-			events { worker_connections 64; }
-			http {
-			    access_log off;
-			    client_body_temp_path $dir/body;
-			    proxy_temp_path $dir/proxy;
-			    fastcgi_temp_path $dir/fastcgi;
-			    uwsgi_temp_path $dir/uwsgi;
-			    scgi_temp_path $dir/scgi;
-			    server {
-			        listen 127.0.0.1:$NGINX_PORT;
-			        location / { return 200 "livepatch-test\n"; }
-			    }
-			}
-		EOF
-		rm -f "$dir/nginx.pid"
-		/usr/sbin/nginx -e stderr -p "$dir" -c "$dir/nginx.conf" \
-			-g "daemon off; pid $dir/nginx.pid; error_log stderr;" \
-			</dev/null >>"$dir/nginx.log" 2>&1 3>&- &
-		pid=$!
-		DAEMON_PIDS+=("$pid")
-		n=0
-		while ((n++ < 500)); do
-			if [[ -s $dir/nginx.pid ]] && nginx_get >/dev/null 2>&1; then
-				NGINX_PID=$pid
-				[[ $(<"$dir/nginx.pid") == "$pid" ]] || fail "pid file $(<"$dir/nginx.pid") != $pid"
-				return 0
-			fi
-			_lp_alive "$pid" || break
-			sleep 0.01
-		done
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		local keep=() p
-		for p in "${DAEMON_PIDS[@]}"; do
-			[[ $p == "$pid" ]] || keep+=("$p")
-		done
-		DAEMON_PIDS=("${keep[@]}")
-		grep -q 'Address already in use' "$dir/nginx.log" || break
-	done
-	cat "$dir/nginx.log" >&2
-	fail "nginx did not start"
-}
-
-# nginx_get: one HTTP GET / on NGINX_PORT; prints the response.
-nginx_get() {
-	local fd
-	exec {fd}<>"/dev/tcp/127.0.0.1/$NGINX_PORT" || return 1
-	printf 'GET / HTTP/1.0\r\nHost: localhost\r\n\r\n' >&"$fd"
-	timeout 2 cat <&"$fd"
-	exec {fd}>&-
-}
-
 @test "dry run on a running nginx master (stripped, .dynsym only): ngx_http_parse_request_line to ngx_http_parse_status_line is planned" {
-	[[ -x /usr/sbin/nginx ]] || skip "nginx is not installed (make deps)"
+	[[ -x /usr/sbin/nginx ]] || fail "nginx is not installed (run make deps: it installs nginx-light)" || return 1
 	# Both are exported by Debian's nginx (readelf --dyn-syms -W /usr/sbin/nginx).
 	LC_ALL=C readelf --dyn-syms -W /usr/sbin/nginx | grep -q ' FUNC .* ngx_http_parse_request_line$' ||
-		skip "this nginx does not export ngx_http_parse_request_line"
+		{ say "this nginx does not export ngx_http_parse_request_line: .dynsym-only resolution is covered by test_resolve on stripped/libfixture.so"; return 0; }
 	nginx_start
 	local f before after
 	f=$(sym_addr "$NGINX_PID" /usr/sbin/nginx ngx_http_parse_request_line)

@@ -1,12 +1,10 @@
 #!/usr/bin/env bats
 # --list and --symbols: read-only views of a live process, compared with its files.
 
-load ../helpers
-
-LP=${LP:-$BATS_TEST_DIRNAME/../../livepatch}
+load ../lib
 
 setup() {
-	[[ $EUID -eq 0 ]] || skip "needs root to read /proc/PID/map_files"
+	need_root
 }
 
 teardown() {
@@ -16,14 +14,14 @@ teardown() {
 # changed KEY...: print fields of the --list JSON, one change a line.
 list_json() {
 	"$LP" --pid "$DAEMON_PID" --list --json |
-		python3 -c 'import json,sys
+		"$PY" -c 'import json,sys
 d=json.load(sys.stdin)
 for c in d["changed"]: print(c["object"], c["symbol"], c["kind"], c.get("target_symbol"), c["bytes"][:2])'
 }
 
 addr_of() {	# addr_of FUNC: runtime address of FUNC in the daemon, from a revert's dry run
 	"$LP" --pid "$DAEMON_PID" --revert "$1" --dry-run --json |
-		python3 -c 'import json,sys; print(json.load(sys.stdin)["function"]["address"])'
+		json_get 'd["function"]["address"]'
 }
 
 @test "--list of an unpatched daemon finds nothing changed" {
@@ -71,7 +69,7 @@ EOF
 }
 
 @test "--list attaches nothing and leaves the text as it was" {
-	command -v strace >/dev/null || skip "strace not installed"
+	need_cmd strace strace
 	daemon_start counterd --threads 2
 	local a before
 	a=$(addr_of compute)
@@ -95,7 +93,7 @@ EOF
 	! echo "$output" | grep -v '^libc.so.6:mall'
 	run "$LP" --pid "$DAEMON_PID" --symbols --json
 	[ "$status" -eq 0 ]
-	echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert "counterd:compute" in d["symbols"] and len(d["symbols"]) > 1000, len(d["symbols"])'
+	json_check '"counterd:compute" in d["symbols"] and len(d["symbols"]) > 1000' <<<"$output"
 	# Data objects are not functions: not listed.
 	run "$LP" --pid "$DAEMON_PID" --symbols compute_data
 	[ -z "$output" ]

@@ -5,7 +5,7 @@
 
 bats_require_minimum_version 1.5.0
 
-ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+load ../lib
 
 setup() {
 	DEST=$BATS_TEST_TMPDIR/dest
@@ -120,4 +120,17 @@ assert_not_rebuilt() {
 	mk uninstall DESTDIR="$DEST"
 	[ -z "$(find "$DEST" -type f)" ]
 	assert_not_rebuilt
+}
+
+@test "plain make without the -dev packages stops at once: one line naming what is missing and make deps" {
+	# An empty PKG_CONFIG_LIBDIR: pkg-config finds none of the libraries, as on a fresh
+	# machine; a build directory of its own, so that something has to be compiled.
+	mkdir -p "$BATS_TEST_TMPDIR/no-pc"
+	PKG_CONFIG_LIBDIR=$BATS_TEST_TMPDIR/no-pc run --separate-stderr \
+		make --no-print-directory -C "$ROOT" B="$BATS_TEST_TMPDIR/b" "$BATS_TEST_TMPDIR/b/src/run.o"
+	[ "$status" -ne 0 ] || fail "make succeeded without the libraries"
+	[[ ${stderr_lines[0]} == "livepatch: error: cannot build, missing: libelf libdw capstone libbpf (run: make deps, as root)" ]] ||
+		fail "first stderr line: ${stderr_lines[0]}" "stderr: $stderr"
+	[[ $stderr != *"No such file"* && $stderr != *capstone.h* ]] || fail "a compiler error: $stderr"
+	[ ! -e "$BATS_TEST_TMPDIR/b/src" ] || fail "make compiled something: $(ls "$BATS_TEST_TMPDIR/b/src")"
 }

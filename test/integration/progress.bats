@@ -1,13 +1,11 @@
 #!/usr/bin/env bats
 # The progress line: on a terminal after about a second, never in --json or when piped.
 
-load ../helpers
-
-LP=${LP:-$BATS_TEST_DIRNAME/../../livepatch}
+load ../lib
 
 setup() {
-	[[ $EUID -eq 0 ]] || skip "needs root for ptrace"
-	command -v script >/dev/null || skip "script (util-linux) not installed"
+	need_root
+	need_cmd script util-linux
 }
 
 teardown() {
@@ -31,5 +29,5 @@ teardown() {
 	script -qec "LP_FAULT_SLEEP_MS=300 '$LP' --pid $DAEMON_PID --revert compute --json" \
 		/dev/null >"$LP_TMP/tty.out"
 	! grep -q "in progress" "$LP_TMP/tty.out"
-	tr -d '\r' <"$LP_TMP/tty.out" | python3 -c 'import json,sys; assert json.load(sys.stdin)["status"] == "reverted"'
+	tr -d '\r' <"$LP_TMP/tty.out" | json_check 'd["status"] == "reverted"'
 }

@@ -6,11 +6,8 @@
 
 bats_require_minimum_version 1.5.0
 
-load ../helpers
-load ../lp_run
+load ../lib
 
-ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-LP=${LP_BIN:-$ROOT/livepatch}
 SCHEMA=$ROOT/schema/livepatch.schema.json
 VALIDATE=$ROOT/schema/validate.py
 
@@ -33,7 +30,7 @@ setup_file() {
 }
 
 setup() {
-	PY=$(<"$BATS_FILE_TMPDIR/python")
+	PY=$(<"$BATS_FILE_TMPDIR/python")	# json_get (lib.bash) uses it too
 	BG_PIDS=()
 	N=0
 	unset LP_FAULT LP_FAULT_SLEEP_MS
@@ -41,10 +38,6 @@ setup() {
 
 teardown() {
 	lp_teardown
-}
-
-needs_root() {
-	[[ $EUID -eq 0 ]] || skip "needs root: ptrace, /proc/PID/map_files and BPF"
 }
 
 # valid FILE: FILE validates against the schema; else print why and fail.
@@ -90,17 +83,9 @@ lpj() {
 	valid "$OUT"
 }
 
-# field EXPR [FILE]: a Python expression over the object d, from FILE (default $OUT).
-field() {
-	"$PY" -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-v = eval(sys.argv[2])
-print("null" if v is None else str(v).lower() if isinstance(v, bool) else v)' "${2:-$OUT}" "$1"
-}
-
 expect() {	# expect EXPR VALUE: field EXPR of $OUT is VALUE
 	local got
-	got=$(field "$1")
+	got=$(json_get "$1" "$OUT")
 	[[ $got == "$2" ]] || {
 		echo "$1 is '$got', expected '$2' in $(<"$OUT")" >&2
 		return 1
@@ -135,7 +120,7 @@ EOF
 # --- reports ------------------------------------------------------------------------------
 
 @test "dry run of a patch, of a revert (not patched) and of a revert of a patch: valid" {
-	needs_root
+	need_root
 	daemon_start counterd --threads 2
 	lpj 0 --pid "$DAEMON_PID" --func compute --target compute_v2 --dry-run
 	expect 'd["status"]' planned
@@ -157,7 +142,7 @@ EOF
 }
 
 @test "applied patch with its transaction, already_applied, reverted, not_patched: valid" {
-	needs_root
+	need_root
 	daemon_start counterd --threads 4
 	lpj 0 --pid "$DAEMON_PID" --func compute --target compute_v2
 	expect 'd["status"]' applied
@@ -174,7 +159,7 @@ EOF
 }
 
 @test "a far target (jmp_abs64) and its revert: valid" {
-	needs_root
+	need_root
 	daemon_start counterd --threads 2
 	lpj 0 --pid "$DAEMON_PID" --func libc.so.6:getenv --target counterd:compute
 	expect 'd["sites"][0]["form"]' jmp_abs64
@@ -183,7 +168,8 @@ EOF
 }
 
 @test "applied patch with --verify=0.3 (verify object, pass) and a verified revert: valid" {
-	needs_root
+	need_root
+	if ! kernel_has_btf; then verify_refused; return; fi
 	daemon_start counterd --threads 4
 	lpj 0 --pid "$DAEMON_PID" --func compute --target compute_v2 --verify=0.3
 	expect 'd["verify"]["verdict"]' pass
@@ -194,7 +180,7 @@ EOF
 }
 
 @test "rolled-back transaction (LP_FAULT=tail, exit 6): valid, with the error" {
-	needs_root
+	need_root
 	daemon_start counterd --threads 4
 	LP_FAULT='tail' lpj 6 --pid "$DAEMON_PID" --func compute --target compute_v2
 	expect 'd["status"]' rolled_back
@@ -203,7 +189,8 @@ EOF
 }
 
 @test "inconclusive verify (idle daemon, exit 7): valid, with the verify object and the error" {
-	needs_root
+	need_root
+	if ! kernel_has_btf; then verify_refused; return; fi
 	daemon_start counterd --idle
 	lpj 7 --pid "$DAEMON_PID" --func compute --target compute_v2 --verify=0.3
 	expect 'd["verify"]["verdict"]' inconclusive
@@ -211,7 +198,8 @@ EOF
 }
 
 @test "failed verify (a second entry still runs the old body, exit 7): valid" {
-	needs_root
+	need_root
+	if ! kernel_has_btf; then verify_refused; return; fi
 	daemon_start counterd --threads 1 --second-entry
 	lpj 7 --pid "$DAEMON_PID" --func compute_alt --target compute_v2 --verify=0.3
 	expect 'd["verify"]["verdict"]' fail
@@ -219,40 +207,35 @@ EOF
 }
 
 @test "exec during the transaction: the object livepatch prints is valid (failed, exit 3)" {
-	needs_root
+	need_root
 	local pid rc=0
 	daemon_start execd
 	pid=$DAEMON_PID
 	N=1
 	OUT=$BATS_TEST_TMPDIR/out.1.json
-	LP_FAULT_SLEEP_MS=400 timeout 60 "$LP" -p "$pid" -f compute -t compute_v2 --json \
+	LP_FAULT_SLEEP_MS=400 timeout 60 "$LP" -p "$pid" -f compute -t compute_v2 --json --verbose \
 		>"$OUT" 2>"$OUT.err" 3>&- &
 	BG_PIDS+=($!)
-	sleep 0.3
+	# Sync 0 done, the int3 being written: the exec lands mid-transaction, every time.
+	wait_point sync0 "${BG_PIDS[0]}" "$OUT.err" || return 1
 	kill -USR2 "$pid"
 	wait "${BG_PIDS[0]}" || rc=$?
 	BG_PIDS=()
 	kill -KILL "$pid" 2>/dev/null || true
-	# Whether livepatch notices the exec is transact.bats's business; here, whatever it
-	# printed must be valid, and a failure must carry its code.
+	# Mid-transaction, livepatch notices the exec (transact.bats proves it at every step):
+	# what it printed must be valid, with the code of the failure.
 	valid "$OUT"
-	if ((rc == 3)); then
-		expect 'd["error"]["code"]' 3
-		if [[ $(field '"status" in d') == true ]]; then
-			expect 'd["status"]' failed
-		fi
-	else
-		((rc == 0)) || {
-			echo "livepatch exited $rc: $(<"$OUT") $(<"$OUT.err")" >&2
-			return 1
-		}
+	((rc == 3)) || fail "livepatch exited $rc, expected 3: $(<"$OUT") $(<"$OUT.err")" || return 1
+	expect 'd["error"]["code"]' 3
+	if [[ $(json_get '"status" in d' "$OUT") == true ]]; then
+		expect 'd["status"]' failed
 	fi
 }
 
 # --- batches ------------------------------------------------------------------------------
 
 @test "batches: two pairs with one skipped, a plan file, a revert batch, --revert-all: valid" {
-	needs_root
+	need_root
 	daemon_start manyd --threads 2
 	"$LP" --pid "$DAEMON_PID" --func f0001 --target g0001 -q
 	lpj 0 --pid "$DAEMON_PID" --func f0000 --target g0000 --func f0001 --target g0001 --dry-run
@@ -283,7 +266,7 @@ EOF
 }
 
 @test "batches: a rolled-back batch (exit 6) and the errors of a batch (2, 4, 5): valid" {
-	needs_root
+	need_root
 	daemon_start manyd --threads 2
 	printf 'f0000 g0000\nf0001 g0001\nf0002 g0002\n' >"$BATS_TEST_TMPDIR/plan"
 	LP_FAULT='tail' lpj 6 --pid "$DAEMON_PID" --plan "$BATS_TEST_TMPDIR/plan"
@@ -298,7 +281,7 @@ EOF
 }
 
 @test "call-site mode: dry run, applied, reverted, with the references left alone: valid" {
-	needs_root
+	need_root
 	[[ -x $LP_BUILD/daemons/callersd ]] || {
 		echo "no $LP_BUILD/daemons/callersd: run make daemons" >&2
 		return 1
@@ -323,7 +306,7 @@ EOF
 # --- error-only objects ---------------------------------------------------------------------
 
 @test "error objects: usage (2), no such pid (3), unknown symbol (4), refused site (5): valid" {
-	needs_root
+	need_root
 	daemon_start counterd --threads 2
 	lpj 2 --pid "$DAEMON_PID" --func compute
 	expect 'list(d)' "['error']"
@@ -345,7 +328,7 @@ EOF
 # --- --list and --symbols -------------------------------------------------------------------
 
 @test "--list: nothing changed, then near and far jumps and a foreign int3: valid" {
-	needs_root
+	need_root
 	daemon_start counterd --threads 2
 	lpj 0 --pid "$DAEMON_PID" --list
 	expect 'len(d["changed"])' 0
@@ -369,7 +352,7 @@ EOF
 }
 
 @test "--symbols comp, all symbols, and a prefix that matches nothing: valid" {
-	needs_root
+	need_root
 	daemon_start counterd --threads 2
 	lpj 0 --pid "$DAEMON_PID" --symbols comp
 	expect '"counterd:compute_v2" in d["symbols"]' true
@@ -384,7 +367,7 @@ EOF
 # --- the schema is strict -------------------------------------------------------------------
 
 @test "an extra member fails validation, at every level of every kind of output" {
-	needs_root
+	need_root
 	daemon_start counterd --threads 4
 	local x=$BATS_TEST_TMPDIR/x.json
 	lpj 0 --pid "$DAEMON_PID" --func compute --target compute_v2 --verify=0.3
@@ -409,7 +392,7 @@ EOF
 }
 
 @test "wrong types, enum values, addresses and byte strings fail validation" {
-	needs_root
+	need_root
 	daemon_start counterd --threads 2
 	local x=$BATS_TEST_TMPDIR/x.json
 	lpj 0 --pid "$DAEMON_PID" --func compute --target compute_v2 --dry-run

@@ -1,36 +1,31 @@
 #!/usr/bin/env bats
 # --verify: the kernel's own count (BPF) of traps raised/delivered and of calls that
 # reach the new and the old code, checked against what the daemons count themselves.
+# On a kernel without BTF each test proves instead that --verify is refused (exit 3) and
+# says so; LP_TEST_BTF=off takes that path here (livepatch then sees no /sys/kernel/btf).
 
-load ../helpers
-
-LP=${LP:-$BATS_TEST_DIRNAME/../../livepatch}
+load ../lib
 
 setup() {
-	[[ $EUID -eq 0 ]] || skip "needs root for ptrace and BPF"
-	[[ -r /sys/kernel/btf/vmlinux ]] || skip "kernel has no BTF"
+	need_root
 }
 
 teardown() {
 	daemon_stop || true
 }
 
-# json FILE EXPR: evaluate a python expression on the JSON object in FILE as d.
-json() {
-	python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
-}
-
 @test "verify passes a normal patch: target hit, old body not, no trap delivered, traps cross-checked" {
+	if ! kernel_has_btf; then verify_refused; return; fi
 	daemon_start counterd --threads 4
 	run timeout 60 "$LP" --pid "$DAEMON_PID" --func compute --target compute_v2 --verify=0.5 --json
 	[ "$status" -eq 0 ]
 	echo "$output" >"$LP_TMP/out.json"
-	[ "$(json "$LP_TMP/out.json" 'd["verify"]["verdict"]')" = pass ]
-	(($(json "$LP_TMP/out.json" 'd["verify"]["target_hits"]') > 0))
-	[ "$(json "$LP_TMP/out.json" 'd["verify"]["old_hits"]')" -eq 0 ]
-	[ "$(json "$LP_TMP/out.json" 'd["verify"]["traps_delivered"]')" -eq 0 ]
-	[ "$(json "$LP_TMP/out.json" 'd["verify"]["traps_generated"]')" -eq \
-	  "$(json "$LP_TMP/out.json" 'd["verify"]["traps_handled"]')" ]
+	[ "$(json_get 'd["verify"]["verdict"]' "$LP_TMP/out.json")" = pass ]
+	(($(json_get 'd["verify"]["target_hits"]' "$LP_TMP/out.json") > 0))
+	[ "$(json_get 'd["verify"]["old_hits"]' "$LP_TMP/out.json")" -eq 0 ]
+	[ "$(json_get 'd["verify"]["traps_delivered"]' "$LP_TMP/out.json")" -eq 0 ]
+	[ "$(json_get 'd["verify"]["traps_generated"]' "$LP_TMP/out.json")" -eq \
+	  "$(json_get 'd["verify"]["traps_handled"]' "$LP_TMP/out.json")" ]
 	# The daemon agrees: compute stopped, compute_v2 runs.
 	local a b
 	a=$(status_get calls_compute)
@@ -41,6 +36,7 @@ json() {
 }
 
 @test "verify of an idle daemon is inconclusive (exit 7) and says the function was not called" {
+	if ! kernel_has_btf; then verify_refused; return; fi
 	daemon_start counterd --idle
 	run timeout 60 "$LP" --pid "$DAEMON_PID" --func compute --target compute_v2 --verify=0.3
 	[ "$status" -eq 7 ]
@@ -49,6 +45,7 @@ json() {
 }
 
 @test "verify with --verify-min-calls 0 accepts an idle daemon" {
+	if ! kernel_has_btf; then verify_refused; return; fi
 	daemon_start counterd --idle
 	run timeout 60 "$LP" --pid "$DAEMON_PID" --func compute --target compute_v2 --verify=0.3 \
 		--verify-min-calls 0 --json
@@ -57,27 +54,29 @@ json() {
 }
 
 @test "verify fails (exit 7) when the old body is entered by a path that bypasses the entry" {
+	if ! kernel_has_btf; then verify_refused; return; fi
 	daemon_start counterd --threads 1 --second-entry
 	run timeout 60 "$LP" --pid "$DAEMON_PID" --func compute_alt --target compute_v2 --verify=0.5 --json
 	[ "$status" -eq 7 ]
 	echo "$output" >"$LP_TMP/out.json"
-	[ "$(json "$LP_TMP/out.json" 'd["verify"]["verdict"]')" = fail ]
-	(($(json "$LP_TMP/out.json" 'd["verify"]["old_hits"]') > 0))
-	[ "$(json "$LP_TMP/out.json" 'd["error"]["code"]')" -eq 7 ]
+	[ "$(json_get 'd["verify"]["verdict"]' "$LP_TMP/out.json")" = fail ]
+	(($(json_get 'd["verify"]["old_hits"]' "$LP_TMP/out.json") > 0))
+	[ "$(json_get 'd["error"]["code"]' "$LP_TMP/out.json")" -eq 7 ]
 	# The daemon's own counter of that second entry moved too.
 	status_wait_change calls_compute_alt_body
 }
 
 @test "verify passes a revert in the other direction: the original code runs again" {
+	if ! kernel_has_btf; then verify_refused; return; fi
 	daemon_start counterd --threads 4
 	run timeout 60 "$LP" --pid "$DAEMON_PID" --func compute --target compute_v2 -q
 	[ "$status" -eq 0 ]
 	run timeout 60 "$LP" --pid "$DAEMON_PID" --revert compute --verify=0.5 --json
 	[ "$status" -eq 0 ]
 	echo "$output" >"$LP_TMP/out.json"
-	[ "$(json "$LP_TMP/out.json" 'd["verify"]["verdict"]')" = pass ]
-	[ "$(json "$LP_TMP/out.json" 'd["verify"]["target_probe"]')" = 0x0 ]
-	(($(json "$LP_TMP/out.json" 'd["verify"]["old_hits"]') > 0))
+	[ "$(json_get 'd["verify"]["verdict"]' "$LP_TMP/out.json")" = pass ]
+	[ "$(json_get 'd["verify"]["target_probe"]' "$LP_TMP/out.json")" = 0x0 ]
+	(($(json_get 'd["verify"]["old_hits"]' "$LP_TMP/out.json") > 0))
 	local a b
 	a=$(status_get calls_compute_v2)
 	status_wait_change calls_compute
@@ -86,6 +85,7 @@ json() {
 }
 
 @test "the text after a verified patch is byte-identical to a plain patch's (probes are gone)" {
+	if ! kernel_has_btf; then verify_refused; return; fi
 	daemon_start counterd --threads 2
 	local plain=$DAEMON_PID
 	daemon_start counterd --threads 2
@@ -93,17 +93,18 @@ json() {
 	"$LP" --pid "$plain" --func compute --target compute_v2 -q
 	"$LP" --pid "$verified" --func compute --target compute_v2 -q --verify=0.3
 	local fa fb ga gb
-	fa=$("$LP" --pid "$plain" --func compute --target compute_v2 -n -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["function"]["address"])')
-	fb=$("$LP" --pid "$verified" --func compute --target compute_v2 -n -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["function"]["address"])')
+	fa=$("$LP" --pid "$plain" --func compute --target compute_v2 -n -j | json_get 'd["function"]["address"]')
+	fb=$("$LP" --pid "$verified" --func compute --target compute_v2 -n -j | json_get 'd["function"]["address"]')
 	# compute_v2's address from the target of the same dry run (compute_v2 -> compute would
 	# now be refused: compute jumps to compute_v2, a cycle).
-	ga=$("$LP" --pid "$plain" --func compute --target compute_v2 -n -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["target"]["address"])')
-	gb=$("$LP" --pid "$verified" --func compute --target compute_v2 -n -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["target"]["address"])')
+	ga=$("$LP" --pid "$plain" --func compute --target compute_v2 -n -j | json_get 'd["target"]["address"]')
+	gb=$("$LP" --pid "$verified" --func compute --target compute_v2 -n -j | json_get 'd["target"]["address"]')
 	[ "$(text_sum "$plain" "$fa" 64)" = "$(text_sum "$verified" "$fb" 64)" ]
 	[ "$(text_sum "$plain" "$ga" 64)" = "$(text_sum "$verified" "$gb" 64)" ]
 }
 
 @test "traps generated equal traps handled over 5 verified cycles on 16 hot threads" {
+	if ! kernel_has_btf; then verify_refused; return; fi
 	daemon_start counterd --threads 16 --mode slow
 	local i args gen=0 handled=0
 	for i in $(seq 5); do
@@ -113,10 +114,10 @@ json() {
 			echo "$output"
 			[ "$status" -eq 0 ]
 			echo "$output" >"$LP_TMP/out.json"
-			[ "$(json "$LP_TMP/out.json" 'd["verify"]["traps_delivered"]')" -eq 0 ]
+			[ "$(json_get 'd["verify"]["traps_delivered"]' "$LP_TMP/out.json")" -eq 0 ]
 			local g h
-			g=$(json "$LP_TMP/out.json" 'd["verify"]["traps_generated"]')
-			h=$(json "$LP_TMP/out.json" 'd["verify"]["traps_handled"]')
+			g=$(json_get 'd["verify"]["traps_generated"]' "$LP_TMP/out.json")
+			h=$(json_get 'd["verify"]["traps_handled"]' "$LP_TMP/out.json")
 			[ "$g" -eq "$h" ]
 			gen=$((gen + g))
 			handled=$((handled + h))
@@ -128,7 +129,8 @@ json() {
 }
 
 @test "verify without BPF privileges fails early (exit 3) and writes nothing" {
-	command -v capsh >/dev/null || skip "capsh not installed"
+	if ! kernel_has_btf; then verify_refused; return; fi
+	need_cmd capsh libcap2-bin
 	daemon_start counterd --threads 2
 	run capsh --drop=cap_bpf,cap_perfmon,cap_sys_admin -- -c \
 		"'$LP' --pid $DAEMON_PID --func compute --target compute_v2 --verify"

@@ -149,6 +149,41 @@ static void test_proc_open_live_process(void **state)
 	assert_true(P.nobjs >= 2);
 }
 
+/* The first bytes of fixture NAME's file, as check_arch reads them from /proc/PID/exe. */
+static size_t read_ident(const char *name, unsigned char *buf, size_t cap)
+{
+	FILE *f = fopen(u_fixture(name, 0), "rb");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, cap, f);
+	fclose(f);
+	return n;
+}
+
+/* An i386 program (sleep32, read, not run: the kernel may lack 32-bit emulation) is
+ * refused with LP_EXIT_PROCESS "not an x86-64 program (32-bit, machine 3)"; an x86-64
+ * one passes; a short or non-ELF header is left to the later checks. */
+static void test_proc_check_elf_arch(void **state)
+{
+	unsigned char id[64];
+	size_t n;
+
+	(void)state;
+	n = read_ident("sleep32", id, sizeof(id));
+	assert_int_equal(proc_check_elf_arch(1234, id, n, &D), LP_ERR(LP_EXIT_PROCESS));
+	assert_int_equal(D.code, LP_EXIT_PROCESS);
+	assert_contains(D.msg, "process 1234 is not an x86-64 program (32-bit, machine 3)");
+
+	memset(&D, 0, sizeof(D));
+	n = read_ident("fixture_prog", id, sizeof(id));
+	assert_int_equal(proc_check_elf_arch(1234, id, n, &D), 0);
+	assert_int_equal(proc_check_elf_arch(1234, id, 10, &D), 0);
+	memcpy(id, "#!/bin/sh\n", 10);
+	assert_int_equal(proc_check_elf_arch(1234, id, n, &D), 0);
+	assert_int_equal(D.code, 0);
+}
+
 /* lp_exit_code: success -> 0, LP_ERR(code) -> code, plain -errno -> 1 (internal). */
 static void test_lp_exit_code_mapping(void **state)
 {
@@ -188,6 +223,7 @@ int main(void)
 		T(test_proc_open_thread_id_refused),
 		T(test_proc_open_traced_names_tracer),
 		T(test_proc_open_live_process),
+		T(test_proc_check_elf_arch),
 		T(test_lp_exit_code_mapping),
 		T(test_lp_fail_first_wins),
 	};

@@ -20,10 +20,12 @@ U_ABINS  := $(U_NAMES:%=$(U_AOUT)/%)
 # Fixtures: a PIE program + a shared library with versioned symbols; and in
 # stripped/ a copy of both whose library has no .symtab (same addresses, so the
 # tests take the expected ones from the unstripped file; names and versions then
-# come from .dynsym, .gnu.version and .gnu.version_d).
+# come from .dynsym, .gnu.version and .gnu.version_d). sleep32: the i386 test daemon's
+# file, read (never run) by the "not an x86-64 program" test, which so passes on a
+# kernel without 32-bit emulation.
 U_FCFLAGS := -O2 -g -fcf-protection=full
 U_FIXTURES := $(U_FIX)/fixture_prog $(U_FIX)/libfixture.so \
-              $(U_FIX)/stripped/fixture_prog $(U_FIX)/stripped/libfixture.so
+              $(U_FIX)/stripped/fixture_prog $(U_FIX)/stripped/libfixture.so $(U_FIX)/sleep32
 U_FDEPS  := $(U_FDIR)/shapes.S $(U_FDIR)/fixture_prog.c $(U_DIR)/unit.mk
 
 .PHONY: unit-build
@@ -51,6 +53,9 @@ $(U_FIX)/libfixture.so: $(U_FDIR)/libfixture.S $(U_FDIR)/libfixture.map $(U_DIR)
 $(U_FIX)/fixture_prog: $(U_FDEPS) $(U_FIX)/libfixture.so
 	$(CC) $(U_FCFLAGS) -fPIE -pie -o $@ $(U_FDIR)/fixture_prog.c $(U_FDIR)/shapes.S \
 		-L$(U_FIX) -lfixture -Wl,-rpath,'$$ORIGIN'
+
+$(U_FIX)/sleep32: test/daemons/sleep32.S $(U_DIR)/unit.mk | $(U_FIX)
+	$(CC) -m32 -nostdlib -static -no-pie -Wl,--build-id=none -o $@ $<
 
 $(U_FIX)/stripped/libfixture.so: $(U_FIX)/libfixture.so | $(U_FIX)/stripped
 	strip --strip-all -o $@ $<
