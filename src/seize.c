@@ -120,13 +120,14 @@ static bool forkless_now(const struct lp_threads *ts, struct lp_thread *t)
 	return !spawning_call(nr) && nr != SYS_vfork;
 }
 
-/* lp_fanout_run() over ts->v[from...]: classify each thread just seized. */
+/* lp_fanout_run() over ts->v[from...]: note_forkless() each thread just seized. */
 struct from {
 	struct lp_threads *ts;
 	size_t from;
 };
 
-static void classify(void *ctx, size_t i)
+/* Whether thread @i just seized is forkless (forkless_now), unless known already. */
+static void note_forkless(void *ctx, size_t i)
 {
 	struct from *c = ctx;
 	struct lp_thread *t = &c->ts->v[c->from + i];
@@ -171,14 +172,14 @@ static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 		}
 		t->state = ours ? TH_NEW : TH_RUNNING;
 		t->synced = ours;
-		t->forkless = ours;	/* the others: classify(), once all are seized */
+		t->forkless = ours;	/* the others: note_forkless(), once all are seized */
 		found++;
 	}
 	closedir(dir);
 	if ((size_t)found >= LP_FANOUT_MIN && !ts->fan)
 		ts->fan = lp_fanout_start();
 	struct from c = { ts, ts->n - (size_t)found };
-	lp_fanout_run(ts->fan, (size_t)found, classify, &c);
+	lp_fanout_run(ts->fan, (size_t)found, note_forkless, &c);
 	return found;
 }
 
