@@ -80,30 +80,6 @@ int proc_count_threads(pid_t pid);
 int resolve_function(struct lp_proc *p, const char *spec, const char *role,
 		     struct lp_symbol *out, struct lp_diag *d) LP_MUST_CHECK;
 
-/* A batch: functions and their targets (has_target false: a revert). */
-struct lp_pairs {
-	struct lp_symbol *f, *g;
-	size_t n;
-	bool revert;
-};
-
-struct lp_options;
-
-/* What a plan file may hold: bytes in all, bytes in one line (its newline not counted). */
-#define LP_PLAN_MAX_BYTES (16u << 20)
-#define LP_PLAN_MAX_LINE 4096u
-
-/*
- * Resolve every pair the options name: --func/--target pairs, --revert, a plan
- * file, or --revert-all (every jump livepatch wrote, from memory vs files).
- * A bad plan-file line (not 'F G', a NUL byte, longer than LP_PLAN_MAX_LINE, a
- * function already in the batch) is a usage error naming FILE:LINE; so is a file
- * that cannot be read or holds more than LP_PLAN_MAX_BYTES.
- */
-int pairs_collect(struct lp_proc *p, const struct lp_options *o, struct lp_pairs *out,
-		  struct lp_diag *d) LP_MUST_CHECK;
-void pairs_free(struct lp_pairs *pairs);
-
 /* The object and mapping that hold @addr, or NULL. */
 const struct lp_object *proc_object_at(const struct lp_proc *p, uint64_t addr,
 				       const struct lp_mapping **map);

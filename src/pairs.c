@@ -1,5 +1,5 @@
 /*
- * Pairs: what the user asked to patch, as resolved functions. One pair, a
+ * Pairs: what the user asked to patch, as resolved functions (pairs.h). One pair, a
  * repeated --func/--target, a plan file, or --revert-all; all become one batch.
  */
 #include <errno.h>
@@ -11,8 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "inspect.h"
-#include "livepatch.h"
-#include "resolve.h"
+#include "pairs.h"
 
 /* Room in @ps for one more pair (@cap: its arrays' length). */
 static int reserve_pair(struct lp_pairs *ps, size_t *cap)
@@ -264,21 +263,21 @@ static int collect_patched(struct lp_proc *p, struct lp_pairs *ps, size_t *cap, 
 	return ret;
 }
 
-int pairs_collect(struct lp_proc *p, const struct lp_options *o, struct lp_pairs *ps,
+int pairs_collect(struct lp_proc *p, const struct lp_pairs_want *w, struct lp_pairs *ps,
 		  struct lp_diag *d)
 {
 	size_t cap = 0;
 	int ret = 0;
 
 	memset(ps, 0, sizeof(*ps));
-	ps->revert = o->nreverts || o->revert_all;
-	for (size_t i = 0; !ret && i < o->nfuncs; i++)
-		ret = resolve_pair(p, ps, &cap, o->funcs[i], o->targets[i], d);
-	for (size_t i = 0; !ret && i < o->nreverts; i++)
-		ret = resolve_pair(p, ps, &cap, o->reverts[i], NULL, d);
-	if (!ret && o->plan_file)
-		ret = read_plan_file(p, o->plan_file, ps, &cap, d);
-	if (!ret && o->revert_all)
+	ps->revert = w->nreverts || w->revert_all;
+	for (size_t i = 0; !ret && i < w->nfuncs; i++)
+		ret = resolve_pair(p, ps, &cap, w->funcs[i], w->targets[i], d);
+	for (size_t i = 0; !ret && i < w->nreverts; i++)
+		ret = resolve_pair(p, ps, &cap, w->reverts[i], NULL, d);
+	if (!ret && w->plan_file)
+		ret = read_plan_file(p, w->plan_file, ps, &cap, d);
+	if (!ret && w->revert_all)
 		ret = collect_patched(p, ps, &cap, d);
 	return ret;
 }

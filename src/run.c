@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "livepatch.h"
+#include "pairs.h"
 #include "plan.h"
 #include "report.h"
 #include "resolve.h"
@@ -213,8 +214,14 @@ int livepatch_run(const struct lp_options *o)
 			ret = fail(o, &d, ret);
 		goto out;
 	}
-	if (!ret)
-		ret = pairs_collect(&proc, o, &ps, &d);
+	if (!ret) {
+		struct lp_pairs_want w = {
+			.funcs = o->funcs, .targets = o->targets, .nfuncs = o->nfuncs,
+			.reverts = o->reverts, .nreverts = o->nreverts,
+			.plan_file = o->plan_file, .revert_all = o->revert_all,
+		};
+		ret = pairs_collect(&proc, &w, &ps, &d);
+	}
 	if (!ret && !ps.n) {	/* --revert-all found nothing livepatch wrote */
 		if (!o->quiet || o->json)
 			report_nothing_patched(stdout, &proc, o->dry_run, o->json);
