@@ -18,6 +18,7 @@
 #include "livepatch.h"
 #include "pairs.h"
 #include "plan.h"
+#include "proc.h"
 #include "report.h"
 #include "resolve.h"
 #include "transact.h"
@@ -286,6 +287,7 @@ out:
 	verify_close(verifier);
 	pairs_free(&ps);
 	plan_free(&plan);
+	resolve_release(&proc);
 	proc_close(&proc);
 	return ret;
 }

@@ -19,7 +19,7 @@
 #include "frames.h"
 #include "inject.h"
 #include "ptrace_ops.h"
-#include "resolve.h"
+#include "proc.h"
 #include "seize.h"
 #include "sigstate.h"
 #include "transact.h"
@@ -1093,7 +1093,7 @@ static bool process_ending(struct tx *tx)
 			(void)on_wait_status(tx, w, status, false);
 		if (!process_alive(tx) || tx->exec_seen)
 			return true;
-		if (task_exiting(tx->pid, tx->via))
+		if (proc_task_exiting(tx->pid, tx->via))
 			return true;
 		snprintf(path, sizeof(path), "/proc/%d/maps", tx->via);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -1,10 +1,14 @@
 /*
  * proc: proc_open() refusing processes that cannot be patched (LP_EXIT_PROCESS
- * and why), and the error-code plumbing (lp_fail, lp_exit_code).
+ * and why), the readers of /proc/PID/stat and status, and the error-code
+ * plumbing (lp_fail, lp_exit_code).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "util.h"
-#include "resolve.h"
+#include "proc.h"
 
 static struct lp_proc P;
 static struct lp_diag D;
@@ -57,16 +61,24 @@ static void test_proc_open_missing_pid(void **state)
 	expect_process_error(pid_max, "no process with pid");
 }
 
-/* An exited, unreaped child: LP_EXIT_PROCESS and the message says "zombie". */
-static void test_proc_open_zombie(void **state)
+/* A child that has exited and is not reaped yet. */
+static pid_t start_zombie(void)
 {
 	pid_t pid = fork();
 
-	(void)state;
 	assert_true(pid >= 0);
 	if (!pid)
 		_exit(0);
 	assert_true(u_wait_state(pid, 'Z'));
+	return pid;
+}
+
+/* An exited, unreaped child: LP_EXIT_PROCESS and the message says "zombie". */
+static void test_proc_open_zombie(void **state)
+{
+	pid_t pid = start_zombie();
+
+	(void)state;
 	expect_process_error(pid, "zombie");
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 }
@@ -149,6 +161,86 @@ static void test_proc_open_live_process(void **state)
 	assert_true(P.nobjs >= 2);
 }
 
+/* A stat line whose comm holds ") (" and spaces: the fields after it are still found. */
+static void test_stat_field_comm_with_parens(void **state)
+{
+	const char *line = "42 (x) (y z ) R 7 42 42 0 -1 4194560 12 0\n";
+
+	(void)state;
+	assert_string_equal(proc_stat_field(line, 1), line);
+	assert_int_equal(strncmp(proc_stat_field(line, 2), "x) (y z ) R", 11), 0);
+	assert_int_equal(*proc_stat_field(line, 3), 'R');
+	assert_int_equal(strtol(proc_stat_field(line, 4), NULL, 10), 7);
+	assert_int_equal(strtol(proc_stat_field(line, 9), NULL, 10), 4194560);
+	assert_int_equal(strtol(proc_stat_field(line, 11), NULL, 10), 0);
+	assert_null(proc_stat_field(line, 12));		/* past the end */
+	assert_null(proc_stat_field(line, 0));
+	assert_null(proc_stat_field("42 (cut short", 3));	/* no ')' */
+	assert_null(proc_stat_field("42 (x)", 3));
+}
+
+/* Our own stat, read while this thread's comm holds ") (" and spaces. */
+static void test_stat_read_own_thread(void **state)
+{
+	char old[16], buf[1024];
+	const char *f;
+
+	(void)state;
+	assert_int_equal(prctl(PR_GET_NAME, old), 0);
+	assert_int_equal(prctl(PR_SET_NAME, "a) (b c) d"), 0);
+	int n = proc_stat_read(getpid(), gettid(), buf, sizeof(buf));
+	assert_int_equal(prctl(PR_SET_NAME, old), 0);
+	assert_true(n > 0);
+	assert_int_equal(strncmp(proc_stat_field(buf, 2), "a) (b c) d)", 11), 0);
+	assert_int_equal(*proc_stat_field(buf, 3), 'R');
+	assert_non_null(f = proc_stat_field(buf, 4));
+	assert_int_equal(strtol(f, NULL, 10), getppid());
+	assert_false(proc_task_exiting(getpid(), gettid()));
+	assert_int_equal(proc_stat_read(getpid(), 0, buf, sizeof(buf)) > 0, 1);
+	assert_int_equal(strtol(proc_stat_field(buf, 1), NULL, 10), getpid());
+}
+
+/* An exited, unreaped child is exiting; so is one already reaped. */
+static void test_task_exiting_zombie(void **state)
+{
+	pid_t pid = start_zombie();
+
+	(void)state;
+	assert_true(proc_task_exiting(pid, pid));
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	assert_true(proc_task_exiting(pid, pid));
+}
+
+/* A status field is found by its whole key, at the start of a line; a missing one is NULL. */
+static void test_status_value(void **state)
+{
+	const char *st = "Name:\tlp x\nState:\tS (sleeping)\nTgid:\t12\nTracerPid:\t0\n"
+			 "SigIgn:\t0000000000001000\nx86_Thread_features:\tshstk wrss";
+
+	(void)state;
+	assert_int_equal(strtol(proc_status_value(st, "Tgid"), NULL, 10), 12);
+	assert_int_equal(*proc_status_value(st, "State"), 'S');
+	assert_int_equal(strncmp(proc_status_value(st, "Name"), "lp x\n", 5), 0);
+	assert_int_equal(strtoull(proc_status_value(st, "SigIgn"), NULL, 16), 0x1000);
+	assert_string_equal(proc_status_value(st, "x86_Thread_features"), "shstk wrss");
+	assert_null(proc_status_value(st, "Tg"));	/* a prefix of a key */
+	assert_null(proc_status_value(st, "Pid"));	/* the end of a key */
+	assert_null(proc_status_value(st, "SigCgt"));
+	assert_null(proc_status_value("", "Tgid"));
+}
+
+/* proc_status_field(): a number, or -1 for a missing field or process. */
+static void test_status_field_missing(void **state)
+{
+	(void)state;
+	assert_int_equal(proc_status_field(getpid(), "Tgid"), getpid());
+	assert_int_equal(proc_status_field(gettid(), "TracerPid"), 0);
+	assert_int_equal(proc_status_field(getpid(), "NoSuchField"), -1);
+	assert_int_equal(proc_status_field(getpid(), "Tg"), -1);
+	assert_int_equal(proc_status_field(0x7fffffff, "Tgid"), -1);
+	assert_true(proc_count_threads(getpid()) >= 1);
+}
+
 /* lp_exit_code: success -> 0, LP_ERR(code) -> code, plain -errno -> 1 (internal). */
 static void test_lp_exit_code_mapping(void **state)
 {
@@ -188,6 +280,11 @@ int main(void)
 		T(test_proc_open_thread_id_refused),
 		T(test_proc_open_traced_names_tracer),
 		T(test_proc_open_live_process),
+		T(test_stat_field_comm_with_parens),
+		T(test_stat_read_own_thread),
+		T(test_task_exiting_zombie),
+		T(test_status_value),
+		T(test_status_field_missing),
 		T(test_lp_exit_code_mapping),
 		T(test_lp_fail_first_wins),
 	};
