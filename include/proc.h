@@ -1,7 +1,7 @@
 /*
  * Proc: the live process as /proc shows it: identity checks, permission diagnosis,
  * mapped objects, memory reads, and the one reader of each /proc file that several
- * stages look at (stat, status). The lowest layer: it includes no other
+ * stages look at (stat, status, maps). The lowest layer: it includes no other
  * stage's header.
  */
 #ifndef LP_PROC_H
@@ -80,6 +80,27 @@ int proc_status_read(pid_t tid, char *buf, size_t cap) LP_MUST_CHECK;
 const char *proc_status_value(const char *status, const char *key);
 /* One numeric field of /proc/TID/status ("Tgid", "TracerPid"), or -1. */
 long proc_status_field(pid_t tid, const char *key);
+
+/* One line of /proc/PID/maps. */
+struct lp_maps_line {
+	uint64_t start, end, offset;
+	uint64_t dev;		/* major << 32 | minor */
+	uint64_t inode;
+	char perms[5];		/* "r-xp" */
+	const char *path;	/* "" when anonymous, "[vdso]", a file's path (may hold spaces) */
+	bool deleted;		/* the path ended in " (deleted)", removed from @path */
+};
+
+/* Parse one maps line, without its newline (the path is cut in place): 0, or -EINVAL. */
+int proc_maps_parse(char *line, struct lp_maps_line *m) LP_MUST_CHECK;
+/*
+ * Call @fn for every line of the maps text read from @fd, in order, in one pass and
+ * without allocating. A non-zero return of @fn stops the walk and is returned; else 0,
+ * or -errno from read().
+ */
+int proc_maps_walk_fd(int fd, int (*fn)(const struct lp_maps_line *m, void *arg), void *arg);
+/* proc_maps_walk_fd() over /proc/@pid/maps. */
+int proc_maps_walk(pid_t pid, int (*fn)(const struct lp_maps_line *m, void *arg), void *arg);
 
 /* Thread @tid of @pid is past do_exit (zombie or dead) or already reaped. */
 bool proc_task_exiting(pid_t pid, pid_t tid);

@@ -1,6 +1,6 @@
 /*
  * The live process as /proc shows it (proc.h): identity checks, permission diagnosis,
- * mappings, memory reads, and the readers of stat and status. Nothing here
+ * mappings, memory reads, and the readers of stat, status and maps. Nothing here
  * attaches or stops anything.
  */
 #include <dirent.h>
@@ -291,82 +291,136 @@ static int check_process(pid_t pid, struct status *st, struct lp_diag *d)
 	return 0;
 }
 
+int proc_maps_parse(char *line, struct lp_maps_line *m)
+{
+	/* "start-end perms offset major:minor inode   path", by hand: sscanf was the
+	 * largest user-space cost of start-up on a process with many thread stacks. */
+	char *q = line, *e;
+	unsigned long maj, min;
+
+	m->start = strtoull(q, &e, 16);
+	if (e == q || *e != '-')
+		return -EINVAL;
+	m->end = strtoull(e + 1, &q, 16);
+	q += strspn(q, " ");
+	size_t pl = strcspn(q, " ");
+	if (pl == 0 || pl >= sizeof(m->perms))
+		return -EINVAL;
+	memcpy(m->perms, q, pl);
+	m->perms[pl] = 0;
+	m->offset = strtoull(q + pl, &q, 16);
+	maj = strtoul(q, &e, 16);
+	if (*e != ':')
+		return -EINVAL;
+	min = strtoul(e + 1, &q, 16);
+	m->dev = ((uint64_t)maj << 32) | min;
+	m->inode = strtoull(q, &e, 10);
+	if (e == q)
+		return -EINVAL;
+	e += strspn(e, " ");
+	e[strcspn(e, "\n")] = 0;
+	size_t nl = strlen(e);
+	m->deleted = *e == '/' && nl > 10 && !strcmp(e + nl - 10, " (deleted)");
+	if (m->deleted)
+		e[nl - 10] = 0;
+	m->path = e;
+	return 0;
+}
+
+/* Longest maps line read: its fields (73 bytes), a path and " (deleted)". */
+#define MAPS_BUF (4 * PATH_MAX)
+
+int proc_maps_walk_fd(int fd, int (*fn)(const struct lp_maps_line *m, void *arg), void *arg)
+{
+	char buf[MAPS_BUF];
+	size_t have = 0;
+	bool skip = false;	/* in a line longer than buf: it is passed over */
+	struct lp_maps_line m;
+
+	for (;;) {
+		ssize_t r = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		char *line = buf, *end = buf + have + r, *nl;
+		if (!r && have && end[-1] != '\n')
+			*end++ = '\n';	/* the last line, without its newline */
+		while ((nl = memchr(line, '\n', (size_t)(end - line)))) {
+			*nl = 0;
+			int ret = skip || proc_maps_parse(line, &m) ? 0 : fn(&m, arg);
+			if (ret)
+				return ret;
+			skip = false;
+			line = nl + 1;
+		}
+		if (!r)
+			return 0;
+		have = (size_t)(end - line);
+		if (have == sizeof(buf) - 1) {
+			skip = true;
+			have = 0;
+		}
+		memmove(buf, line, have);
+	}
+}
+
+int proc_maps_walk(pid_t pid, int (*fn)(const struct lp_maps_line *m, void *arg), void *arg)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int ret = proc_maps_walk_fd(fd, fn, arg);
+	close(fd);
+	return ret;
+}
+
+/* proc_maps_walk() callback: a mapping of a file joins its object (made on first sight). */
+static int add_mapping(const struct lp_maps_line *l, void *arg)
+{
+	struct lp_proc *p = arg;
+	struct lp_object *o = NULL;
+
+	if (!l->inode || l->path[0] != '/')
+		return 0;
+	for (size_t i = 0; i < p->nobjs; i++)
+		if (p->objs[i].dev == l->dev && p->objs[i].inode == l->inode &&
+		    !strcmp(p->objs[i].path, l->path))
+			o = &p->objs[i];
+	if (!o) {
+		struct lp_object *n = realloc(p->objs, (p->nobjs + 1) * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		p->objs = n;
+		o = &p->objs[p->nobjs++];
+		memset(o, 0, sizeof(*o));
+		snprintf(o->path, sizeof(o->path), "%s", l->path);
+		o->pid = p->via;
+		o->dev = l->dev;
+		o->inode = l->inode;
+		o->deleted = l->deleted;
+		snprintf(o->open_path, sizeof(o->open_path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+			 p->via, l->start, l->end);
+	}
+	struct lp_mapping *m = realloc(o->maps, (o->nmaps + 1) * sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	o->maps = m;
+	o->maps[o->nmaps++] = (struct lp_mapping){ l->start, l->end, l->offset, l->perms[2] == 'x',
+						   l->perms[1] == 'w' };
+	return 0;
+}
+
 static int parse_maps(struct lp_proc *p)
 {
-	char path[64], line[PATH_MAX + 256];
-	FILE *f;
+	int ret = proc_maps_walk(p->via, add_mapping, p);
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", p->via);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		/* "start-end perms offset major:minor inode   path", by hand: sscanf was the
-		 * largest user-space cost of start-up on a process with many thread stacks. */
-		char perms[8], *q = line, *e;
-		unsigned long long start = strtoull(q, &e, 16), end, off, ino;
-		unsigned int dmaj, dmin;
-		if (*e != '-')
-			continue;
-		end = strtoull(e + 1, &q, 16);
-		while (*q == ' ')
-			q++;
-		size_t pl = strcspn(q, " ");
-		if (pl == 0 || pl >= sizeof(perms))
-			continue;
-		memcpy(perms, q, pl);
-		perms[pl] = 0;
-		off = strtoull(q + pl, &q, 16);
-		dmaj = (unsigned int)strtoul(q, &e, 16);
-		if (*e != ':')
-			continue;
-		dmin = (unsigned int)strtoul(e + 1, &q, 16);
-		ino = strtoull(q, &q, 10);
-		while (*q == ' ')
-			q++;
-		if (!ino || *q != '/')
-			continue;
-		char *name = q;
-		name[strcspn(name, "\n")] = 0;
-		bool deleted = false;
-		size_t nl = strlen(name);
-		if (nl > 10 && !strcmp(name + nl - 10, " (deleted)")) {
-			name[nl - 10] = 0;
-			deleted = true;
-		}
-		uint64_t dev = ((uint64_t)dmaj << 32) | dmin;
-		struct lp_object *o = NULL;
-		for (size_t i = 0; i < p->nobjs; i++)
-			if (p->objs[i].dev == dev && p->objs[i].inode == ino && !strcmp(p->objs[i].path, name))
-				o = &p->objs[i];
-		if (!o) {
-			struct lp_object *n = realloc(p->objs, (p->nobjs + 1) * sizeof(*n));
-			if (!n)
-				goto nomem;
-			p->objs = n;
-			o = &p->objs[p->nobjs++];
-			memset(o, 0, sizeof(*o));
-			snprintf(o->path, sizeof(o->path), "%s", name);
-			o->pid = p->via;
-			o->dev = dev;
-			o->inode = ino;
-			o->deleted = deleted;
-			snprintf(o->open_path, sizeof(o->open_path), "/proc/%d/map_files/%llx-%llx",
-				 p->via, start, end);
-		}
-		struct lp_mapping *m = realloc(o->maps, (o->nmaps + 1) * sizeof(*m));
-		if (!m)
-			goto nomem;
-		o->maps = m;
-		o->maps[o->nmaps++] = (struct lp_mapping){ start, end, off, perms[2] == 'x', perms[1] == 'w' };
-	}
-	fclose(f);
 	for (size_t i = 0; i < p->nobjs; i++)	/* now that realloc is done moving them */
 		p->objs[i].name = strrchr(p->objs[i].path, '/') + 1;
-	return 0;
-nomem:
-	fclose(f);
-	return -ENOMEM;
+	return ret;
 }
 
 /*
