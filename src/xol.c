@@ -226,11 +226,6 @@ struct gap {
 	uint64_t lo, hi;	/* free [lo, hi) */
 };
 
-/*
- * Walk /proc/VIA/maps once: remember the regions an earlier livepatch left (an
- * anonymous r-x page that starts with the header), and, when @near is set, the free
- * page-aligned place closest to it within reach, in *@best.
- */
 struct walk {
 	struct lp_xol *x;
 	uint64_t near, prev_end, best_dist, best;
@@ -266,6 +261,11 @@ static int look_at_mapping(const struct lp_maps_line *m, void *arg)
 	return 0;
 }
 
+/*
+ * Walk /proc/VIA/maps once: remember the regions an earlier livepatch left (an
+ * anonymous r-x page that starts with the header), and, when @near is set, the free
+ * page-aligned place closest to it within reach, in *@best.
+ */
 static int walk_maps(struct lp_xol *x, uint64_t near, uint64_t *best)
 {
 	struct walk w = { x, near, 0x10000, UINT64_MAX, 0 };
