@@ -60,7 +60,7 @@ int seize_rescan(struct lp_threads *ts, struct lp_diag *d) LP_MUST_CHECK;
  * Read @t's /proc/PID/task/TID/@which ("syscall", "stat") into @buf, through the
  * descriptor kept in @fd (pread at 0: the kernel shows it afresh; a sync reads every
  * thread's, and opening them was most of a sync's cost). The length, or -1 once the
- * thread is gone.
+ * thread is gone. A stat line's fields: proc_stat_field() (proc.h).
  */
 int thread_file(const struct lp_threads *ts, struct lp_thread *t, int *fd, const char *which,
 		char *buf, size_t cap);
@@ -75,8 +75,6 @@ bool spawning_call(long nr);
  * they were not yet. Returns how many it has, or -errno.
  */
 int seize_sharers_of(struct lp_threads *ts, pid_t tid, struct lp_diag *d) LP_MUST_CHECK;
-/* Thread @tid of @pid is past do_exit (zombie or dead) or already reaped. */
-bool task_exiting(pid_t pid, pid_t tid);
 /* @other runs in @pid's memory (kcmp KCMP_VM): a thread, or a vfork child. */
 bool shares_memory(pid_t pid, pid_t other);
 struct lp_thread *threads_find(struct lp_threads *ts, pid_t tid);

@@ -161,18 +161,11 @@ static int scan_section(const char *name, uint64_t addr, const uint8_t *bytes, s
 
 static bool shadow_stack(pid_t pid)
 {
-	char path[64], line[256];
-	bool on = false;
-	FILE *f;
+	char buf[LP_STATUS_MAX];
+	const char *v = proc_status_read(pid, buf, sizeof(buf)) < 0 ? NULL :
+			proc_status_value(buf, "x86_Thread_features");
 
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	if (!(f = fopen(path, "re")))
-		return false;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "x86_Thread_features:", 20) && strstr(line, "shstk"))
-			on = true;
-	fclose(f);
-	return on;
+	return v && memmem(v, strcspn(v, "\n"), "shstk", 5);
 }
 
 int plan_add_callsites(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,

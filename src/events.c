@@ -11,7 +11,7 @@
 #include "events.h"
 #include "moveout.h"
 #include "ptrace_ops.h"
-#include "resolve.h"
+#include "proc.h"
 #include "trap.h"
 
 #define ERESTARTNOHAND 514	/* the kernel's: restart the call unless a handler runs */

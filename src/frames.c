@@ -6,36 +6,38 @@
 #include <string.h>
 #include <unistd.h>
 #include "frames.h"
+#include "proc.h"
 
 #define SPANS_MAX 8	/* stacks followed per thread: its own, sigaltstack, nested */
 
+struct collect {
+	struct lp_stacks *st;
+	size_t cap;
+};
+
+/* proc_maps_walk() callback: one more span, the array grown by doubling. */
+static int add_span(const struct lp_maps_line *m, void *arg)
+{
+	struct collect *c = arg;
+	struct lp_stacks *st = c->st;
+
+	if (st->nmaps == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 256;
+		struct lp_span *v = realloc(st->maps, c->cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		st->maps = v;
+	}
+	st->maps[st->nmaps++] = (struct lp_span){ m->start, m->end };
+	return 0;
+}
+
 static int read_maps(struct lp_stacks *st)
 {
-	char path[64], line[512];
-	snprintf(path, sizeof(path), "/proc/%d/maps", st->via);
-	FILE *f = fopen(path, "re");
+	struct collect c = { st, 0 };
 
-	if (!f)
-		return -errno;
 	st->nmaps = 0;
-	size_t cap = 0;
-	while (fgets(line, sizeof(line), f)) {
-		uint64_t lo, hi;
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64, &lo, &hi) != 2)
-			continue;
-		if (st->nmaps == cap) {
-			cap = cap ? cap * 2 : 256;
-			struct lp_span *m = realloc(st->maps, cap * sizeof(*m));
-			if (!m) {
-				fclose(f);
-				return -ENOMEM;
-			}
-			st->maps = m;
-		}
-		st->maps[st->nmaps++] = (struct lp_span){ lo, hi };
-	}
-	fclose(f);
-	return 0;
+	return proc_maps_walk(st->via, add_span, &c);
 }
 
 /* The end of the mapping that holds @addr (maps is sorted), or 0. */

@@ -23,37 +23,44 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "inject.h"
+#include "proc.h"
 #include "ptrace_ops.h"
 
 #define SCAN_MAX 65536	/* bytes of one executable mapping searched for a syscall */
 
+struct scan {
+	struct lp_inject *in;
+	bool vdso;		/* this pass looks at the vDSO only, else at all but it */
+	uint8_t *buf;		/* SCAN_MAX */
+};
+
+/* proc_maps_walk() callback: 1 once a `syscall` is found in an executable mapping. */
+static int scan_mapping(const struct lp_maps_line *m, void *arg)
+{
+	struct scan *s = arg;
+
+	if (m->perms[2] != 'x' || s->vdso != !strcmp(m->path, "[vdso]"))
+		return 0;
+	size_t len = m->end - m->start < SCAN_MAX ? m->end - m->start : SCAN_MAX;
+	ssize_t n = pread(s->in->mem_fd, s->buf, len, (off_t)m->start);
+	for (ssize_t i = 0; i + 1 < n; i++)
+		if (s->buf[i] == 0x0f && s->buf[i + 1] == 0x05) {
+			s->in->insn = m->start + (uint64_t)i;
+			return 1;
+		}
+	return 0;
+}
+
 /* A `syscall` instruction (0f 05) in the vDSO, else in the first executable mappings. */
 static int find_syscall_insn(struct lp_inject *in)
 {
-	char path[64], line[512];
 	static uint8_t buf[SCAN_MAX];
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", in->via);
 	for (int pass = 0; pass < 2; pass++) {
-		FILE *f = fopen(path, "re");
-		if (!f)
-			return -errno;
-		while (fgets(line, sizeof(line), f)) {
-			uint64_t lo, hi;
-			char perms[8];
-			if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s", &lo, &hi, perms) != 3 ||
-			    perms[2] != 'x' || (pass == 0) != (strstr(line, "[vdso]") != NULL))
-				continue;
-			size_t len = hi - lo < SCAN_MAX ? hi - lo : SCAN_MAX;
-			ssize_t n = pread(in->mem_fd, buf, len, (off_t)lo);
-			for (ssize_t i = 0; i + 1 < n; i++)
-				if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
-					in->insn = lo + (uint64_t)i;
-					fclose(f);
-					return 0;
-				}
-		}
-		fclose(f);
+		struct scan s = { in, pass == 0, buf };
+		int ret = proc_maps_walk(in->via, scan_mapping, &s);
+		if (ret)
+			return ret < 0 ? ret : 0;
 	}
 	return -ENOENT;
 }

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "moveout.h"
-#include "resolve.h"
+#include "proc.h"
 #include "ptrace_ops.h"
 
 #define ERESTARTSYS 512		/* the kernel's restart codes, seen in rax at a stop */

@@ -1,5 +1,5 @@
 /*
- * Pairs: what the user asked to patch, as resolved functions. One pair, a
+ * Pairs: what the user asked to patch, as resolved functions (pairs.h). One pair, a
  * repeated --func/--target, a plan file, or --revert-all; all become one batch.
  */
 #include <errno.h>
@@ -11,10 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "inspect.h"
-#include "livepatch.h"
-#include "resolve.h"
+#include "pairs.h"
 
-static int grow(struct lp_pairs *ps, size_t *cap)
+/* Room in @ps for one more pair (@cap: its arrays' length). */
+static int reserve_pair(struct lp_pairs *ps, size_t *cap)
 {
 	if (ps->n < *cap)
 		return 0;
@@ -31,10 +31,11 @@ static int grow(struct lp_pairs *ps, size_t *cap)
 	return 0;
 }
 
-static int add(struct lp_proc *p, struct lp_pairs *ps, size_t *cap, const char *fs, const char *gs,
-	       struct lp_diag *d)
+/* Resolve function @fs and target @gs (NULL: a revert) and append them to @ps. */
+static int resolve_pair(struct lp_proc *p, struct lp_pairs *ps, size_t *cap, const char *fs,
+			const char *gs, struct lp_diag *d)
 {
-	int ret = grow(ps, cap);
+	int ret = reserve_pair(ps, cap);
 
 	if (!ret)
 		ret = resolve_function(p, fs, "function", &ps->f[ps->n], d);
@@ -147,7 +148,7 @@ static int plan_line(struct lp_proc *p, const char *path, int no, char *line, si
 		return lp_fail(d, LP_EXIT_USAGE, "%s:%d: expected 'F G' (a function and its target), "
 			       "got '%.200s' (fix that line)", path, no, line);
 	tok[0][tlen[0]] = tok[1][tlen[1]] = 0;
-	ret = add(p, ps, cap, tok[0], tok[1], d);
+	ret = resolve_pair(p, ps, cap, tok[0], tok[1], d);
 	if (!ret) {
 		const struct lp_symbol *f = &ps->f[ps->n - 1];
 		int first = seen_add(seen, f->addr, no);
@@ -254,7 +255,7 @@ static int collect_patched(struct lp_proc *p, struct lp_pairs *ps, size_t *cap, 
 	for (size_t i = 0; !ret && i < c.n; i++) {
 		if (!c.v[i].ours || c.v[i].func.kind != LP_SYM_FUNC)
 			continue;
-		ret = grow(ps, cap);
+		ret = reserve_pair(ps, cap);
 		if (!ret)
 			ps->f[ps->n++] = c.v[i].func;
 	}
@@ -262,21 +263,21 @@ static int collect_patched(struct lp_proc *p, struct lp_pairs *ps, size_t *cap, 
 	return ret;
 }
 
-int pairs_collect(struct lp_proc *p, const struct lp_options *o, struct lp_pairs *ps,
+int pairs_collect(struct lp_proc *p, const struct lp_pairs_want *w, struct lp_pairs *ps,
 		  struct lp_diag *d)
 {
 	size_t cap = 0;
 	int ret = 0;
 
 	memset(ps, 0, sizeof(*ps));
-	ps->revert = o->nreverts || o->revert_all;
-	for (size_t i = 0; !ret && i < o->nfuncs; i++)
-		ret = add(p, ps, &cap, o->funcs[i], o->targets[i], d);
-	for (size_t i = 0; !ret && i < o->nreverts; i++)
-		ret = add(p, ps, &cap, o->reverts[i], NULL, d);
-	if (!ret && o->plan_file)
-		ret = read_plan_file(p, o->plan_file, ps, &cap, d);
-	if (!ret && o->revert_all)
+	ps->revert = w->nreverts || w->revert_all;
+	for (size_t i = 0; !ret && i < w->nfuncs; i++)
+		ret = resolve_pair(p, ps, &cap, w->funcs[i], w->targets[i], d);
+	for (size_t i = 0; !ret && i < w->nreverts; i++)
+		ret = resolve_pair(p, ps, &cap, w->reverts[i], NULL, d);
+	if (!ret && w->plan_file)
+		ret = read_plan_file(p, w->plan_file, ps, &cap, d);
+	if (!ret && w->revert_all)
 		ret = collect_patched(p, ps, &cap, d);
 	return ret;
 }

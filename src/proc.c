@@ -1,8 +1,8 @@
 /*
- * The live process as /proc shows it: identity checks, permission diagnosis,
- * mappings, memory reads. Nothing here attaches or stops anything.
+ * The live process as /proc shows it (proc.h): identity checks, permission diagnosis,
+ * mappings, memory reads, and the readers of stat, status and maps. Nothing here
+ * attaches or stops anything.
  */
-#include <ctype.h>
 #include <dirent.h>
 #include <stdbool.h>
 #include <elf.h>
@@ -14,8 +14,63 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "resolve.h"
-#include "seize.h"
+#include "proc.h"
+
+/*
+ * @path into @buf, NUL-terminated, in one read (a /proc file of one record shows
+ * itself whole to one read): its length, or -errno.
+ */
+static int read_once(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, cap - 1);
+	int err = errno;
+	close(fd);
+	if (n < 0)
+		return -err;
+	buf[n] = 0;
+	return (int)n;
+}
+
+int proc_stat_read(pid_t pid, pid_t tid, char *buf, size_t cap)
+{
+	char path[96];
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	return read_once(path, buf, cap);
+}
+
+const char *proc_stat_field(const char *stat, int n)
+{
+	const char *open = strchr(stat, '('), *close = strrchr(stat, ')');
+
+	if (n < 1 || !open || !close || close < open)
+		return NULL;
+	if (n <= 2)
+		return n == 1 ? stat : open + 1;
+	for (const char *q = close + 1; ; n--) {	/* after comm: " state ppid pgrp ..." */
+		if (*q != ' ' || !q[1] || q[1] == ' ' || q[1] == '\n')
+			return NULL;
+		if (n == 3)
+			return q + 1;
+		q += 1 + strcspn(q + 1, " \n");
+	}
+}
+
+bool proc_task_exiting(pid_t pid, pid_t tid)
+{
+	char buf[256];
+	const char *state = proc_stat_read(pid, tid, buf, sizeof(buf)) < 0 ? NULL :
+			    proc_stat_field(buf, 3);
+
+	return !state || *state == 'Z' || *state == 'X';
+}
 
 struct status {
 	char name[64];
@@ -28,39 +83,68 @@ struct status {
 
 #define CAP_SYS_PTRACE_BIT 19
 
+int proc_status_read(pid_t tid, char *buf, size_t cap)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	return read_once(path, buf, cap);
+}
+
+const char *proc_status_value(const char *status, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *l = status; *l; l++) {
+		if (!strncmp(l, key, klen) && l[klen] == ':')
+			return l + klen + 1 + strspn(l + klen + 1, " \t");
+		if (!(l = strchr(l, '\n')))
+			break;
+	}
+	return NULL;
+}
+
+long proc_status_field(pid_t tid, const char *key)
+{
+	char buf[LP_STATUS_MAX];
+	const char *v = proc_status_read(tid, buf, sizeof(buf)) < 0 ? NULL :
+			proc_status_value(buf, key);
+
+	return v ? strtol(v, NULL, 10) : -1;
+}
+
+static uint64_t status_number(const char *status, const char *key, int base)
+{
+	const char *v = proc_status_value(status, key);
+
+	return v ? strtoull(v, NULL, base) : 0;
+}
+
 static int read_status(pid_t pid, struct status *st)
 {
-	char path[64], line[512];
-	FILE *f;
+	char buf[LP_STATUS_MAX];
+	const char *v;
+	int ret = proc_status_read(pid, buf, sizeof(buf));
 
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
+	if (ret < 0)
+		return ret;
 	memset(st, 0, sizeof(*st));
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "Name:\t", 6)) {
-			snprintf(st->name, sizeof(st->name), "%s", line + 6);
-			st->name[strcspn(st->name, "\n")] = 0;
-		} else if (!strncmp(line, "State:\t", 7)) {
-			st->state = line[7];
-		} else if (!strncmp(line, "Tgid:", 5)) {
-			st->tgid = (int)strtol(line + 5, NULL, 10);
-		} else if (!strncmp(line, "TracerPid:", 10)) {
-			st->tracer = (int)strtol(line + 10, NULL, 10);
-		} else if (!strncmp(line, "Threads:", 8)) {
-			st->threads = (int)strtol(line + 8, NULL, 10);
-		} else if (!strncmp(line, "Uid:", 4)) {	/* one test per line: 55 lines */
-			char *q = line + 4;
-			for (int i = 0; i < 4; i++)
-				st->uid[i] = (unsigned int)strtoul(q, &q, 10);
-		} else if (!strncmp(line, "CapEff:", 7)) {
-			st->cap_eff = strtoull(line + 7, NULL, 16);
-		} else if (!strncmp(line, "CapBnd:", 7)) {
-			st->cap_bnd = strtoull(line + 7, NULL, 16);
+	if ((v = proc_status_value(buf, "Name")))
+		snprintf(st->name, sizeof(st->name), "%.*s", (int)strcspn(v, "\n"), v);
+	if ((v = proc_status_value(buf, "State")))
+		st->state = *v;
+	st->tgid = (pid_t)status_number(buf, "Tgid", 10);
+	st->tracer = (pid_t)status_number(buf, "TracerPid", 10);
+	st->threads = (int)status_number(buf, "Threads", 10);
+	if ((v = proc_status_value(buf, "Uid"))) {
+		for (int i = 0; i < 4; i++) {
+			char *e;
+			st->uid[i] = (unsigned int)strtoul(v, &e, 10);
+			v = e;
 		}
 	}
-	fclose(f);
+	st->cap_eff = status_number(buf, "CapEff", 16);
+	st->cap_bnd = status_number(buf, "CapBnd", 16);
 	return 0;
 }
 
@@ -81,9 +165,9 @@ static void read_comm(pid_t pid, char *buf, size_t len)
 
 int proc_count_threads(pid_t pid)
 {
-	struct status st;
+	long n = proc_status_field(pid, "Threads");
 
-	return read_status(pid, &st) ? 0 : st.threads;
+	return n > 0 ? (int)n : 0;
 }
 
 static int yama_scope(void)
@@ -175,19 +259,11 @@ static int check_arch(pid_t pid, pid_t via, struct lp_diag *d)
 
 static bool is_kernel_thread(pid_t pid)
 {
-	char path[64], buf[1024];
-	unsigned long flags = 0;
-	FILE *f;
+	char buf[1024];
+	const char *flags = proc_stat_read(pid, 0, buf, sizeof(buf)) < 0 ? NULL :
+			    proc_stat_field(buf, 9);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (!(f = fopen(path, "re")))
-		return false;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');	/* comm may hold spaces and parentheses */
-	/* after ") ": state ppid pgrp session tty_nr tpgid flags */
-	return p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) == 1 && (flags & PF_KTHREAD);
+	return flags && (strtoul(flags, NULL, 10) & PF_KTHREAD);
 }
 
 static int check_process(pid_t pid, struct status *st, struct lp_diag *d)
@@ -221,82 +297,136 @@ static int check_process(pid_t pid, struct status *st, struct lp_diag *d)
 	return 0;
 }
 
+int proc_maps_parse(char *line, struct lp_maps_line *m)
+{
+	/* "start-end perms offset major:minor inode   path", by hand: sscanf was the
+	 * largest user-space cost of start-up on a process with many thread stacks. */
+	char *q = line, *e;
+	unsigned long maj, min;
+
+	m->start = strtoull(q, &e, 16);
+	if (e == q || *e != '-')
+		return -EINVAL;
+	m->end = strtoull(e + 1, &q, 16);
+	q += strspn(q, " ");
+	size_t pl = strcspn(q, " ");
+	if (pl == 0 || pl >= sizeof(m->perms))
+		return -EINVAL;
+	memcpy(m->perms, q, pl);
+	m->perms[pl] = 0;
+	m->offset = strtoull(q + pl, &q, 16);
+	maj = strtoul(q, &e, 16);
+	if (*e != ':')
+		return -EINVAL;
+	min = strtoul(e + 1, &q, 16);
+	m->dev = ((uint64_t)maj << 32) | min;
+	m->inode = strtoull(q, &e, 10);
+	if (e == q)
+		return -EINVAL;
+	e += strspn(e, " ");
+	e[strcspn(e, "\n")] = 0;
+	size_t nl = strlen(e);
+	m->deleted = *e == '/' && nl > 10 && !strcmp(e + nl - 10, " (deleted)");
+	if (m->deleted)
+		e[nl - 10] = 0;
+	m->path = e;
+	return 0;
+}
+
+/* Longest maps line read: its fields (73 bytes), a path and " (deleted)". */
+#define MAPS_BUF (4 * PATH_MAX)
+
+int proc_maps_walk_fd(int fd, int (*fn)(const struct lp_maps_line *m, void *arg), void *arg)
+{
+	char buf[MAPS_BUF];
+	size_t have = 0;
+	bool skip = false;	/* in a line longer than buf: it is passed over */
+	struct lp_maps_line m;
+
+	for (;;) {
+		ssize_t r = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		char *line = buf, *end = buf + have + r, *nl;
+		if (!r && have && end[-1] != '\n')
+			*end++ = '\n';	/* the last line, without its newline */
+		while ((nl = memchr(line, '\n', (size_t)(end - line)))) {
+			*nl = 0;
+			int ret = skip || proc_maps_parse(line, &m) ? 0 : fn(&m, arg);
+			if (ret)
+				return ret;
+			skip = false;
+			line = nl + 1;
+		}
+		if (!r)
+			return 0;
+		have = (size_t)(end - line);
+		if (have == sizeof(buf) - 1) {
+			skip = true;
+			have = 0;
+		}
+		memmove(buf, line, have);
+	}
+}
+
+int proc_maps_walk(pid_t pid, int (*fn)(const struct lp_maps_line *m, void *arg), void *arg)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int ret = proc_maps_walk_fd(fd, fn, arg);
+	close(fd);
+	return ret;
+}
+
+/* proc_maps_walk() callback: a mapping of a file joins its object (made on first sight). */
+static int add_mapping(const struct lp_maps_line *l, void *arg)
+{
+	struct lp_proc *p = arg;
+	struct lp_object *o = NULL;
+
+	if (!l->inode || l->path[0] != '/')
+		return 0;
+	for (size_t i = 0; i < p->nobjs; i++)
+		if (p->objs[i].dev == l->dev && p->objs[i].inode == l->inode &&
+		    !strcmp(p->objs[i].path, l->path))
+			o = &p->objs[i];
+	if (!o) {
+		struct lp_object *n = realloc(p->objs, (p->nobjs + 1) * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		p->objs = n;
+		o = &p->objs[p->nobjs++];
+		memset(o, 0, sizeof(*o));
+		snprintf(o->path, sizeof(o->path), "%s", l->path);
+		o->pid = p->via;
+		o->dev = l->dev;
+		o->inode = l->inode;
+		o->deleted = l->deleted;
+		snprintf(o->open_path, sizeof(o->open_path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+			 p->via, l->start, l->end);
+	}
+	struct lp_mapping *m = realloc(o->maps, (o->nmaps + 1) * sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	o->maps = m;
+	o->maps[o->nmaps++] = (struct lp_mapping){ l->start, l->end, l->offset, l->perms[2] == 'x',
+						   l->perms[1] == 'w' };
+	return 0;
+}
+
 static int parse_maps(struct lp_proc *p)
 {
-	char path[64], line[PATH_MAX + 256];
-	FILE *f;
+	int ret = proc_maps_walk(p->via, add_mapping, p);
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", p->via);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		/* "start-end perms offset major:minor inode   path", by hand: sscanf was the
-		 * largest user-space cost of start-up on a process with many thread stacks. */
-		char perms[8], *q = line, *e;
-		unsigned long long start = strtoull(q, &e, 16), end, off, ino;
-		unsigned int dmaj, dmin;
-		if (*e != '-')
-			continue;
-		end = strtoull(e + 1, &q, 16);
-		while (*q == ' ')
-			q++;
-		size_t pl = strcspn(q, " ");
-		if (pl == 0 || pl >= sizeof(perms))
-			continue;
-		memcpy(perms, q, pl);
-		perms[pl] = 0;
-		off = strtoull(q + pl, &q, 16);
-		dmaj = (unsigned int)strtoul(q, &e, 16);
-		if (*e != ':')
-			continue;
-		dmin = (unsigned int)strtoul(e + 1, &q, 16);
-		ino = strtoull(q, &q, 10);
-		while (*q == ' ')
-			q++;
-		if (!ino || *q != '/')
-			continue;
-		char *name = q;
-		name[strcspn(name, "\n")] = 0;
-		bool deleted = false;
-		size_t nl = strlen(name);
-		if (nl > 10 && !strcmp(name + nl - 10, " (deleted)")) {
-			name[nl - 10] = 0;
-			deleted = true;
-		}
-		uint64_t dev = ((uint64_t)dmaj << 32) | dmin;
-		struct lp_object *o = NULL;
-		for (size_t i = 0; i < p->nobjs; i++)
-			if (p->objs[i].dev == dev && p->objs[i].inode == ino && !strcmp(p->objs[i].path, name))
-				o = &p->objs[i];
-		if (!o) {
-			struct lp_object *n = realloc(p->objs, (p->nobjs + 1) * sizeof(*n));
-			if (!n)
-				goto nomem;
-			p->objs = n;
-			o = &p->objs[p->nobjs++];
-			memset(o, 0, sizeof(*o));
-			snprintf(o->path, sizeof(o->path), "%s", name);
-			o->pid = p->via;
-			o->dev = dev;
-			o->inode = ino;
-			o->deleted = deleted;
-			snprintf(o->open_path, sizeof(o->open_path), "/proc/%d/map_files/%llx-%llx",
-				 p->via, start, end);
-		}
-		struct lp_mapping *m = realloc(o->maps, (o->nmaps + 1) * sizeof(*m));
-		if (!m)
-			goto nomem;
-		o->maps = m;
-		o->maps[o->nmaps++] = (struct lp_mapping){ start, end, off, perms[2] == 'x', perms[1] == 'w' };
-	}
-	fclose(f);
 	for (size_t i = 0; i < p->nobjs; i++)	/* now that realloc is done moving them */
 		p->objs[i].name = strrchr(p->objs[i].path, '/') + 1;
-	return 0;
-nomem:
-	fclose(f);
-	return -ENOMEM;
+	return ret;
 }
 
 /*
@@ -316,7 +446,7 @@ static pid_t live_thread(pid_t pid)
 		return 0;
 	while (!found && (e = readdir(dir))) {
 		pid_t tid = atoi(e->d_name);
-		if (tid > 0 && tid != pid && !task_exiting(pid, tid))
+		if (tid > 0 && tid != pid && !proc_task_exiting(pid, tid))
 			found = tid;
 	}
 	closedir(dir);
@@ -387,33 +517,12 @@ int proc_read(const struct lp_proc *p, uint64_t addr, void *buf, size_t len)
 void proc_close(struct lp_proc *p)
 {
 	for (size_t i = 0; i < p->nobjs; i++)
-		object_free_symtab(&p->objs[i]);
-	for (size_t i = 0; i < p->nobjs; i++)
 		free(p->objs[i].maps);
 	free(p->objs);
 	if (p->mem_fd >= 0)
 		close(p->mem_fd);
 	memset(p, 0, sizeof(*p));
 	p->mem_fd = -1;
-}
-
-long proc_status_field(pid_t tid, const char *key)
-{
-	char path[64], line[256];
-	size_t klen = strlen(key);
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", tid);
-	if (!(f = fopen(path, "re")))
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			v = strtol(line + klen + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
 }
 
 /*

@@ -343,7 +343,7 @@ static int index_symbols(struct lp_object *obj, struct lp_symtab *t)
 	return ret;
 }
 
-void object_free_symtab(struct lp_object *obj)
+static void free_symtab(struct lp_object *obj)
 {
 	struct lp_symtab *t = obj->symtab;
 
@@ -363,6 +363,12 @@ void object_free_symtab(struct lp_object *obj)
 	free(t->by_addr);
 	free(t);
 	obj->symtab = NULL;
+}
+
+void resolve_release(struct lp_proc *p)
+{
+	for (size_t i = 0; i < p->nobjs; i++)
+		free_symtab(&p->objs[i]);
 }
 
 static int load_symtab(struct lp_object *obj)
@@ -394,7 +400,7 @@ static int load_symtab(struct lp_object *obj)
 	close(fd);
 	obj->symtab = t;
 	if (ret) {
-		object_free_symtab(obj);
+		free_symtab(obj);
 		obj->elf_error = ret;
 	}
 	return ret;

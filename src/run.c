@@ -19,7 +19,9 @@
 #include <sys/time.h>
 #include <string.h>
 #include "livepatch.h"
+#include "pairs.h"
 #include "plan.h"
+#include "proc.h"
 #include "report.h"
 #include "resolve.h"
 #include "transact.h"
@@ -398,8 +400,14 @@ int livepatch_run(const struct lp_options *o)
 		ret = run_inspect(o, &proc, &d);
 		goto out;
 	}
-	if (!ret)
-		ret = pairs_collect(&proc, o, &ps, &d);
+	if (!ret) {
+		struct lp_pairs_want w = {
+			.funcs = o->funcs, .targets = o->targets, .nfuncs = o->nfuncs,
+			.reverts = o->reverts, .nreverts = o->nreverts,
+			.plan_file = o->plan_file, .revert_all = o->revert_all,
+		};
+		ret = pairs_collect(&proc, &w, &ps, &d);
+	}
 	if (!ret && ps.n)	/* none: --revert-all found nothing livepatch wrote */
 		ret = build_plan(o, &proc, &ps, &plan, &d);
 	if (!ret)
@@ -408,6 +416,7 @@ out:
 	ret = ret ? fail(o, &d, ret) : pr.r.exit_code;
 	pairs_free(&ps);
 	plan_free(&plan);
+	resolve_release(&proc);
 	proc_close(&proc);
 	return ret;
 }

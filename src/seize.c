@@ -10,7 +10,7 @@
 #include <string.h>
 #include "fanout.h"
 #include "ptrace_ops.h"
-#include "resolve.h"
+#include "proc.h"
 #include "seize.h"
 
 #define SEIZE_PASSES 64	/* a thread-spawning storm must not keep us here forever */
@@ -48,21 +48,6 @@ void threads_free(struct lp_threads *ts)
 			close(ts->v[i].syscall_fd);
 	free(ts->v);
 	memset(ts, 0, sizeof(*ts));
-}
-
-bool task_exiting(pid_t pid, pid_t tid)
-{
-	char path[96], buf[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-	if (!(f = fopen(path, "re")))
-		return true;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
 }
 
 bool spawning_call(long nr)
@@ -120,13 +105,14 @@ static bool forkless_now(const struct lp_threads *ts, struct lp_thread *t)
 	return !spawning_call(nr) && nr != SYS_vfork;
 }
 
-/* lp_fanout_run() over ts->v[from...]: classify each thread just seized. */
+/* lp_fanout_run() over ts->v[from...]: note_forkless() each thread just seized. */
 struct from {
 	struct lp_threads *ts;
 	size_t from;
 };
 
-static void classify(void *ctx, size_t i)
+/* Whether thread @i just seized is forkless (forkless_now), unless known already. */
+static void note_forkless(void *ctx, size_t i)
 {
 	struct from *c = ctx;
 	struct lp_thread *t = &c->ts->v[c->from + i];
@@ -156,7 +142,7 @@ static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 			continue;	/* exited between readdir and seize: normal */
 		/* Created by a thread we seized already: auto-attached (TRACECLONE), first stop pending. */
 		bool ours = ret == -EPERM && proc_status_field(tid, "TracerPid") == gettid();
-		if (ret == -EPERM && !ours && task_exiting(ts->pid, tid))
+		if (ret == -EPERM && !ours && proc_task_exiting(ts->pid, tid))
 			continue;	/* the kernel refuses to seize an exiting thread: it is gone */
 		if (ret && !ours) {
 			closedir(dir);
@@ -171,14 +157,14 @@ static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 		}
 		t->state = ours ? TH_NEW : TH_RUNNING;
 		t->synced = ours;
-		t->forkless = ours;	/* the others: classify(), once all are seized */
+		t->forkless = ours;	/* the others: note_forkless(), once all are seized */
 		found++;
 	}
 	closedir(dir);
 	if ((size_t)found >= LP_FANOUT_MIN && !ts->fan)
 		ts->fan = lp_fanout_start();
 	struct from c = { ts, ts->n - (size_t)found };
-	lp_fanout_run(ts->fan, (size_t)found, classify, &c);
+	lp_fanout_run(ts->fan, (size_t)found, note_forkless, &c);
 	return found;
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "proc.h"
 #include "sigstate.h"
 
 #define SYS_RT_SIGACTION 13
@@ -11,21 +12,19 @@
 
 int sigstate_read(pid_t via, uint64_t *ign, uint64_t *cgt)
 {
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", via);
-	FILE *f = fopen(path, "re");
-	int found = 0;
+	char buf[LP_STATUS_MAX];
+	const char *i, *c;
+	int ret = proc_status_read(via, buf, sizeof(buf));
 
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f) && found < 2) {
-		if (!strncmp(line, "SigIgn:", 7))
-			*ign = strtoull(line + 7, NULL, 16), found++;
-		else if (!strncmp(line, "SigCgt:", 7))
-			*cgt = strtoull(line + 7, NULL, 16), found++;
-	}
-	fclose(f);
-	return found == 2 ? 0 : -EIO;
+	if (ret < 0)
+		return ret;
+	i = proc_status_value(buf, "SigIgn");
+	c = proc_status_value(buf, "SigCgt");
+	if (!i || !c)
+		return -EIO;
+	*ign = strtoull(i, NULL, 16);
+	*cgt = strtoull(c, NULL, 16);
+	return 0;
 }
 
 bool sigstate_init(struct lp_sigstate *ss, pid_t via, int mem_fd, uint64_t ign, uint64_t cgt)

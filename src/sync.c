@@ -17,7 +17,7 @@
 #include "events.h"
 #include "moveout.h"
 #include "ptrace_ops.h"
-#include "resolve.h"
+#include "proc.h"
 #include "sync.h"
 
 #define DEFER_US 50		/* hold of a thread that traps again in its sync, if alone */
@@ -107,7 +107,7 @@ bool sync_process_ending(struct tx *tx)
 			(void)!events_on_status(tx, w, status, false);
 		if (!tx_process_alive(tx) || tx->exec_seen)
 			return true;
-		if (task_exiting(tx->pid, tx->via))
+		if (proc_task_exiting(tx->pid, tx->via))
 			return true;
 		snprintf(path, sizeof(path), "/proc/%d/maps", tx->via);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -137,11 +137,12 @@ static int timed_out(struct tx *tx)
 		if (t->synced || t->state == TH_GONE || t->child)
 			continue;
 		enum seen seen = observe(tx, t);
-		char st[512], *p;
+		char st[512];
+		const char *p;
 		int fd = -1;
 		t = &tx->ts.v[i];
 		if (seen == SEEN_BLOCKED && thread_file(&tx->ts, t, &fd, "stat", st, sizeof(st)) > 0 &&
-		    (p = strrchr(st, ')')) && (p[2] == 't' || p[2] == 'T'))
+		    (p = proc_stat_field(st, 3)) && (*p == 't' || *p == 'T'))
 			seen = SEEN_TRACED;
 		if (fd >= 0)
 			close(fd);

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <capstone/capstone.h>
+#include "proc.h"
 #include "x86.h"
 #include "xol.h"
 
@@ -202,6 +203,41 @@ struct gap {
 	uint64_t lo, hi;	/* free [lo, hi) */
 };
 
+struct walk {
+	struct lp_xol *x;
+	uint64_t near, prev_end, best_dist, best;
+};
+
+/* proc_maps_walk() callback: one mapping, and the gap before it. */
+static int look_at_mapping(const struct lp_maps_line *m, void *arg)
+{
+	struct walk *w = arg;
+	struct lp_xol *x = w->x;
+	uint64_t lo = m->start;
+
+	if (!x->scanned && m->end - lo == LP_XOL_PAGE && !m->inode && !strcmp(m->perms, "r-xp") &&
+	    x->nregions < LP_ARRAY_SIZE(x->region)) {
+		struct region_head h;
+		if (is_region(x, lo, &h)) {
+			x->used[x->nregions] = (uint8_t)h.used;
+			x->region[x->nregions++] = lo;
+		}
+	}
+	if (w->near && lo > w->prev_end + LP_XOL_PAGE) {
+		/* The free pages between two mappings, one page of room left on each side. */
+		struct gap g = { w->prev_end + LP_XOL_PAGE, lo - LP_XOL_PAGE };
+		uint64_t near = w->near;
+		uint64_t at = near < g.lo ? g.lo : near >= g.hi ? g.hi - LP_XOL_PAGE : near & ~0xfffULL;
+		uint64_t dist = at > near ? at - near : near - at;
+		if (g.hi - g.lo >= LP_XOL_PAGE && dist < w->best_dist && dist < REACH) {
+			w->best_dist = dist;
+			w->best = at;
+		}
+	}
+	w->prev_end = m->end;
+	return 0;
+}
+
 /*
  * Walk /proc/VIA/maps once: remember the regions an earlier livepatch left (an
  * anonymous r-x page that starts with the header), and, when @near is set, the free
@@ -209,42 +245,12 @@ struct gap {
  */
 static int walk_maps(struct lp_xol *x, uint64_t near, uint64_t *best)
 {
-	char path[64], line[512];
-	uint64_t prev_end = 0x10000, best_dist = UINT64_MAX;
-	snprintf(path, sizeof(path), "/proc/%d/maps", x->via);
-	FILE *f = fopen(path, "re");
+	struct walk w = { x, near, 0x10000, UINT64_MAX, 0 };
+	int ret = proc_maps_walk(x->via, look_at_mapping, &w);
 
-	if (!f)
-		return -errno;
-	*best = 0;
-	while (fgets(line, sizeof(line), f)) {
-		uint64_t lo, hi, off;
-		char perms[8];
-		unsigned long inode;
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*s %lu", &lo, &hi, perms,
-			   &off, &inode) != 5)
-			continue;
-		if (!x->scanned && hi - lo == LP_XOL_PAGE && !inode && !strcmp(perms, "r-xp") &&
-		    x->nregions < LP_ARRAY_SIZE(x->region)) {
-			struct region_head h;
-			if (is_region(x, lo, &h)) {
-				x->used[x->nregions] = (uint8_t)h.used;
-				x->region[x->nregions++] = lo;
-			}
-		}
-		if (near && lo > prev_end + LP_XOL_PAGE) {
-			/* The free pages between two mappings, one page of room left on each side. */
-			struct gap g = { prev_end + LP_XOL_PAGE, lo - LP_XOL_PAGE };
-			uint64_t at = near < g.lo ? g.lo : near >= g.hi ? g.hi - LP_XOL_PAGE : near & ~0xfffULL;
-			uint64_t dist = at > near ? at - near : near - at;
-			if (g.hi - g.lo >= LP_XOL_PAGE && dist < best_dist && dist < REACH) {
-				best_dist = dist;
-				*best = at;
-			}
-		}
-		prev_end = hi;
-	}
-	fclose(f);
+	*best = w.best;
+	if (ret)
+		return ret;
 	x->scanned = true;
 	return 0;
 }

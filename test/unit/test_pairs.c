@@ -8,8 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "util.h"
-#include "livepatch.h"
-#include "resolve.h"
+#include "pairs.h"
 
 static char dir[] = "/tmp/lp-test-pairs.XXXXXX";
 static char path[sizeof(dir) + 16];
@@ -30,12 +29,12 @@ static void plan_write(const char *text, size_t len, size_t fill, char c)
 static int collect(const char *file, struct lp_diag *d)
 {
 	struct lp_proc p = { .pid = 1, .mem_fd = -1 };
-	struct lp_options o = { .pid = 1, .plan_file = file };
+	struct lp_pairs_want w = { .plan_file = file };
 	struct lp_pairs ps;
 	int ret;
 
 	memset(d, 0, sizeof(*d));
-	ret = pairs_collect(&p, &o, &ps, d);
+	ret = pairs_collect(&p, &w, &ps, d);
 	pairs_free(&ps);
 	return ret ? lp_exit_code(ret) : 0;
 }

@@ -1,10 +1,15 @@
 /*
  * proc: proc_open() refusing processes that cannot be patched (LP_EXIT_PROCESS
- * and why), and the error-code plumbing (lp_fail, lp_exit_code).
+ * and why), the readers of /proc/PID/stat, status and maps, and the error-code
+ * plumbing (lp_fail, lp_exit_code).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "util.h"
-#include "resolve.h"
+#include "proc.h"
 
 static struct lp_proc P;
 static struct lp_diag D;
@@ -57,16 +62,24 @@ static void test_proc_open_missing_pid(void **state)
 	expect_process_error(pid_max, "no process with pid");
 }
 
-/* An exited, unreaped child: LP_EXIT_PROCESS and the message says "zombie". */
-static void test_proc_open_zombie(void **state)
+/* A child that has exited and is not reaped yet. */
+static pid_t start_zombie(void)
 {
 	pid_t pid = fork();
 
-	(void)state;
 	assert_true(pid >= 0);
 	if (!pid)
 		_exit(0);
 	assert_true(u_wait_state(pid, 'Z'));
+	return pid;
+}
+
+/* An exited, unreaped child: LP_EXIT_PROCESS and the message says "zombie". */
+static void test_proc_open_zombie(void **state)
+{
+	pid_t pid = start_zombie();
+
+	(void)state;
 	expect_process_error(pid, "zombie");
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 }
@@ -184,6 +197,206 @@ static void test_proc_check_elf_arch(void **state)
 	assert_int_equal(D.code, 0);
 }
 
+/* A stat line whose comm holds ") (" and spaces: the fields after it are still found. */
+static void test_stat_field_comm_with_parens(void **state)
+{
+	const char *line = "42 (x) (y z ) R 7 42 42 0 -1 4194560 12 0\n";
+
+	(void)state;
+	assert_string_equal(proc_stat_field(line, 1), line);
+	assert_int_equal(strncmp(proc_stat_field(line, 2), "x) (y z ) R", 11), 0);
+	assert_int_equal(*proc_stat_field(line, 3), 'R');
+	assert_int_equal(strtol(proc_stat_field(line, 4), NULL, 10), 7);
+	assert_int_equal(strtol(proc_stat_field(line, 9), NULL, 10), 4194560);
+	assert_int_equal(strtol(proc_stat_field(line, 11), NULL, 10), 0);
+	assert_null(proc_stat_field(line, 12));		/* past the end */
+	assert_null(proc_stat_field(line, 0));
+	assert_null(proc_stat_field("42 (cut short", 3));	/* no ')' */
+	assert_null(proc_stat_field("42 (x)", 3));
+}
+
+/* Our own stat, read while this thread's comm holds ") (" and spaces. */
+static void test_stat_read_own_thread(void **state)
+{
+	char old[16], buf[1024];
+	const char *f;
+
+	(void)state;
+	assert_int_equal(prctl(PR_GET_NAME, old), 0);
+	assert_int_equal(prctl(PR_SET_NAME, "a) (b c) d"), 0);
+	int n = proc_stat_read(getpid(), gettid(), buf, sizeof(buf));
+	assert_int_equal(prctl(PR_SET_NAME, old), 0);
+	assert_true(n > 0);
+	assert_int_equal(strncmp(proc_stat_field(buf, 2), "a) (b c) d)", 11), 0);
+	assert_int_equal(*proc_stat_field(buf, 3), 'R');
+	assert_non_null(f = proc_stat_field(buf, 4));
+	assert_int_equal(strtol(f, NULL, 10), getppid());
+	assert_false(proc_task_exiting(getpid(), gettid()));
+	assert_int_equal(proc_stat_read(getpid(), 0, buf, sizeof(buf)) > 0, 1);
+	assert_int_equal(strtol(proc_stat_field(buf, 1), NULL, 10), getpid());
+}
+
+/* An exited, unreaped child is exiting; so is one already reaped. */
+static void test_task_exiting_zombie(void **state)
+{
+	pid_t pid = start_zombie();
+
+	(void)state;
+	assert_true(proc_task_exiting(pid, pid));
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	assert_true(proc_task_exiting(pid, pid));
+}
+
+/* A status field is found by its whole key, at the start of a line; a missing one is NULL. */
+static void test_status_value(void **state)
+{
+	const char *st = "Name:\tlp x\nState:\tS (sleeping)\nTgid:\t12\nTracerPid:\t0\n"
+			 "SigIgn:\t0000000000001000\nx86_Thread_features:\tshstk wrss";
+
+	(void)state;
+	assert_int_equal(strtol(proc_status_value(st, "Tgid"), NULL, 10), 12);
+	assert_int_equal(*proc_status_value(st, "State"), 'S');
+	assert_int_equal(strncmp(proc_status_value(st, "Name"), "lp x\n", 5), 0);
+	assert_int_equal(strtoull(proc_status_value(st, "SigIgn"), NULL, 16), 0x1000);
+	assert_string_equal(proc_status_value(st, "x86_Thread_features"), "shstk wrss");
+	assert_null(proc_status_value(st, "Tg"));	/* a prefix of a key */
+	assert_null(proc_status_value(st, "Pid"));	/* the end of a key */
+	assert_null(proc_status_value(st, "SigCgt"));
+	assert_null(proc_status_value("", "Tgid"));
+}
+
+/* proc_status_field(): a number, or -1 for a missing field or process. */
+static void test_status_field_missing(void **state)
+{
+	(void)state;
+	assert_int_equal(proc_status_field(getpid(), "Tgid"), getpid());
+	assert_int_equal(proc_status_field(gettid(), "TracerPid"), 0);
+	assert_int_equal(proc_status_field(getpid(), "NoSuchField"), -1);
+	assert_int_equal(proc_status_field(getpid(), "Tg"), -1);
+	assert_int_equal(proc_status_field(0x7fffffff, "Tgid"), -1);
+	assert_true(proc_count_threads(getpid()) >= 1);
+}
+
+/* Maps lines: every field, paths with spaces, " (deleted)", pseudo-paths, none. */
+static void test_maps_parse_lines(void **state)
+{
+	char a[] = "7f0000000000-7f0000003000 r-xp 00001000 08:12 1234   /opt/my dir/lib x.so (deleted)\n";
+	char b[] = "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]";
+	char c[] = "7f0000004000-7f0000005000 rw-p 00000000 00:00 0 ";
+	char e[] = "7f0000004000-7f0000005000 r--p 00000000 fd:01 77 /a b/c (deleted) d";
+	char bad[] = "not a maps line";
+	struct lp_maps_line m;
+
+	(void)state;
+	assert_int_equal(proc_maps_parse(a, &m), 0);
+	assert_int_equal(m.start, 0x7f0000000000);
+	assert_int_equal(m.end, 0x7f0000003000);
+	assert_int_equal(m.offset, 0x1000);
+	assert_int_equal(m.dev, (0x8ULL << 32) | 0x12);
+	assert_int_equal(m.inode, 1234);
+	assert_string_equal(m.perms, "r-xp");
+	assert_string_equal(m.path, "/opt/my dir/lib x.so");
+	assert_true(m.deleted);
+	assert_int_equal(proc_maps_parse(b, &m), 0);
+	assert_string_equal(m.path, "[stack]");
+	assert_int_equal(m.inode, 0);
+	assert_false(m.deleted);
+	assert_int_equal(proc_maps_parse(c, &m), 0);
+	assert_string_equal(m.path, "");
+	assert_int_equal(proc_maps_parse(e, &m), 0);
+	assert_string_equal(m.path, "/a b/c (deleted) d");
+	assert_false(m.deleted);
+	assert_int_equal(proc_maps_parse(bad, &m), -EINVAL);
+}
+
+struct seen_lines {
+	size_t n, bad;
+	bool deleted_seen;
+	const char *want;	/* a path to look for */
+};
+
+static int check_line(const struct lp_maps_line *m, void *arg)
+{
+	struct seen_lines *s = arg;
+	char want[64];
+
+	snprintf(want, sizeof(want), "/lib dir/%05zu name%s.so", s->n, s->n % 7 ? "" : " x");
+	s->bad += m->start != 0x1000 * s->n || strcmp(m->path, want) || m->deleted != (s->n % 3 == 0);
+	s->n++;
+	return 0;
+}
+
+/*
+ * A maps text read in pieces: lines cut by the read buffer, a line longer than it
+ * (passed over), and a last line without a newline.
+ */
+static void test_maps_walk_fd_pieces(void **state)
+{
+	char tmpl[] = "/tmp/lp-test-maps.XXXXXX";
+	int fd = mkstemp(tmpl);
+	struct seen_lines s = { 0 };
+	FILE *f;
+
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(tmpl);
+	assert_non_null(f = fdopen(dup(fd), "w"));
+	for (size_t i = 0; i < 3000; i++) {
+		if (i == 1500) {	/* too long to be read: passed over, its tail too */
+			fprintf(f, "0-1 r--p 00000000 00:00 0 /");
+			for (int k = 0; k < 5 * PATH_MAX; k++)
+				fputc('0', f);
+			fprintf(f, "-1 r--p 00000000 00:00 0 /its tail\n");
+		}
+		fprintf(f, "%zx-%zx r-xp 00000000 08:01 %zu       /lib dir/%05zu name%s.so%s%s",
+			 0x1000 * i, 0x1000 * i + 0x1000, i + 1, i, i % 7 ? "" : " x",
+			 i % 3 ? "" : " (deleted)", i == 2999 ? "" : "\n");
+	}
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(proc_maps_walk_fd(fd, check_line, &s), 0);
+	close(fd);
+	assert_int_equal(s.bad, 0);
+	assert_int_equal(s.n, 3000);
+}
+
+static int find_path(const struct lp_maps_line *m, void *arg)
+{
+	struct seen_lines *s = arg;
+
+	if (strcmp(m->path, s->want))
+		return 0;
+	s->deleted_seen = m->deleted;
+	return 1;	/* stops the walk, and is returned */
+}
+
+/* Our own maps: a deleted file with spaces and parentheses in its path is found as such. */
+static void test_maps_walk_deleted_with_spaces(void **state)
+{
+	char dir[] = "/tmp/lp-test-proc.XXXXXX", path[128];
+	struct seen_lines s = { .want = path };
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/a b (c) d.bin", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	void *at = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	assert_true(at != MAP_FAILED);
+	assert_int_equal(proc_maps_walk(getpid(), find_path, &s), 1);
+	assert_false(s.deleted_seen);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+	s.deleted_seen = false;
+	assert_int_equal(proc_maps_walk(getpid(), find_path, &s), 1);
+	assert_true(s.deleted_seen);
+	munmap(at, 4096);
+	assert_int_equal(proc_maps_walk(getpid(), find_path, &s), 0);
+	assert_int_equal(proc_maps_walk(0x7fffffff, find_path, &s), -ENOENT);
+}
+
 /* lp_exit_code: success -> 0, LP_ERR(code) -> code, plain -errno -> 1 (internal). */
 static void test_lp_exit_code_mapping(void **state)
 {
@@ -224,6 +437,14 @@ int main(void)
 		T(test_proc_open_traced_names_tracer),
 		T(test_proc_open_live_process),
 		T(test_proc_check_elf_arch),
+		T(test_stat_field_comm_with_parens),
+		T(test_stat_read_own_thread),
+		T(test_task_exiting_zombie),
+		T(test_status_value),
+		T(test_status_field_missing),
+		T(test_maps_parse_lines),
+		T(test_maps_walk_fd_pieces),
+		T(test_maps_walk_deleted_with_spaces),
 		T(test_lp_exit_code_mapping),
 		T(test_lp_fail_first_wins),
 	};

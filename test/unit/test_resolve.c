@@ -122,6 +122,7 @@ static int open_proc(void **state)
 static int close_proc(void **state)
 {
 	(void)state;
+	resolve_release(&P);
 	proc_close(&P);
 	return 0;
 }

@@ -1,0 +1,124 @@
+/*
+ * Proc: the live process as /proc shows it: identity checks, permission diagnosis,
+ * mapped objects, memory reads, and the one reader of each /proc file that several
+ * stages look at (stat, status, maps). The lowest layer: it includes no other
+ * stage's header.
+ */
+#ifndef LP_PROC_H
+#define LP_PROC_H
+
+#include <stdbool.h>
+#include <limits.h>
+#include "lp.h"
+
+struct lp_mapping {
+	uint64_t start, end, offset;
+	bool exec, write;
+};
+
+struct lp_symtab;		/* private to resolve.c, which loads and frees it */
+
+/* One file mapped into the process (all its mappings share dev and inode). */
+struct lp_object {
+	char path[PATH_MAX];	/* as /proc/PID/maps shows it, " (deleted)" removed */
+	const char *name;	/* base name, points into path */
+	bool deleted;
+	pid_t pid;
+	uint64_t dev, inode;
+	char open_path[PATH_MAX]; /* /proc/PID/map_files/RANGE: works for deleted files */
+	uint64_t bias;		/* runtime address = st_value + bias */
+	struct lp_mapping *maps;
+	size_t nmaps;
+	struct lp_symtab *symtab; /* loaded on first use (resolve.c) */
+	int elf_error;		/* < 0 once loading failed */
+};
+
+struct lp_proc {
+	pid_t pid;
+	pid_t via;		/* whose /proc/VIA shows the memory: the pid, or a live thread's
+				 * id when the main thread has exited (a zombie leader) */
+	char comm[64];
+	int threads;
+	struct lp_object *objs;
+	size_t nobjs;
+	int mem_fd;		/* /proc/PID/mem, read-only, for planning */
+};
+
+/*
+ * Open PID for patching: checks it exists, is not a zombie, is x86-64, is not
+ * traced by someone else and that we may trace it (diagnosing why not), then
+ * reads its mappings. Fails with LP_EXIT_PROCESS and a message in @d.
+ */
+int proc_open(struct lp_proc *p, pid_t pid, struct lp_diag *d) LP_MUST_CHECK;
+/* Frees what proc_open() made; the symbol tables must be freed first (resolve_release). */
+void proc_close(struct lp_proc *p);
+
+/*
+ * The x86-64 check of proc_open on the first @n bytes of the program's ELF file: 0, or
+ * LP_EXIT_PROCESS "process PID is not an x86-64 program" (a short or non-ELF header is
+ * judged elsewhere: 0). Pure, so a 32-bit program is tested where the kernel cannot run one.
+ */
+int proc_check_elf_arch(pid_t pid, const unsigned char *id, size_t n, struct lp_diag *d) LP_MUST_CHECK;
+
+/* The object and mapping that hold @addr, or NULL. */
+const struct lp_object *proc_object_at(const struct lp_proc *p, uint64_t addr,
+				       const struct lp_mapping **map);
+
+/* Read @len bytes at @addr of the live process (/proc/PID/mem). */
+int proc_read(const struct lp_proc *p, uint64_t addr, void *buf, size_t len) LP_MUST_CHECK;
+
+/*
+ * /proc/PID/stat (@tid 0) or /proc/PID/task/TID/stat into @buf, NUL-terminated, in one
+ * read: its length, or -errno.
+ */
+int proc_stat_read(pid_t pid, pid_t tid, char *buf, size_t cap) LP_MUST_CHECK;
+/*
+ * Field @n of a stat line, numbered as proc(5) does (1 pid, 2 comm, 3 state, ...): where
+ * it starts in @stat, or NULL. comm may hold spaces and parentheses: the fields after
+ * it are found from its last ')'. Comm's field starts after its '('.
+ */
+const char *proc_stat_field(const char *stat, int n);
+
+#define LP_STATUS_MAX 4096	/* room for /proc/PID/status (about 1.5 KiB) */
+
+/* /proc/@tid/status into @buf, NUL-terminated, in one read: its length, or -errno. */
+int proc_status_read(pid_t tid, char *buf, size_t cap) LP_MUST_CHECK;
+/* The value of "@key:" in a status text, leading blanks skipped (ends at '\n'), or NULL. */
+const char *proc_status_value(const char *status, const char *key);
+/* One numeric field of /proc/TID/status ("Tgid", "TracerPid"), or -1. */
+long proc_status_field(pid_t tid, const char *key);
+
+/* One line of /proc/PID/maps. */
+struct lp_maps_line {
+	uint64_t start, end, offset;
+	uint64_t dev;		/* major << 32 | minor */
+	uint64_t inode;
+	char perms[5];		/* "r-xp" */
+	const char *path;	/* "" when anonymous, "[vdso]", a file's path (may hold spaces) */
+	bool deleted;		/* the path ended in " (deleted)", removed from @path */
+};
+
+/* Parse one maps line, without its newline (the path is cut in place): 0, or -EINVAL. */
+int proc_maps_parse(char *line, struct lp_maps_line *m) LP_MUST_CHECK;
+/*
+ * Call @fn for every line of the maps text read from @fd, in order, in one pass and
+ * without allocating. A non-zero return of @fn stops the walk and is returned; else 0,
+ * or -errno from read().
+ */
+int proc_maps_walk_fd(int fd, int (*fn)(const struct lp_maps_line *m, void *arg), void *arg);
+/* proc_maps_walk_fd() over /proc/@pid/maps. */
+int proc_maps_walk(pid_t pid, int (*fn)(const struct lp_maps_line *m, void *arg), void *arg);
+
+/* Thread @tid of @pid is past do_exit (zombie or dead) or already reaped. */
+bool proc_task_exiting(pid_t pid, pid_t tid);
+
+/*
+ * Whether the cgroup freezer holds thread @tid of @pid: 1 (v1 freezer.state FROZEN or
+ * FREEZING), 2 (v2 cgroup.freeze 1), else 0; @out names the file that says so.
+ */
+int proc_frozen(pid_t pid, pid_t tid, char *out, size_t cap);
+
+/* Re-read the thread count: the kernel's, unreaped threads included (0 if unreadable). */
+int proc_count_threads(pid_t pid);
+
+#endif
