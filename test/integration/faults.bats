@@ -102,6 +102,39 @@ fault_at() {
 	fault_at sync3
 }
 
+# Proves: bytes written into the site by someone else while our int3 is there are caught
+# at the next trap (the int3 is followed by neither the plan's old nor its new tail): exit
+# 6 saying so, the site holds the file's bytes again, and the daemon never ran them.
+@test "a foreign write into the site mid-transaction: caught at a trap, rolled back (6), bytes restored" {
+	local site tpid rc=0 out=$BATS_TEST_TMPDIR/foreign.out n=0
+	start_counterd
+	lp -p "$DAEMON_PID" -f compute_slow -t compute_slow_v2 --dry-run --json
+	site=$(json_get 'd["sites"][0]["address"]' <<<"$LP_OUT")
+	# livepatch pauses 300 ms after writing the int3, before sync 1 reaps the traps.
+	LP_FAULT_SLEEP_MS=300 timeout 60 "$LP" -p "$DAEMON_PID" -f compute_slow -t compute_slow_v2 \
+		--json >"$out" 2>"$out.err" 3>&- &
+	tpid=$!
+	BG_PIDS=("$tpid")
+	until [[ $(dd if="/proc/$DAEMON_PID/mem" bs=1 count=1 skip=$((site)) iflag=skip_bytes \
+		status=none 2>/dev/null | od -An -tx1) == " cc" ]]; do
+		((n++ < 5000)) || fail "no int3 at $site within 10 s" || return 1
+		nap 2
+	done
+	# ud2 ud2 after the int3: a thread that ran them would die of SIGILL.
+	printf '\x0f\x0b\x0f\x0b' | dd of="/proc/$DAEMON_PID/mem" bs=1 seek=$((site + 1)) \
+		oflag=seek_bytes conv=notrunc status=none || fail "cannot write at $site + 1"
+	wait "$tpid" || rc=$?
+	BG_PIDS=()
+	LP_OUT=$(<"$out")
+	LP_CMD="livepatch -p $DAEMON_PID -f compute_slow -t compute_slow_v2 --json, ud2 written after its int3"
+	((rc == 6)) || fail "exit $rc, expected 6: $LP_CMD" "stdout: $LP_OUT" "stderr: $(<"$out.err")" || return 1
+	expect_status rolled_back
+	[[ $(json message) == *"changed during the transaction, not by livepatch"* ]] ||
+		fail "the error does not say the bytes were changed by someone else: $(json message)"
+	expect_original
+	stop_clean
+}
+
 # signal_at SIG POINT: run a patch with LP_FAULT_SLEEP_MS=200 (livepatch pauses 200 ms after
 # each of its six steps), send SIG to livepatch once it reaches POINT (wait_point: ready,
 # seized, sync0, sync1, sync2, done) and check the outcome: exit 6 and the original bytes, or
