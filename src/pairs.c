@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "inspect.h"
 #include "pairs.h"
+#include "resolve.h"
 
 /* Room in @ps for one more pair (@cap: its arrays' length). */
 static int reserve_pair(struct lp_pairs *ps, size_t *cap)
