@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 #include "lp.h"
-#include "resolve.h"
+#include "elfsym.h"
 
 /* One function whose bytes in memory differ from its mapped file. */
 struct lp_change {

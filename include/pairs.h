@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 #include "lp.h"
-#include "resolve.h"
+#include "elfsym.h"
 
 /* A batch: functions and their targets (revert: no targets). */
 struct lp_pairs {

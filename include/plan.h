@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 #include "lp.h"
-#include "resolve.h"
+#include "elfsym.h"
 #include "x86.h"
 
 #define LP_SITE_MAX 16		/* longest site: the 14-byte absolute jump */

@@ -16,7 +16,7 @@ struct lp_mapping {
 	bool exec, write;
 };
 
-struct lp_symtab;		/* private to resolve.c, which loads and frees it */
+struct lp_symtab;		/* private to elfsym.c, which loads and frees it */
 
 /* One file mapped into the process (all its mappings share dev and inode). */
 struct lp_object {
@@ -29,7 +29,7 @@ struct lp_object {
 	uint64_t bias;		/* runtime address = st_value + bias */
 	struct lp_mapping *maps;
 	size_t nmaps;
-	struct lp_symtab *symtab; /* loaded on first use (resolve.c) */
+	struct lp_symtab *symtab; /* loaded on first use (elfsym.c) */
 	int elf_error;		/* < 0 once loading failed */
 };
 
@@ -50,7 +50,7 @@ struct lp_proc {
  * reads its mappings. Fails with LP_EXIT_PROCESS and a message in @d.
  */
 int proc_open(struct lp_proc *p, pid_t pid, struct lp_diag *d) LP_MUST_CHECK;
-/* Frees what proc_open() made; the symbol tables must be freed first (resolve_release). */
+/* Frees what proc_open() made; the symbol tables must be freed first (elfsym_release). */
 void proc_close(struct lp_proc *p);
 
 /*

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <time.h>
 #include "plan.h"
-#include "resolve.h"
+#include "elfsym.h"
 
 struct lp_tx_stats;
 struct lp_verify;

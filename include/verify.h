@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include "lp.h"
 #include "plan.h"
-#include "resolve.h"
+#include "elfsym.h"
 
 enum lp_verdict { LP_VERIFY_PASS, LP_VERIFY_FAIL, LP_VERIFY_INCONCLUSIVE };
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "plan.h"
+#include "resolve.h"
 
 /* The scan of executable sections for references to F (plan_add_callsites). */
 struct callsite_scan {

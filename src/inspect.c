@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include "inspect.h"
+#include "resolve.h"
 #include "x86.h"
 
 #define CHUNK (1u << 20)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "inspect.h"
 #include "pairs.h"
+#include "resolve.h"
 
 /* Room in @ps for one more pair (@cap: its arrays' length). */
 static int reserve_pair(struct lp_pairs *ps, size_t *cap)
@@ -170,23 +171,11 @@ static int plan_line(struct lp_proc *p, const char *path, int no, char *line, si
 	return ret;
 }
 
-/*
- * One "F G" pair a line; '#' starts a comment; blank lines are fine. At most
- * LP_PLAN_MAX_BYTES are read (/dev/zero or an endless pipe end there), lines of at
- * most LP_PLAN_MAX_LINE bytes, no NUL byte; a function named twice is refused at its
- * second line, before the rest is read.
- */
-static int read_plan_file(struct lp_proc *p, const char *path, struct lp_pairs *ps, size_t *cap,
-			  struct lp_diag *d)
+/* Open plan file @path (@is_stdin: "-") if it may be read: its descriptor, or < 0. */
+static int plan_open(const char *path, bool is_stdin, struct lp_diag *d)
 {
-	bool is_stdin = !strcmp(path, "-");
-	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-	char *buf = NULL;
-	size_t have = 0, total = 0;
-	struct seen seen = { 0 };
+	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC), ret = 0;
 	struct stat st;
-	int no = 0, ret = 0;
-	bool eof = false;
 
 	if (fd < 0)
 		return plan_read_error(d, path, errno);
@@ -196,51 +185,113 @@ static int read_plan_file(struct lp_proc *p, const char *path, struct lp_pairs *
 		ret = plan_read_error(d, path, EISDIR);
 	else if (S_ISREG(st.st_mode) && st.st_size > (off_t)LP_PLAN_MAX_BYTES)
 		ret = too_large(d, path);
-	else if (!(buf = malloc(LP_PLAN_MAX_LINE + 2)))
+	if (ret && !is_stdin)
+		close(fd);
+	return ret ? ret : fd;
+}
+
+/* A plan file being read: the bytes after its last newline wait in buf for the next read. */
+struct plan_reader {
+	struct lp_proc *p;
+	const char *path;
+	int fd;
+	int no;			/* the lines handed to plan_line() */
+	char *buf;		/* LP_PLAN_MAX_LINE + 2 bytes */
+	size_t have, total;	/* bytes in buf; bytes read */
+	bool eof;
+	struct lp_pairs *ps;
+	size_t *cap;
+	struct seen seen;
+	struct lp_diag *d;
+};
+
+static int reader_line(struct plan_reader *r, char *line, size_t len)
+{
+	return plan_line(r->p, r->path, ++r->no, line, len, r->ps, r->cap, &r->seen, r->d);
+}
+
+/* Every complete line in buf; what follows the last newline moves to buf's start. */
+static int reader_lines(struct plan_reader *r)
+{
+	char *line = r->buf, *nl;
+	int ret = 0;
+
+	while (!ret && (nl = memchr(line, '\n', r->have - (size_t)(line - r->buf)))) {
+		*nl = 0;
+		ret = reader_line(r, line, (size_t)(nl - line));
+		line = nl + 1;
+	}
+	r->have -= (size_t)(line - r->buf);
+	memmove(r->buf, line, r->have);
+	return ret;
+}
+
+/* A line without its newline: too long, or the file's last line. */
+static int reader_tail(struct plan_reader *r)
+{
+	int ret;
+
+	if (!(r->have > LP_PLAN_MAX_LINE || (r->eof && r->have)))
+		return 0;
+	const char *nul = memchr(r->buf, 0, r->have);
+	r->buf[r->have] = 0;
+	if (r->have > LP_PLAN_MAX_LINE && !nul)
+		ret = lp_fail(r->d, LP_EXIT_USAGE, "%s:%d: the line is longer than %u bytes, the "
+			      "longest livepatch reads (fix that line)", r->path, r->no + 1,
+			      LP_PLAN_MAX_LINE);
+	else
+		ret = reader_line(r, r->buf, r->have);
+	r->have = 0;
+	return ret;
+}
+
+/* One read() of the plan file, and the lines it completes. */
+static int reader_next(struct plan_reader *r)
+{
+	/* room for one line of LP_PLAN_MAX_LINE bytes, its newline and one more byte */
+	ssize_t n = read(r->fd, r->buf + r->have, LP_PLAN_MAX_LINE + 1 - r->have);
+	int ret;
+
+	if (n < 0)
+		return errno == EINTR ? 0 : plan_read_error(r->d, r->path, errno);
+	r->eof = !n;
+	r->have += (size_t)n;
+	r->total += (size_t)n;
+	ret = reader_lines(r);
+	if (!ret)
+		ret = reader_tail(r);
+	if (!ret && r->total > LP_PLAN_MAX_BYTES)
+		ret = too_large(r->d, r->path);
+	return ret;
+}
+
+/*
+ * One "F G" pair a line; '#' starts a comment; blank lines are fine. At most
+ * LP_PLAN_MAX_BYTES are read (/dev/zero or an endless pipe end there), lines of at
+ * most LP_PLAN_MAX_LINE bytes, no NUL byte; a function named twice is refused at its
+ * second line, before the rest is read.
+ */
+static int read_plan_file(struct lp_proc *p, const char *path, struct lp_pairs *ps, size_t *cap,
+			  struct lp_diag *d)
+{
+	struct plan_reader r = { .p = p, .path = path, .ps = ps, .cap = cap, .d = d };
+	bool is_stdin = !strcmp(path, "-");
+	int ret = 0;
+
+	r.fd = plan_open(path, is_stdin, d);
+	if (r.fd < 0)
+		return r.fd;
+	if (!(r.buf = malloc(LP_PLAN_MAX_LINE + 2)))
 		ret = -ENOMEM;
 	for (size_t i = 0; !ret && i < ps->n; i++)	/* the --func pairs */
-		if (seen_add(&seen, ps->f[i].addr, 0) == -2)
+		if (seen_add(&r.seen, ps->f[i].addr, 0) == -2)
 			ret = -ENOMEM;
-	while (!ret && !eof) {
-		/* room for one line of LP_PLAN_MAX_LINE bytes, its newline and one more byte */
-		ssize_t r = read(fd, buf + have, LP_PLAN_MAX_LINE + 1 - have);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ret = plan_read_error(d, path, errno);
-			break;
-		}
-		eof = !r;
-		have += (size_t)r;
-		total += (size_t)r;
-		char *line = buf, *nl;
-		while (!ret && (nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
-			*nl = 0;
-			ret = plan_line(p, path, ++no, line, (size_t)(nl - line), ps, cap, &seen, d);
-			line = nl + 1;
-		}
-		have -= (size_t)(line - buf);
-		memmove(buf, line, have);
-		if (ret)
-			break;
-		if (have > LP_PLAN_MAX_LINE || (eof && have)) {	/* too long, or the last line */
-			const char *nul = memchr(buf, 0, have);
-			buf[have] = 0;
-			if (have > LP_PLAN_MAX_LINE && !nul)
-				ret = lp_fail(d, LP_EXIT_USAGE, "%s:%d: the line is longer than %u bytes, "
-					      "the longest livepatch reads (fix that line)", path, no + 1,
-					      LP_PLAN_MAX_LINE);
-			else
-				ret = plan_line(p, path, ++no, buf, have, ps, cap, &seen, d);
-			have = 0;
-		}
-		if (!ret && total > LP_PLAN_MAX_BYTES)
-			ret = too_large(d, path);
-	}
+	while (!ret && !r.eof)
+		ret = reader_next(&r);
 	if (!is_stdin)
-		close(fd);
-	free(buf);
-	seen_free(&seen);
+		close(r.fd);
+	free(r.buf);
+	seen_free(&r.seen);
 	if (!ret && !ps->n)
 		ret = lp_fail(d, LP_EXIT_USAGE, "plan file %s has no 'F G' line (nothing to do)", path);
 	return ret;

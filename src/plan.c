@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "plan.h"
+#include "resolve.h"
 
 struct decoded {
 	uint64_t *bounds;	/* instruction start addresses, ascending */

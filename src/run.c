@@ -18,12 +18,12 @@
 #include <stdlib.h>
 #include <sys/time.h>
 #include <string.h>
+#include "elfsym.h"
 #include "livepatch.h"
 #include "pairs.h"
 #include "plan.h"
 #include "proc.h"
 #include "report.h"
-#include "resolve.h"
 #include "transact.h"
 #include "verify.h"
 #include "inspect.h"
@@ -416,7 +416,7 @@ out:
 	ret = ret ? fail(o, &d, ret) : pr.r.exit_code;
 	pairs_free(&ps);
 	plan_free(&plan);
-	resolve_release(&proc);
+	elfsym_release(&proc);
 	proc_close(&proc);
 	return ret;
 }

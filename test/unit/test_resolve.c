@@ -2,7 +2,7 @@
  * resolve: names and addresses of a live process turned into functions. The
  * group starts fixture_prog (fixtures/) as a child and kills it at the end;
  * expected addresses come from the fixture ELF files (libelf, util.c) plus the
- * load base that /proc/PID/maps shows, independently of src/resolve.c.
+ * load base that /proc/PID/maps shows, independently of src/elfsym.c.
  * The "stripped" group runs a copy whose libfixture.so has no .symtab, so names
  * and versions come from .dynsym + .gnu.version / .gnu.version_d; the "deleted"
  * group runs copies that are unlinked once started.
@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "util.h"
+#include "elfsym.h"
 #include "plan.h"
 #include "resolve.h"
 
@@ -122,7 +123,7 @@ static int open_proc(void **state)
 static int close_proc(void **state)
 {
 	(void)state;
-	resolve_release(&P);
+	elfsym_release(&P);
 	proc_close(&P);
 	return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * Helpers shared by the unit tests (linked into every test binary; not a test
  * file itself): where the fixtures are, ELF symbols and bytes read with libelf
- * independently of src/resolve.c, and the fixture process.
+ * independently of src/elfsym.c, and the fixture process.
  */
 #ifndef U_UTIL_H
 #define U_UTIL_H
