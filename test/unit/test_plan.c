@@ -369,10 +369,7 @@ static void test_target_inside_replaced_bytes_refused(void **state)
 	expect_refused("target lies inside");
 }
 
-/*
- * A target equal to the site (first replaced byte) is refused: jmp rel32 -5 is a
- * jump to itself. BUG (src/plan.c choose_form): the check is `target > site`.
- */
+/* A target equal to the site (first replaced byte) is refused: jmp rel32 -5 jumps to itself. */
 static void test_target_at_site_refused(void **state)
 {
 	(void)state;

@@ -375,11 +375,7 @@ static void test_address_of_data_refused(void **state)
 	expect_symbol_error(spec, "not in an executable mapping");
 }
 
-/*
- * 0xADDRESS of a GNU IFUNC's resolver is refused like the name (docs/design.md §1, code 4).
- * BUG (src/resolve.c resolve_address): it never calls check_function(), so the
- * address resolves to the IFUNC symbol (kind LP_SYM_IFUNC) and is accepted.
- */
+/* 0xADDRESS of a GNU IFUNC's resolver is refused like the name (docs/design.md §1, code 4). */
 static void test_address_of_ifunc_refused(void **state)
 {
 	struct u_sym s;
