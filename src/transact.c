@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "ptrace_ops.h"
 #include "sync.h"
+#include "transact.h"
 #include "trap.h"
 #include "x86.h"
 
