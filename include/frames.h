@@ -8,8 +8,10 @@
  * frames: from the stack pointer to the end of its mapping, 64 MiB at most (and from each frame's
  * saved stack pointer, for a handler on sigaltstack or nested handlers), a word is
  * the start of an x86-64 rt_sigframe when it points to a sigreturn trampoline
- * (`mov $15, %eax|%rax; syscall`), the ucontext flags after it are small, and the
- * saved PC at its fixed offset is inside a displaced range.
+ * (`mov $15, %eax|%rax; syscall`), the ucontext flags after it are small, the frame
+ * sits where the kernel puts one (on the sigaltstack its uc_stack names, or at most
+ * LP_FRAME_SPAN below the stack pointer it saved), and the saved PC at its fixed
+ * offset is inside a displaced range.
  */
 #ifndef LP_FRAMES_H
 #define LP_FRAMES_H
@@ -21,6 +23,10 @@
 #define LP_FRAME_STACK_MAX (64ULL << 20) /* bytes of one stack scanned above its pointer */
 #define LP_FRAME_RIP 176		/* offset of uc_mcontext.rip in an rt_sigframe */
 #define LP_FRAME_RSP 168		/* and of the saved rsp */
+#define LP_FRAME_SS_SP 24		/* uc_stack: the sigaltstack when the signal came */
+#define LP_FRAME_SS_FLAGS 32
+#define LP_FRAME_SS_SIZE 40
+#define LP_FRAME_SPAN (64 * 1024)	/* at most from a frame up to the SP it saved */
 
 struct lp_frame {
 	uint64_t at;	/* where the frame's saved PC is stored */

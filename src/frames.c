@@ -1,5 +1,6 @@
 /* Frames: signal frames with a saved PC inside a displaced range (frames.h). */
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,25 @@ static bool user_addr(uint64_t x)
 	return x >= 0x10000 && x < (1ULL << 47);
 }
 
+/*
+ * A frame found at @a is where the kernel would have put one: on the sigaltstack its
+ * own uc_stack describes, or just below the stack pointer it saved (the red zone, the
+ * FPU state and the frame itself lie between). A copy of a frame kept in other data
+ * that shares the mapping (a sigaltstack inside a malloc block, a stack next to a
+ * heap) is neither, and is never rewritten.
+ */
+static bool where_kernel_puts(const uint8_t *f, uint64_t a)
+{
+	uint64_t rsp = word(f + LP_FRAME_RSP), ss_sp = word(f + LP_FRAME_SS_SP);
+	uint64_t ss_size = word(f + LP_FRAME_SS_SIZE);
+	int32_t ss_flags;
+
+	memcpy(&ss_flags, f + LP_FRAME_SS_FLAGS, sizeof(ss_flags));
+	if (!(ss_flags & SS_DISABLE) && a >= ss_sp && a - ss_sp < ss_size)
+		return true;
+	return rsp > a && rsp - a <= LP_FRAME_SPAN;
+}
+
 /* Frames whose saved PC @inside() accepts, and the other stacks their saved SPs are on. */
 static void scan_chunk(struct lp_stacks *st, uint64_t lo, size_t n, size_t lim,
 		       bool (*inside)(void *, uint64_t), void *arg, struct lp_frame *out, size_t max,
@@ -110,7 +130,7 @@ static void scan_chunk(struct lp_stacks *st, uint64_t lo, size_t n, size_t lim,
 	     off += 16) {
 		const uint8_t *f = st->buf + off;
 		uint64_t pc = word(f + LP_FRAME_RIP), rsp = word(f + LP_FRAME_RSP);
-		if (word(f + 8) >= 16)
+		if (word(f + 8) >= 16 || !where_kernel_puts(f, lo + off))
 			continue;
 		if (inside(arg, pc) && is_trampoline(st, word(f))) {
 			if (*found < max)
