@@ -147,6 +147,11 @@ int tx_resume(struct tx *tx, struct lp_thread *t, int sig) LP_MUST_CHECK;
 /* An injector through stopped thread @t (inject.h); tx_injected() takes back what it learnt. */
 struct lp_injector tx_injector(struct tx *tx, struct lp_thread *t, struct lp_inject *in);
 void tx_injected(struct tx *tx, struct lp_thread *t, const struct lp_inject *in);
+/*
+ * Someone else wrote site @s during the transaction: a forward walk fails (exit 6),
+ * to roll back; a roll-back goes on (0) and writes over it.
+ */
+int tx_foreign_write(struct tx *tx, const struct lp_site *s);
 /* Threads of the process (not fork children) the current sync still waits for. */
 size_t tx_unsynced(const struct tx *tx);
 /* Some thread of the process (not a fork child) is still there. */

@@ -45,15 +45,41 @@ static int rw_failed(struct tx *tx, int ret, uint64_t addr, bool write)
 		       write ? "writing" : "reading", (unsigned long)addr, strerror(-ret));
 }
 
+/*
+ * Before a write: run @r's bytes must still be what the walk last read or wrote there
+ * (tx->img). Anything else was written by someone else (the program, a debugger): a
+ * forward walk fails, to roll back; a roll-back takes the bytes as they are and
+ * writes over them. A write that lands between this read and ours stays unseen.
+ */
+static int recheck_run(struct tx *tx, const struct lp_run *r)
+{
+	uint8_t now[4096], *img = tx->img + r->off;
+	size_t len = r->hi - r->lo;
+
+	if (pread(tx->mem_fd, now, len, (off_t)r->lo) != (ssize_t)len || !memcmp(now, img, len))
+		return 0;	/* unreadable: the write fails and says why */
+	for (size_t i = r->first; i < r->first + r->nsites; i++) {
+		const struct lp_site *s = &tx->plan->sites[i];
+		size_t at = s->addr - r->lo;
+		if (memcmp(now + at, img + at, s->len) && tx->forward)
+			return tx_foreign_write(tx, s);
+	}
+	memcpy(img, now, len);	/* between the sites: bytes we do not change */
+	return 0;
+}
+
 /* Bytes [from, to_excl) of every site to tx->to (the head as int3 with @head_int3), run by run. */
 static int write_sites(struct tx *tx, size_t from, size_t to_excl, bool head_int3)
 {
 	uint8_t old[4096];
+	int ret;
 
 	for (size_t k = 0; k < tx->nruns; k++) {
 		const struct lp_run *r = &tx->runs[k];
 		uint8_t *img = tx->img + r->off;
 		size_t len = r->hi - r->lo, a = len, b = 0;
+		if ((ret = recheck_run(tx, r)))
+			return ret;
 		memcpy(old, img, len);
 		for (size_t i = r->first; i < r->first + r->nsites; i++) {
 			const struct lp_site *s = &tx->plan->sites[i];
@@ -69,7 +95,7 @@ static int write_sites(struct tx *tx, size_t from, size_t to_excl, bool head_int
 		}
 		if (a >= b)
 			continue;	/* nothing changes in this run */
-		int ret = run_rw(tx, r, a, b - a, true);
+		ret = run_rw(tx, r, a, b - a, true);
 		tx->written = true;
 		if (ret) {
 			memcpy(img, old, len);	/* what memory most likely still holds */

@@ -106,19 +106,6 @@ static bool ours_at(const struct lp_site *s, const uint8_t *cur)
 				      !memcmp(cur + 1, s->old_bytes + 1, s->len - 1));
 }
 
-/*
- * Someone else wrote the site: the thread still runs what the walk writes (that
- * needs no byte of the site), and a forward walk fails, to roll back.
- */
-static int alien_write(struct tx *tx, const struct lp_site *s)
-{
-	if (!tx->forward)
-		return 0;	/* a roll-back goes on: a half-written site would be worse */
-	return lp_fail(tx->d, LP_EXIT_ABORTED, "the bytes of %s at 0x%lx changed during the "
-		       "transaction, not by livepatch (a debugger or another patcher?); the patch "
-		       "was rolled back (find who writes there, then retry)", s->func,
-		       (unsigned long)s->addr);
-}
 
 /* Run the instruction the walk writes, as the plan recorded it, in @t's registers. */
 static int emulate(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r,
@@ -171,7 +158,7 @@ int trap_handle(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r,
 	} else {
 		tx->st->traps_emulated++;
 	}
-	int alien = cur[0] == X86_INT3 && !ours_at(s, cur) ? alien_write(tx, s) : 0;
+	int alien = cur[0] == X86_INT3 && !ours_at(s, cur) ? tx_foreign_write(tx, s) : 0;
 	ret = pt_setregs(t->tid, r);
 	if (ret)
 		return ret == -ESRCH ? 0 : ret;

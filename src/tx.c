@@ -148,3 +148,13 @@ int tx_died(struct tx *tx)
 	return lp_fail(tx->d, LP_EXIT_PROCESS, "process %d exited during the transaction "
 		       "(nothing left to patch)", tx->pid);
 }
+
+int tx_foreign_write(struct tx *tx, const struct lp_site *s)
+{
+	if (!tx->forward)
+		return 0;	/* a roll-back goes on: a half-written site would be worse */
+	return lp_fail(tx->d, LP_EXIT_ABORTED, "the bytes of %s at 0x%lx changed during the "
+		       "transaction, not by livepatch (a debugger or another patcher?); the patch "
+		       "was rolled back (find who writes there, then retry)", s->func,
+		       (unsigned long)s->addr);
+}

@@ -102,15 +102,13 @@ fault_at() {
 	fault_at sync3
 }
 
-# Proves: bytes written into the site by someone else while our int3 is there are caught
-# at the next trap (the int3 is followed by neither the plan's old nor its new tail): exit
-# 6 saying so, the site holds the file's bytes again, and the daemon never ran them.
-@test "a foreign write into the site mid-transaction: caught at a trap, rolled back (6), bytes restored" {
+# foreign_write: patch with a 300 ms pause after each step; once livepatch's int3 is at the
+# site, write four nops after it (neither tail, and harmless to a thread already past the
+# int3, between compute_slow's pauses). Expects exit 6 naming it, and the file's bytes back.
+foreign_write() {
 	local site tpid rc=0 out=$BATS_TEST_TMPDIR/foreign.out n=0
-	start_counterd
 	lp -p "$DAEMON_PID" -f compute_slow -t compute_slow_v2 --dry-run --json
 	site=$(json_get 'd["sites"][0]["address"]' <<<"$LP_OUT")
-	# livepatch pauses 300 ms after writing the int3, before sync 1 reaps the traps.
 	LP_FAULT_SLEEP_MS=300 timeout 60 "$LP" -p "$DAEMON_PID" -f compute_slow -t compute_slow_v2 \
 		--json >"$out" 2>"$out.err" 3>&- &
 	tpid=$!
@@ -120,18 +118,40 @@ fault_at() {
 		((n++ < 5000)) || fail "no int3 at $site within 10 s" || return 1
 		nap 2
 	done
-	# ud2 ud2 after the int3: a thread that ran them would die of SIGILL.
-	printf '\x0f\x0b\x0f\x0b' | dd of="/proc/$DAEMON_PID/mem" bs=1 seek=$((site + 1)) \
+	printf '\x90\x90\x90\x90' | dd of="/proc/$DAEMON_PID/mem" bs=1 seek=$((site + 1)) \
 		oflag=seek_bytes conv=notrunc status=none || fail "cannot write at $site + 1"
 	wait "$tpid" || rc=$?
 	BG_PIDS=()
 	LP_OUT=$(<"$out")
-	LP_CMD="livepatch -p $DAEMON_PID -f compute_slow -t compute_slow_v2 --json, ud2 written after its int3"
+	LP_CMD="livepatch -p $DAEMON_PID -f compute_slow -t compute_slow_v2 --json, nops written after its int3"
 	((rc == 6)) || fail "exit $rc, expected 6: $LP_CMD" "stdout: $LP_OUT" "stderr: $(<"$out.err")" || return 1
 	expect_status rolled_back
 	[[ $(json message) == *"changed during the transaction, not by livepatch"* ]] ||
 		fail "the error does not say the bytes were changed by someone else: $(json message)"
-	expect_original
+	[[ $(text_sum "$DAEMON_PID" "$ADDR" 32) == "$SUM0" ]] ||
+		fail "compute_slow's bytes differ from the original after: $LP_CMD"
+	alive && untraced
+}
+
+# Proves: a foreign write into the site is caught with hot threads trapping on the int3
+# (at a trap, or before the next write), and the site is restored.
+@test "a foreign write into the site mid-transaction, hot threads: rolled back (6), bytes restored" {
+	start_counterd
+	foreign_write || return 1
+	calls_only calls_compute_slow calls_compute_slow_v2
+	stop_clean
+}
+
+# Proves: with no thread ever trapping (idle workers), the foreign write is caught by the
+# check before the tail is written, instead of being committed as a torn jump.
+@test "a foreign write into the site mid-transaction, no trap: caught before the next write (6)" {
+	daemon_start counterd --threads 4 --idle
+	lp -p "$DAEMON_PID" -f compute_slow -t compute_slow_v2 --dry-run
+	expect_rc 0
+	ADDR=$(json address)
+	SUM0=$(text_sum "$DAEMON_PID" "$ADDR" 32)
+	foreign_write || return 1
+	[[ $(json traps_emulated) == 0 ]] || fail "a thread trapped: the check before the write was not what caught it"
 	stop_clean
 }
 
