@@ -68,8 +68,11 @@ static int recheck_run(struct tx *tx, const struct lp_run *r)
 	return 0;
 }
 
-/* Bytes [from, to_excl) of every site to tx->to (the head as int3 with @head_int3), run by run. */
-static int write_sites(struct tx *tx, size_t from, size_t to_excl, bool head_int3)
+/*
+ * Bytes [from, to_excl) of every site to tx->to (the head as int3 with @head_int3), run by
+ * run; with @recheck, each run is read again first (recheck_run).
+ */
+static int write_sites(struct tx *tx, size_t from, size_t to_excl, bool head_int3, bool recheck)
 {
 	uint8_t old[4096];
 	int ret;
@@ -78,7 +81,7 @@ static int write_sites(struct tx *tx, size_t from, size_t to_excl, bool head_int
 		const struct lp_run *r = &tx->runs[k];
 		uint8_t *img = tx->img + r->off;
 		size_t len = r->hi - r->lo, a = len, b = 0;
-		if ((ret = recheck_run(tx, r)))
+		if (recheck && (ret = recheck_run(tx, r)))
 			return ret;
 		memcpy(old, img, len);
 		for (size_t i = r->first; i < r->first + r->nsites; i++) {
@@ -147,13 +150,14 @@ static const struct phase TAIL_PHASE = {
 };
 static const struct phase HEAD_PHASE = { "head", "sync3", "heads", 0, 1, .idx = 2 };
 
-static int run_phase(struct tx *tx, const struct phase *ph)
+/* @first: the walk's first write, over the bytes transition() has just read. */
+static int run_phase(struct tx *tx, const struct phase *ph, bool first)
 {
 	struct timespec t0;
 	int ret;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if ((ret = write_sites(tx, ph->from, ph->to_excl, ph->head_int3)))
+	if ((ret = write_sites(tx, ph->from, ph->to_excl, ph->head_int3, !first)))
 		return ret;
 	if (ph == &HEAD_PHASE && (ret = unpark(tx)))
 		return ret;
@@ -203,17 +207,17 @@ static int transition(struct tx *tx)
 	 */
 	int first = 0;
 	if (tail_differs) {
-		ret = run_phase(tx, &INT3_PHASE);
+		ret = run_phase(tx, &INT3_PHASE, true);
 		if (ret && (tx->forward || !tx_process_alive(tx)))
 			return ret;
 		first = first ? first : ret;
-		ret = run_phase(tx, &TAIL_PHASE);
+		ret = run_phase(tx, &TAIL_PHASE, false);
 		if (ret && (tx->forward || !tx_process_alive(tx)))
 			return ret;
 		first = first ? first : ret;
 	}
 	if (tail_differs || head_differs)
-		ret = run_phase(tx, &HEAD_PHASE);
+		ret = run_phase(tx, &HEAD_PHASE, !tail_differs);
 	return first ? first : ret;
 }
 
