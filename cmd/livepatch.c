@@ -14,6 +14,7 @@
 static const char usage[] =
 	"Usage: livepatch --pid PID --func F --target G [--func F2 --target G2 ...] [--dry-run]\n"
 	"                 [--verify[=SECONDS]] [--json]\n"
+	"       livepatch --pid PID --load PATCH.o [--load P2.o ...] --func F --target G [...]\n"
 	"       livepatch --pid PID --plan FILE|- [--dry-run] [--json]\n"
 	"       livepatch --pid PID --revert F [--revert F2 ...] [--dry-run] [--verify[=SECONDS]] [--json]\n"
 	"       livepatch --pid PID --revert-all [--dry-run] [--json]\n"
@@ -29,6 +30,8 @@ static const char usage[] =
 	"  -t, --target G        the function F will jump to: [OBJECT:]SYMBOL or 0xADDRESS\n"
 	"  -r, --revert F        restore F's original bytes from its mapped file\n"
 	"      --plan FILE       patch every 'F G' line of FILE (- for stdin), '#' comments\n"
+	"      --load PATCH.o    link the relocatable object PATCH.o (cc -c) into the process\n"
+	"                        first; G may name its functions (NAME or PATCH.o:NAME); repeats\n"
 	"      --revert-all      restore every function that holds a jump livepatch wrote\n"
 	"      --callsites       rewrite every direct 'call F' into 'call G' instead of F's entry\n"
 	"                        (with --revert F: back to 'call F'); others are listed, left alone\n"
@@ -55,8 +58,9 @@ static const char usage[] =
 	"  -V, --version         show the version and exit\n"
 	"\n"
 	"OBJECT is a mapped file's base name (counterd, libc.so.6) or its path.\n"
-	"Exit codes: 0 done (or nothing to do), 1 internal error, 2 usage, 3 process unusable,\n"
-	"4 symbol problem, 5 site refused, 6 aborted and rolled back, 7 verification failed.\n"
+	"Exit codes: 0 done (or nothing to do), 1 internal error, 2 usage (a patch file unsafe\n"
+	"to load), 3 process unusable, 4 symbol problem (a patch's name unresolved), 5 site or\n"
+	"patch refused, 6 aborted and rolled back, 7 verification failed.\n"
 	"See livepatch(8).\n";
 
 static const struct option long_opts[] = {
@@ -68,6 +72,7 @@ static const struct option long_opts[] = {
 	{ "callsites", no_argument, NULL, 'C' },
 	{ "in", required_argument, NULL, 'I' },
 	{ "plan", required_argument, NULL, 'P' },
+	{ "load", required_argument, NULL, 'L' },
 	{ "list", no_argument, NULL, 'l' },
 	{ "symbols", no_argument, NULL, 'S' },
 	{ "dry-run", no_argument, NULL, 'n' },
@@ -120,7 +125,7 @@ static int check_combination(const struct lp_options *o)
 {
 	if (!o->pid)
 		return usage_error(o, "--pid is required (e.g. livepatch --pid 4242 --func F --target G)");
-	bool patch = o->nfuncs || o->ntargets || o->plan_file;
+	bool patch = o->nfuncs || o->ntargets || o->plan_file || o->nloads;
 	if (o->list + o->symbols + patch + !!o->nreverts + o->revert_all > 1)
 		return usage_error(o, "give one of --func/--target (or --plan), --revert, --revert-all, "
 				   "--list or --symbols (run them separately)");
@@ -129,6 +134,12 @@ static int check_combination(const struct lp_options *o)
 	if (o->verify_s > 0 && o->dry_run)
 		return usage_error(o, "--verify checks a patch that runs; it cannot go with --dry-run "
 				   "(drop one of them)");
+	if (o->nloads && !(o->nfuncs || o->plan_file))
+		return usage_error(o, "--load links a patch for --func F --target G or --plan; give the "
+				   "pair (with G in the patch)");
+	if (o->nloads && o->callsites)
+		return usage_error(o, "--load does not go with --callsites yet (patch F's entry: drop "
+				   "--callsites)");
 	if (o->in && !o->callsites)
 		return usage_error(o, "--in OBJECT limits --callsites; add --callsites or drop --in");
 	if (o->callsites && (o->verify_s > 0 || o->revert_all))
@@ -163,6 +174,12 @@ static int parse(int argc, char **argv, struct lp_options *o)
 		case 't': o->targets[o->ntargets++] = optarg; break;
 		case 'r': o->reverts[o->nreverts++] = optarg; break;
 		case 'P': o->plan_file = optarg; break;
+		case 'L':
+			if (o->nloads == LP_MAX_LOADS)
+				return usage_error(o, "--load repeats at most 16 times (link the objects "
+						   "into one with ld -r)");
+			o->loads[o->nloads++] = optarg;
+			break;
 		case 'A': o->revert_all = true; break;
 		case 'C': o->callsites = true; break;
 		case 'I': o->in = optarg; break;
@@ -212,12 +229,13 @@ int main(int argc, char **argv)
 {
 	struct lp_options o = { .timeout_ms = DEFAULT_TIMEOUT_MS, .verify_min_calls = 1 };
 	/* Every --func, --target and --revert is one argument at least: argc bounds each list. */
-	const char **lists = calloc(3 * (size_t)argc, sizeof(*lists));
+	const char **lists = calloc(3 * (size_t)argc + LP_MAX_LOADS, sizeof(*lists));
 	if (!lists)
 		return LP_EXIT_INTERNAL;
 	o.funcs = lists;
 	o.targets = lists + argc;
 	o.reverts = lists + 2 * argc;
+	o.loads = lists + 3 * argc;
 	int ret = parse(argc, argv, &o);
 
 	if (ret < 0)

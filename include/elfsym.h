@@ -53,4 +53,10 @@ int object_each_exec_section(struct lp_object *obj,
 /* Read @len bytes of @obj's file that are mapped at runtime address @addr. */
 int object_read_at(const struct lp_object *obj, uint64_t addr, void *buf, size_t len) LP_MUST_CHECK;
 
+/*
+ * A patch livepatch loaded (obj->patch): the sha256 and name its image's note
+ * carries (docs/design.md §8). 0, or -errno (-ENOENT: no such note).
+ */
+int object_patch_note(const struct lp_object *obj, uint8_t sha256[32], char *name, size_t cap) LP_MUST_CHECK;
+
 #endif

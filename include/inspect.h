@@ -18,6 +18,10 @@ struct lp_change {
 	char was_name[300];		/* for a call site: the callee the file has */
 	uint64_t target;		/* where it jumps, when ours */
 	char target_name[300];		/* OBJECT:SYMBOL+0xOFF of the target, or "" */
+	bool in_patch;			/* the target is in a patch livepatch loaded (§8): */
+	char patch_name[256];		/* its name, sha256 and where it is mapped */
+	uint8_t patch_sha256[32];
+	uint64_t patch_base, patch_size;
 };
 
 struct lp_changes {

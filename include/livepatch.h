@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#define LP_MAX_LOADS 16	/* --load given at most this many times */
+
 struct lp_options {
 	pid_t pid;
 	const char **funcs;	/* --func, in order (repeatable) */
@@ -14,6 +16,8 @@ struct lp_options {
 	const char **reverts;	/* --revert (repeatable) */
 	size_t nreverts;
 	const char *plan_file;	/* --plan FILE: "F G" a line; "-" is stdin */
+	const char **loads;	/* --load PATCH.o (repeatable): linked into the process first */
+	size_t nloads;
 	bool revert_all;	/* --revert-all: every function livepatch changed */
 	bool callsites;		/* --callsites: rewrite direct calls of F, not F's entry */
 	const char *in;		/* --in OBJECT: only the calls in that object */

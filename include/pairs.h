@@ -12,8 +12,10 @@
 /* A batch: functions and their targets (revert: no targets). */
 struct lp_pairs {
 	struct lp_symbol *f, *g;
+	char **gspec;		/* each target as named (NULL for a revert) */
 	size_t n;
 	bool revert;
+	bool targets_later;	/* gspec names targets not resolved yet */
 };
 
 /* What to pair, as the user named it ("[OBJECT:]SYMBOL" or "0xADDRESS" each). */
@@ -25,6 +27,7 @@ struct lp_pairs_want {
 	size_t nreverts;
 	const char *plan_file;		/* "F G" a line; "-" is stdin; NULL: none */
 	bool revert_all;		/* every function livepatch changed */
+	bool targets_later;		/* functions only: pairs_resolve_targets() follows */
 };
 
 /* What a plan file may hold: bytes in all, bytes in one line (its newline not counted). */
@@ -40,6 +43,11 @@ struct lp_pairs_want {
  */
 int pairs_collect(struct lp_proc *p, const struct lp_pairs_want *w, struct lp_pairs *out,
 		  struct lp_diag *d) LP_MUST_CHECK;
+/*
+ * Resolve the targets of the pairs pairs_collect() left named only (targets_later:
+ * when --load adds the objects they are in after the functions are known).
+ */
+int pairs_resolve_targets(struct lp_proc *p, struct lp_pairs *ps, struct lp_diag *d) LP_MUST_CHECK;
 void pairs_free(struct lp_pairs *pairs);
 
 #endif

@@ -31,7 +31,11 @@ struct lp_object {
 	size_t nmaps;
 	struct lp_symtab *symtab; /* loaded on first use (elfsym.c) */
 	int elf_error;		/* < 0 once loading failed */
+	bool patch;		/* a patch livepatch loaded: path LP_PATCH_MEMFD + its name */
 };
+
+/* How /proc/PID/maps names a loaded patch's memfd: this, then the patch's base name. */
+#define LP_PATCH_MEMFD "/memfd:livepatch:"
 
 struct lp_proc {
 	pid_t pid;
@@ -59,6 +63,12 @@ void proc_close(struct lp_proc *p);
  * judged elsewhere: 0). Pure, so a 32-bit program is tested where the kernel cannot run one.
  */
 int proc_check_elf_arch(pid_t pid, const unsigned char *id, size_t n, struct lp_diag *d) LP_MUST_CHECK;
+
+/*
+ * Append an object not (yet) in maps, named @path, to @p->objs (pointers into the
+ * array move): the caller fills dev, inode, open_path, bias and maps. NULL: no memory.
+ */
+struct lp_object *proc_add_object(struct lp_proc *p, const char *path);
 
 /* The object and mapping that hold @addr, or NULL. */
 const struct lp_object *proc_object_at(const struct lp_proc *p, uint64_t addr,

@@ -15,6 +15,7 @@
 struct lp_tx_stats;
 struct lp_verify;
 struct lp_changes;
+struct lp_loads;
 
 enum lp_report_kind {
 	LP_REPORT_ERROR,	/* a failure before there is anything else to show */
@@ -48,6 +49,7 @@ struct lp_report {
 	bool dry_run;
 	const struct lp_tx_stats *tx;	/* NULL unless a transaction ran */
 	const struct lp_verify *verify;	/* NULL unless --verify ran */
+	const struct lp_loads *loads;	/* --load's patches, or NULL */
 
 	/* LP_REPORT_CHANGES */
 	const struct lp_changes *changes;

@@ -16,6 +16,10 @@
 int resolve_function(struct lp_proc *p, const char *spec, const char *role,
 		     struct lp_symbol *out, struct lp_diag *d) LP_MUST_CHECK;
 
+/* Up to three function names close to @name (in @only, or anywhere: NULL), for "did you mean". */
+void resolve_suggest(struct lp_proc *p, struct lp_object *only, const char *name, char *out,
+		     size_t len);
+
 /* The function symbol that contains @addr (best: exact start, then smallest), or -ENOENT. */
 int resolve_symbolize(struct lp_proc *p, uint64_t addr, struct lp_symbol *out) LP_MUST_CHECK;
 

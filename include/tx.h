@@ -16,6 +16,7 @@
 #include <sys/user.h>
 #include "inject.h"
 #include "frames.h"
+#include "load.h"
 #include "plan.h"
 #include "seize.h"
 #include "sigstate.h"
@@ -45,6 +46,8 @@ struct lp_tx_stats {
 	pid_t mid[LP_MID_MAX];
 	unsigned int nmid;
 	bool rolled_back;
+	unsigned int loaded;		/* patches mapped (lp_tx_opts.loads) */
+	bool load_kept;			/* rolled back, but a thread may have run a patch: left mapped */
 };
 
 /* LP_TICK_US: the tracer's waitpid must be woken this often to check deadline and cancel. */
@@ -84,6 +87,15 @@ struct lp_tx_opts {
 	uint64_t mid_lo, mid_hi;
 	struct lp_tx_env env;
 	struct lp_tx_fault fault;
+	/*
+	 * --load: images to map after sync 0, before the first write (docs/design.md §8);
+	 * then @loaded (if set) runs, e.g. to put --verify's probes on them (and may set
+	 * the mid range); a failure of either rolls back, unmapping them.
+	 */
+	struct lp_load_image *loads;
+	size_t nloads;
+	int (*loaded)(void *arg, uint64_t *mid_lo, uint64_t *mid_hi, struct lp_diag *d);
+	void *loaded_arg;
 };
 
 /* The state of one transaction, private to its files. */
@@ -106,6 +118,8 @@ struct tx {
 	size_t ndeferred;			/* threads with ->deferred set */
 	bool sync0;				/* only threads that may be in a fork need it */
 	bool written;				/* a site's bytes were changed: roll-back has work */
+	bool entered;				/* the new first bytes were written (or begun to) */
+	const struct lp_tx_opts *opts;
 	struct lp_tx_env env;
 	struct lp_tx_fault fault;
 	void (*log)(const char *fmt, ...) LP_PRINTF(1, 2);

@@ -13,6 +13,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include "elfsym.h"
+#include "link.h"
 
 struct lp_symtab {
 	Elf *elf;		/* kept open: names point into its mapped string tables */
@@ -538,4 +539,51 @@ out:
 		elf_end(elf);
 	close(fd);
 	return ret;
+}
+
+/* The note of a patch image (link.h) in its first page @b: 0 and the sha256, or -ENOENT. */
+static int note_in(const uint8_t *b, size_t len, uint8_t sha[32], char *name, size_t cap)
+{
+	const Elf64_Ehdr *eh = (const void *)b;
+
+	if (len < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_phentsize != sizeof(Elf64_Phdr) ||
+	    eh->e_phoff > len || eh->e_phnum > (len - eh->e_phoff) / sizeof(Elf64_Phdr))
+		return -ENOENT;
+	for (unsigned int i = 0; i < eh->e_phnum; i++) {
+		Elf64_Phdr ph;
+		memcpy(&ph, b + eh->e_phoff + i * sizeof(ph), sizeof(ph));
+		if (ph.p_type != PT_NOTE || ph.p_offset > len || ph.p_filesz > len - ph.p_offset)
+			continue;
+		const uint8_t *n = b + ph.p_offset, *end = n + ph.p_filesz;
+		while (end - n >= (long)sizeof(Elf64_Nhdr)) {
+			Elf64_Nhdr nh;
+			memcpy(&nh, n, sizeof(nh));
+			size_t nsz = (nh.n_namesz + 3u) & ~3u, dsz = (nh.n_descsz + 3u) & ~3u;
+			const uint8_t *desc = n + sizeof(nh) + nsz;
+			if (nsz > (size_t)(end - n) || dsz > (size_t)(end - desc))
+				break;
+			if (nh.n_type == LP_NOTE_TYPE && nh.n_namesz == sizeof(LP_NOTE_NAME) &&
+			    !memcmp(n + sizeof(nh), LP_NOTE_NAME, sizeof(LP_NOTE_NAME)) && nh.n_descsz > 32) {
+				memcpy(sha, desc, 32);
+				snprintf(name, cap, "%.*s", (int)(nh.n_descsz - 32), (const char *)desc + 32);
+				return 0;
+			}
+			n = desc + dsz;
+		}
+	}
+	return -ENOENT;
+}
+
+int object_patch_note(const struct lp_object *obj, uint8_t sha256[32], char *name, size_t cap)
+{
+	uint8_t page[LP_LINK_PAGE];
+
+	if (!obj->patch)
+		return -ENOENT;
+	int fd = object_open(obj);
+	if (fd < 0)
+		return fd;
+	ssize_t n = pread(fd, page, sizeof(page), 0);
+	close(fd);
+	return n < 0 ? -errno : note_in(page, (size_t)n, sha256, name, cap);
 }

@@ -11,6 +11,7 @@
 #include "inspect.h"
 #include "resolve.h"
 #include "x86.h"
+#include "elfsym.h"
 
 #define CHUNK (1u << 20)
 
@@ -26,6 +27,17 @@ static void name_target(struct lp_proc *p, struct lp_change *c)
 	else
 		snprintf(c->target_name, sizeof(c->target_name), "%s:%s+0x%" PRIx64, s.obj->name,
 			 s.name, c->target - s.addr);
+	if (!s.obj->patch || object_patch_note(s.obj, c->patch_sha256, c->patch_name,
+					       sizeof(c->patch_name)))
+		return;
+	c->in_patch = true;
+	c->patch_base = UINT64_MAX;
+	for (size_t i = 0; i < s.obj->nmaps; i++)
+		if (s.obj->maps[i].start < c->patch_base)
+			c->patch_base = s.obj->maps[i].start;
+	for (size_t i = 0; i < s.obj->nmaps; i++)
+		if (s.obj->maps[i].end - c->patch_base > c->patch_size)
+			c->patch_size = s.obj->maps[i].end - c->patch_base;
 }
 
 /*

@@ -26,10 +26,24 @@ static int reserve_pair(struct lp_pairs *ps, size_t *cap)
 	struct lp_symbol *g = realloc(ps->g, ncap * sizeof(*g));
 	if (g)
 		ps->g = g;
-	if (!f || !g)
+	char **gs = realloc(ps->gspec, ncap * sizeof(*gs));
+	if (gs)
+		ps->gspec = gs;
+	if (!f || !g || !gs)
 		return -ENOMEM;
 	*cap = ncap;
 	return 0;
+}
+
+/* Pair @i's target from its name (now, or in pairs_resolve_targets: targets_later). */
+static int resolve_target(struct lp_proc *p, struct lp_pairs *ps, size_t i, struct lp_diag *d)
+{
+	int ret = resolve_function(p, ps->gspec[i], "target", &ps->g[i], d);
+
+	if (!ret && ps->f[i].addr == ps->g[i].addr)
+		ret = lp_fail(d, LP_EXIT_USAGE, "the function and the target are the same (%s at 0x%" PRIx64
+			      ") (give --target the replacement function)", ps->gspec[i], ps->f[i].addr);
+	return ret;
 }
 
 /* Resolve function @fs and target @gs (NULL: a revert) and append them to @ps. */
@@ -38,15 +52,31 @@ static int resolve_pair(struct lp_proc *p, struct lp_pairs *ps, size_t *cap, con
 {
 	int ret = reserve_pair(ps, cap);
 
-	if (!ret)
-		ret = resolve_function(p, fs, "function", &ps->f[ps->n], d);
-	if (!ret && gs)
-		ret = resolve_function(p, gs, "target", &ps->g[ps->n], d);
-	if (!ret && gs && ps->f[ps->n].addr == ps->g[ps->n].addr)
-		ret = lp_fail(d, LP_EXIT_USAGE, "the function and the target are the same (%s at 0x%" PRIx64
-			      ") (give --target the replacement function)", fs, ps->f[ps->n].addr);
+	if (ret)
+		return ret;
+	ps->gspec[ps->n] = NULL;
+	ret = resolve_function(p, fs, "function", &ps->f[ps->n], d);
+	if (!ret) {
+		ps->gspec[ps->n] = gs ? strdup(gs) : NULL;
+		if (gs && !ps->gspec[ps->n])
+			ret = -ENOMEM;
+	}
+	if (!ret && gs && !ps->targets_later)
+		ret = resolve_target(p, ps, ps->n, d);
 	if (!ret)
 		ps->n++;
+	else
+		free(ps->gspec[ps->n]);
+	return ret;
+}
+
+int pairs_resolve_targets(struct lp_proc *p, struct lp_pairs *ps, struct lp_diag *d)
+{
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < ps->n; i++)
+		if (ps->gspec[i])
+			ret = resolve_target(p, ps, i, d);
 	return ret;
 }
 
@@ -322,6 +352,7 @@ int pairs_collect(struct lp_proc *p, const struct lp_pairs_want *w, struct lp_pa
 
 	memset(ps, 0, sizeof(*ps));
 	ps->revert = w->nreverts || w->revert_all;
+	ps->targets_later = w->targets_later;
 	for (size_t i = 0; !ret && i < w->nfuncs; i++)
 		ret = resolve_pair(p, ps, &cap, w->funcs[i], w->targets[i], d);
 	for (size_t i = 0; !ret && i < w->nreverts; i++)
@@ -335,6 +366,9 @@ int pairs_collect(struct lp_proc *p, const struct lp_pairs_want *w, struct lp_pa
 
 void pairs_free(struct lp_pairs *ps)
 {
+	for (size_t i = 0; i < ps->n; i++)
+		free(ps->gspec[i]);
+	free(ps->gspec);
 	free(ps->f);
 	free(ps->g);
 	memset(ps, 0, sizeof(*ps));

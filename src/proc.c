@@ -420,13 +420,37 @@ static int add_mapping(const struct lp_maps_line *l, void *arg)
 	return 0;
 }
 
+/* An object's name: its base name; a loaded patch's is the patch's (docs/design.md §8). */
+static void name_objects(struct lp_proc *p)
+{
+	for (size_t i = 0; i < p->nobjs; i++) {	/* after realloc is done moving them */
+		struct lp_object *o = &p->objs[i];
+		o->patch = !strncmp(o->path, LP_PATCH_MEMFD, strlen(LP_PATCH_MEMFD));
+		o->name = o->patch ? o->path + strlen(LP_PATCH_MEMFD) : strrchr(o->path, '/') + 1;
+	}
+}
+
 static int parse_maps(struct lp_proc *p)
 {
 	int ret = proc_maps_walk(p->via, add_mapping, p);
 
-	for (size_t i = 0; i < p->nobjs; i++)	/* now that realloc is done moving them */
-		p->objs[i].name = strrchr(p->objs[i].path, '/') + 1;
+	name_objects(p);
 	return ret;
+}
+
+struct lp_object *proc_add_object(struct lp_proc *p, const char *path)
+{
+	struct lp_object *n = realloc(p->objs, (p->nobjs + 1) * sizeof(*n));
+
+	if (!n)
+		return NULL;
+	p->objs = n;
+	struct lp_object *o = &p->objs[p->nobjs++];
+	memset(o, 0, sizeof(*o));
+	snprintf(o->path, sizeof(o->path), "%s", path);
+	o->pid = p->via;
+	name_objects(p);
+	return o;
 }
 
 /*

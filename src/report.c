@@ -13,6 +13,8 @@
 #include "transact.h"
 #include "verify.h"
 #include "inspect.h"
+#include "loadmap.h"
+#include "sha256.h"
 
 /* --revert-all with nothing livepatch wrote makes no plan: it reads as a revert with nothing to do. */
 static const struct lp_plan nothing_to_revert = { .state = LP_PLAN_NOT_PATCHED, .revert = true };
@@ -82,6 +84,12 @@ static void plain_symbol(FILE *f, const char *label, const struct lp_symbol *s)
 	fprintf(f, " at 0x%" PRIx64 " (%" PRIu64 " bytes)\n", s->addr, s->size);
 }
 
+/* --load's patches are in the process after this run (rolled back: unmapped, unless kept). */
+static bool loads_mapped(const struct lp_report *r)
+{
+	return r->tx && r->tx->loaded && (!r->tx->rolled_back || r->tx->load_kept);
+}
+
 static void plain_tx(FILE *f, const struct lp_tx_stats *t)
 {
 	fprintf(f, "threads   %u seized, %u syncs, %u left blocked in the kernel, %u stopped\n",
@@ -95,6 +103,9 @@ static void plain_tx(FILE *f, const struct lp_tx_stats *t)
 		t->traps_emulated, t->traps_parked, t->traps_late, t->stepouts);
 	fprintf(f, "moved     %u threads and %u signal frames to out-of-line copies, %u regions "
 		"made\n", t->out_of_line, t->frames_moved, t->xol_regions);
+	if (t->load_kept)
+		fprintf(f, "kept      the loaded patch stays mapped, unused: a thread may have run it "
+			"before the roll-back\n");
 	if (t->dispositions_restored)
 		fprintf(f, "restored  the program's SIGTRAP disposition %u times (a trap of ours "
 			"had reset it)\n", t->dispositions_restored);
@@ -227,6 +238,7 @@ static void plain_patch(FILE *f, const struct lp_report *r)
 		plain_sites_short(f, pl);
 	}
 	plain_others_and_traps(f, pl);
+	loadmap_plain(f, r->loads, loads_mapped(r), r->dry_run);
 	if (r->tx)
 		plain_tx(f, r->tx);
 	if (r->verify)
@@ -238,7 +250,13 @@ static void plain_change(FILE *f, const struct lp_change *x)
 {
 	fprintf(f, "%s:%s at 0x%" PRIx64 ": ", x->func.obj ? x->func.obj->name : "?", x->func.name,
 		x->func.addr);
-	if (x->ours) {
+	if (x->ours && x->in_patch) {
+		char hex[65];
+		lp_sha256_hex(x->patch_sha256, hex);
+		fprintf(f, "jumps to %s (0x%" PRIx64 ") (loaded patch %s, sha256 %.12s..., %" PRIu64
+			" KiB at 0x%" PRIx64 ")\n", x->target_name[0] ? x->target_name : "?", x->target,
+			x->patch_name, hex, (x->patch_size + 1023) >> 10, x->patch_base);
+	} else if (x->ours) {
 		fprintf(f, "jumps to %s (0x%" PRIx64 ")\n", x->target_name[0] ? x->target_name : "?",
 			x->target);
 	} else if (x->call) {
@@ -381,6 +399,8 @@ static void json_tx(struct json *j, const struct lp_tx_stats *t)
 	json_uint(j, "forks", t->forks);
 	json_uint(j, "exits", t->exits);
 	json_bool(j, "rolled_back", t->rolled_back);
+	json_uint(j, "patches_loaded", t->loaded);
+	json_bool(j, "load_kept", t->load_kept);
 	json_close(j, '}');
 }
 
@@ -446,6 +466,8 @@ static void json_patch(struct json *j, const struct lp_report *r)
 	if (r->target)
 		json_symbol(j, "target", r->target);
 	json_plan(j, pl);
+	if (r->loads)
+		loadmap_json(j, r->loads, loads_mapped(r));
 	if (r->tx)
 		json_tx(j, r->tx);
 	if (r->verify)
@@ -468,6 +490,16 @@ static void json_change(struct json *j, const struct lp_change *x)
 	}
 	if (x->call)
 		json_str(j, "file_target_symbol", x->was_name[0] ? x->was_name : NULL);
+	if (x->in_patch) {
+		char hex[65];
+		lp_sha256_hex(x->patch_sha256, hex);
+		json_open(j, "patch", '{');
+		json_str(j, "name", x->patch_name);
+		json_str(j, "sha256", hex);
+		json_hex(j, "base", x->patch_base);
+		json_uint(j, "size", x->patch_size);
+		json_close(j, '}');
+	}
 	json_bytes(j, "bytes", x->bytes, x->nbytes);
 	json_bytes(j, "file_bytes", x->file, x->nbytes);
 	json_close(j, '}');

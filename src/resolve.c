@@ -122,8 +122,8 @@ static void near_add(const struct lp_symbol *s, void *arg)
 	n->dist[k] = dd;
 }
 
-/* Up to three function names close to @name, for "did you mean". */
-static void suggest(struct lp_proc *p, struct lp_object *only, const char *name, char *out, size_t len)
+void resolve_suggest(struct lp_proc *p, struct lp_object *only, const char *name, char *out,
+		     size_t len)
 {
 	struct near n = { .name = name, .cutoff = strlen(name) / 3 > 2 ? strlen(name) / 3 : 2,
 			  .dist = { SIZE_MAX, SIZE_MAX, SIZE_MAX } };
@@ -167,7 +167,7 @@ static int not_found(struct lp_proc *p, struct lp_object *only, const char *name
 		snprintf(where, sizeof(where), "%s", only->name);
 	else
 		snprintf(where, sizeof(where), "process %d", p->pid);
-	suggest(p, only, name, near, sizeof(near));
+	resolve_suggest(p, only, name, near, sizeof(near));
 	if (near[0])
 		return lp_fail(d, LP_EXIT_SYMBOL, "symbol '%s' not found in %s (did you mean: %s?)",
 			       name, where, near);

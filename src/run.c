@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sched.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <sys/time.h>
 #include <string.h>
+#include "bind.h"
 #include "elfsym.h"
 #include "livepatch.h"
 #include "pairs.h"
@@ -329,25 +331,86 @@ struct patch_report {
 	struct lp_verify vr;
 };
 
+/* --load: the patches to map in the transaction, and what to do once they are. */
+struct loading {
+	const struct lp_options *o;
+	struct lp_proc *proc;
+	const struct lp_pairs *ps;
+	const struct lp_plan *plan;
+	struct lp_verifier **verifier;
+	struct lp_loads *loads;
+	struct lp_load_image im[LP_MAX_LOADS];
+	size_t which[LP_MAX_LOADS];	/* im[k] is loads->v[which[k]] */
+	size_t n;
+};
+
+static void loading_init(struct loading *g, struct lp_loads *l)
+{
+	for (size_t i = 0; l && i < l->n && g->n < LP_MAX_LOADS; i++) {
+		const struct lp_load *x = &l->v[i];
+		if (x->reused)
+			continue;
+		struct lp_load_image *im = &g->im[g->n];
+		*im = (struct lp_load_image){ .memfd_name = x->memfd_name, .image = x->lk.image,
+					      .image_len = x->lk.image_len, .base = x->base,
+					      .size = x->size };
+		memcpy(im->seg, x->lk.seg, sizeof(im->seg));
+		g->which[g->n++] = i;
+	}
+}
+
+/*
+ * In the transaction, once the patches are mapped (lp_tx_opts.loaded): their objects
+ * are the process's files from now on, and --verify probes them there.
+ */
+static int loaded(void *arg, uint64_t *mid_lo, uint64_t *mid_hi, struct lp_diag *d)
+{
+	struct loading *g = arg;
+	struct lp_tx_opts t = { 0 };
+
+	for (size_t k = 0; k < g->n; k++) {
+		struct lp_object *obj = &g->proc->objs[g->loads->v[g->which[k]].obj];
+		snprintf(obj->open_path, sizeof(obj->open_path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+			 g->proc->via, g->im[k].base, g->im[k].base + g->im[k].seg[0].size);
+		obj->dev = g->im[k].dev;
+		obj->inode = g->im[k].inode;
+	}
+	int ret = prepare_verify(g->o, g->proc, g->ps, g->plan, g->verifier, &t, d);
+	if (!ret && g->o->verify_s > 0) {
+		*mid_lo = t.mid_lo;
+		*mid_hi = t.mid_hi;
+	}
+	return ret;
+}
+
 /*
  * Write the plan: the transaction, then --verify. A failure before the transaction
  * is returned (nothing was written: the error is shown alone); one of the
  * transaction or of the verification goes in the report, with its exit code.
  */
 static int run_write(const struct lp_options *o, struct lp_proc *proc, const struct lp_pairs *ps,
-		     struct patch_report *pr, struct lp_diag *d)
+		     struct lp_loads *loads, struct patch_report *pr, struct lp_diag *d)
 {
 	struct lp_tx_opts txo = {
 		.timeout_ms = o->timeout_ms, .via = proc->via,
 		.log = o->verbose ? report_verbose : NULL, .fault = fault_from_env(),
 	};
 	struct lp_verifier *verifier = NULL;
+	struct loading g = { .o = o, .proc = proc, .ps = ps, .plan = pr->r.plan,
+			     .verifier = &verifier, .loads = loads };
 	/* A progress line only for a person watching: a terminal, not --json, not -q. */
 	bool progress = !o->json && !o->quiet && isatty(STDERR_FILENO);
 	int ret = reserve_fds(proc, d);
 
-	if (!ret)
+	loading_init(&g, loads);
+	if (g.n) {	/* --verify's probes once the patches are there */
+		txo.loads = g.im;
+		txo.nloads = g.n;
+		txo.loaded = loaded;
+		txo.loaded_arg = &g;
+	} else if (!ret) {
 		ret = prepare_verify(o, proc, ps, pr->r.plan, &verifier, &txo, d);
+	}
 	if (ret) {
 		verify_close(verifier);
 		return ret;
@@ -368,22 +431,47 @@ static int run_write(const struct lp_options *o, struct lp_proc *proc, const str
  * livepatch wrote), written unless a dry run or nothing to do.
  */
 static int run_plan(const struct lp_options *o, struct lp_proc *proc, const struct lp_pairs *ps,
-		    const struct lp_plan *plan, struct patch_report *pr, struct lp_diag *d)
+		    const struct lp_plan *plan, struct lp_loads *loads, struct patch_report *pr,
+		    struct lp_diag *d)
 {
 	int ret = 0;
 
 	pr->r = (struct lp_report){
 		.kind = LP_REPORT_PATCH, .proc = proc, .plan = plan, .dry_run = o->dry_run, .diag = d,
+		.loads = o->nloads ? loads : NULL,
 	};
 	if (plan) {
 		pr->r.func = &ps->f[0];
 		pr->r.target = ps->revert ? NULL : &ps->g[0];
 		if (!o->dry_run && plan->state == LP_PLAN_WRITE)
-			ret = run_write(o, proc, ps, pr, d);
+			ret = run_write(o, proc, ps, loads, pr, d);
 	}
 	if (!ret)
 		report_print(stdout, &pr->r, format_of(o));
 	return ret;
+}
+
+/* Who may own a patch file besides root: the caller; under sudo, the user who ran sudo. */
+static uid_t patch_owner(void)
+{
+	const char *sudo = getenv("SUDO_UID");
+
+	if (!getuid() && sudo && *sudo)
+		return (uid_t)strtoul(sudo, NULL, 10);
+	return getuid();
+}
+
+/* --load: the patches read, bound, placed and linked; then the targets they define resolve. */
+static int prepare_loads(const struct lp_options *o, struct lp_proc *proc, struct lp_pairs *ps,
+			 struct lp_loads *loads, struct lp_diag *d)
+{
+	int ret = 0;
+
+	if (o->nloads)
+		ret = loads_prepare(proc, o->loads, o->nloads, ps, patch_owner(), loads, d);
+	if (!ret && o->nloads)
+		ret = loads_qualify(proc, loads, ps);
+	return ret ? ret : pairs_resolve_targets(proc, ps, d);
 }
 
 int livepatch_run(const struct lp_options *o)
@@ -392,6 +480,7 @@ int livepatch_run(const struct lp_options *o)
 	struct lp_proc proc;
 	struct lp_pairs ps = { 0 };
 	struct lp_plan plan = { 0 };
+	struct lp_loads loads = { 0 };
 	struct patch_report pr = { .vr = { .window_s = o->verify_s, .min_calls = o->verify_min_calls } };
 	int ret;
 
@@ -405,16 +494,20 @@ int livepatch_run(const struct lp_options *o)
 			.funcs = o->funcs, .targets = o->targets, .nfuncs = o->nfuncs,
 			.reverts = o->reverts, .nreverts = o->nreverts,
 			.plan_file = o->plan_file, .revert_all = o->revert_all,
+			.targets_later = o->nloads > 0,
 		};
 		ret = pairs_collect(&proc, &w, &ps, &d);
 	}
+	if (!ret)
+		ret = prepare_loads(o, &proc, &ps, &loads, &d);
 	if (!ret && ps.n)	/* none: --revert-all found nothing livepatch wrote */
 		ret = build_plan(o, &proc, &ps, &plan, &d);
 	if (!ret)
-		ret = run_plan(o, &proc, &ps, ps.n ? &plan : NULL, &pr, &d);
+		ret = run_plan(o, &proc, &ps, ps.n ? &plan : NULL, &loads, &pr, &d);
 out:
 	ret = ret ? fail(o, &d, ret) : pr.r.exit_code;
 	pairs_free(&ps);
+	loads_free(&loads);
 	plan_free(&plan);
 	elfsym_release(&proc);
 	proc_close(&proc);

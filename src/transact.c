@@ -216,6 +216,7 @@ static int transition(struct tx *tx)
 			return ret;
 		first = first ? first : ret;
 	}
+	tx->entered |= tx->forward;
 	if (tail_differs || head_differs)
 		ret = run_phase(tx, &HEAD_PHASE, !tail_differs);
 	return first ? first : ret;
@@ -344,12 +345,72 @@ static int settle(struct tx *tx)
 	return ret;
 }
 
+/*
+ * --load's patches out again after a failure. Not when a thread may have run one: a
+ * trap sent it there, or a jump into it was complete for a moment. It may still be
+ * there, or return there: the patch stays, unused (lp_tx_stats.load_kept).
+ */
+static void unmap_loads(struct tx *tx)
+{
+	const struct lp_tx_opts *o = tx->opts;
+
+	if (!tx->st->loaded)
+		return;
+	if (tx->entered || tx->st->traps_emulated) {
+		tx->st->load_kept = true;
+		return;
+	}
+	struct lp_thread *t = stopped_or_stop_one(tx);
+	if (!t) {
+		tx->st->load_kept = true;
+		return;
+	}
+	struct lp_inject in;
+	struct lp_injector inj = tx_injector(tx, t, &in);
+	for (size_t i = 0; i < tx->st->loaded; i++)
+		if (load_unmap(&inj, o->loads[i].base, o->loads[i].size))
+			tx->st->load_kept = true;
+	tx_injected(tx, t, &in);
+}
+
+/* --load: every patch mapped through one stopped thread, then the caller's probes. */
+static int map_loads(struct tx *tx)
+{
+	const struct lp_tx_opts *o = tx->opts;
+	int ret = 0;
+
+	if (!o->nloads)
+		return 0;
+	struct lp_thread *t = stopped_or_stop_one(tx);
+	if (!t)
+		return lp_fail(tx->d, LP_EXIT_ABORTED, "no thread of process %d could be stopped to "
+			       "load the patch; nothing was written (retry)", tx->pid);
+	struct lp_inject in;
+	struct lp_injector inj = tx_injector(tx, t, &in);
+	for (size_t i = 0; !ret && i < o->nloads; i++) {
+		ret = load_map(&inj, tx->via, tx->mem_fd, &o->loads[i], tx->d);
+		if (!ret)
+			tx->st->loaded++;
+	}
+	tx_injected(tx, t, &in);
+	LOG(tx, "loaded %u patches", tx->st->loaded);
+	if (!ret && o->loaded)
+		ret = o->loaded(o->loaded_arg, &tx->mid_lo, &tx->mid_hi, tx->d);
+	if (!ret)
+		ret = tx_fault_point(tx, "load");
+	if (ret)
+		unmap_loads(tx);
+	return ret;
+}
+
 static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
 		     const uint8_t (*to_old)[LP_SITE_MAX])
 {
 	tx->to = to_new;
 	tx->forward = true;
 	int ret = settle(tx);
+	if (!ret)
+		ret = map_loads(tx);
 	/* Aborted before the first write (a timeout, SIGINT): the process is as it was. */
 	if (ret == LP_ERR(LP_EXIT_ABORTED) && !tx->written)
 		tx->st->rolled_back = true;
@@ -366,6 +427,8 @@ static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
 	LOG(tx, "rolling back: %s", tx->d->msg);
 	int back = transition(tx);
 	tx->st->rolled_back = !back;
+	if (!back)
+		unmap_loads(tx);
 	if (back && sync_process_ending(tx))
 		return tx_died(tx);
 	if (back)
@@ -414,6 +477,7 @@ static int tx_open(struct tx *tx, const struct lp_tx_opts *o)
 	}
 	tx->env = o->env;
 	tx->fault = o->fault;
+	tx->opts = o;
 	snprintf(path, sizeof(path), "/proc/%d/mem", tx->via);
 	tx->mem_fd = open(path, O_RDWR | O_CLOEXEC);
 	tx->xol = (struct lp_xol){ .via = tx->via, .mem_fd = tx->mem_fd };

@@ -1,0 +1,530 @@
+/*
+ * Bind: a patch object's undefined symbols bound to the process's, a gap found for it
+ * within reach, and its image linked there (docs/design.md §8).
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include "bind.h"
+#include "elfsym.h"
+#include "resolve.h"
+#include "sha256.h"
+
+#define GUARD LP_LINK_PAGE		/* a free page between the region and its neighbours */
+#define REACH ((1ull << 31) - (1ull << 24))	/* rel32 reach, less a margin */
+#define LOWEST (1ull << 24)		/* never below: the zero page and mmap_min_addr */
+#define USER_TOP (0x7ffffffff000ull - (1ull << 30))	/* never above: the stack's end */
+
+/* --- the order in which objects offer their exported symbols --------------------- */
+
+static ssize_t object_by_path(const struct lp_proc *p, const char *path)
+{
+	for (size_t i = 0; i < p->nobjs; i++)
+		if (!strcmp(p->objs[i].path, path))
+			return (ssize_t)i;
+	return -1;
+}
+
+static void order_add(size_t *order, size_t *n, size_t obj)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (order[i] == obj)
+			return;
+	order[(*n)++] = obj;
+}
+
+/* The program's r_debug (DT_DEBUG of its dynamic section in memory), or 0. */
+static uint64_t r_debug_of(const struct lp_proc *p, const struct lp_object *exe)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	uint64_t dyn = 0, bias;
+	int fd = object_open(exe);
+
+	if (fd < 0 || !exe->nmaps)
+		goto out;
+	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || eh.e_phentsize != sizeof(ph) || eh.e_phnum > 64)
+		goto out;
+	bias = exe->maps[0].start - exe->maps[0].offset;
+	for (unsigned int i = 0; i < eh.e_phnum; i++) {
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) != sizeof(ph))
+			break;
+		if (ph.p_type == PT_LOAD && !ph.p_offset)
+			bias = exe->maps[0].start - (ph.p_vaddr & ~0xfffull);
+		if (ph.p_type == PT_DYNAMIC)
+			dyn = ph.p_vaddr;
+	}
+	if (dyn && eh.e_type == ET_EXEC)
+		bias = 0;
+	for (unsigned int i = 0; dyn && i < 512; i++) {
+		Elf64_Dyn e;
+		if (proc_read(p, dyn + bias + i * sizeof(e), &e, sizeof(e)) || e.d_tag == DT_NULL)
+			break;
+		if (e.d_tag == DT_DEBUG) {
+			close(fd);
+			return e.d_un.d_ptr;
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+/*
+ * The dynamic linker's search order: the program, then its link_map chain (r_debug);
+ * then whatever else is mapped, in address order. Loaded patches offer nothing.
+ */
+static size_t search_order(const struct lp_proc *p, size_t *order)
+{
+	char exe[PATH_MAX + 1], path[64], name[PATH_MAX];
+	size_t n = 0;
+	ssize_t len, e = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", p->via);
+	len = readlink(path, exe, sizeof(exe) - 1);
+	if (len > 0) {
+		exe[len] = 0;
+		char *del = strstr(exe, " (deleted)");
+		if (del && !del[10])
+			*del = 0;
+		e = object_by_path(p, exe);
+	}
+	if (e >= 0) {
+		order_add(order, &n, (size_t)e);
+		uint64_t rd = r_debug_of(p, &p->objs[e]), lm = 0;
+		if (rd && proc_read(p, rd + 8, &lm, sizeof(lm)))
+			lm = 0;
+		for (int k = 0; lm && k < 4096; k++) {
+			uint64_t f[4];	/* l_addr, l_name, l_ld, l_next */
+			if (proc_read(p, lm, f, sizeof(f)))
+				break;
+			name[0] = 0;
+			for (size_t off = 0; f[1] && off < sizeof(name) - 1; off += 64)
+				if (proc_read(p, f[1] + off, name + off, 64) || memchr(name + off, 0, 64))
+					break;
+			name[sizeof(name) - 1] = 0;
+			ssize_t o = name[0] ? object_by_path(p, name) : -1;
+			if (o >= 0)
+				order_add(order, &n, (size_t)o);
+			lm = f[3];
+		}
+	}
+	for (size_t i = 0; i < p->nobjs; i++)
+		if (!p->objs[i].patch)
+			order_add(order, &n, i);
+	return n;
+}
+
+/* --- binding --------------------------------------------------------------------- */
+
+/* The definitions of one name in one object, by address (versions of one symbol are one). */
+struct defs {
+	struct lp_symbol v[8];
+	size_t n, total;
+	bool globals_only;
+};
+
+static void def_add(const struct lp_symbol *s, void *arg)
+{
+	struct defs *d = arg;
+
+	if ((d->globals_only && !s->global) || s->kind == LP_SYM_OTHER ||
+	    (s->version && !s->default_version))
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		if (d->v[i].addr == s->addr)
+			return;
+	d->total++;
+	if (d->n < LP_ARRAY_SIZE(d->v))
+		d->v[d->n++] = *s;
+}
+
+struct binder {
+	struct lp_proc *p;
+	struct lp_load *l;
+	const size_t *holders;
+	size_t nholders;
+	size_t *order;
+	size_t norder;
+	char unresolved[700];
+	size_t nunresolved;
+	struct lp_diag *d;
+	int ret;
+};
+
+static void bound(struct lp_binding *b, const struct lp_symbol *s, enum lp_bind_how how)
+{
+	b->bound = true;
+	b->addr = s->addr;
+	b->func = s->kind == LP_SYM_FUNC;
+	b->how = how;
+	snprintf(b->from, sizeof(b->from), "%s:%s", s->obj->name, s->name);
+}
+
+static int ambiguous(struct binder *bd, const char *name, const struct defs *df)
+{
+	char list[500] = "";
+
+	for (size_t i = 0; i < df->n && strlen(list) < 400; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s:%s at 0x%" PRIx64,
+			 i ? ", " : "", df->v[i].obj->name, name, df->v[i].addr);
+	return lp_fail(bd->d, LP_EXIT_SYMBOL, "patch %s uses '%s', which %s defines %zu times: %s "
+		       "(rename the program's static, or give the patch the address through a "
+		       "function it can call unambiguously)", bd->l->po.name, name, df->v[0].obj->name,
+		       df->total, list);
+}
+
+static int ifunc(struct binder *bd, const char *name, const struct lp_symbol *s)
+{
+	return lp_fail(bd->d, LP_EXIT_SYMBOL, "patch %s calls '%s', a GNU IFUNC of %s: its symbol "
+		       "is the resolver, not the function (call a function of the program that "
+		       "calls it, or avoid it: -fno-builtin keeps the compiler from adding such "
+		       "calls)", bd->l->po.name, name, s->obj->name);
+}
+
+/* One object's definition of @name: 1 bound, 0 none there, < 0 refused. */
+static int bind_in(struct binder *bd, struct lp_object *o, const char *name, bool globals_only,
+		   enum lp_bind_how how, struct lp_binding *b)
+{
+	struct defs df = { .globals_only = globals_only };
+
+	object_each_named(o, name, def_add, &df);
+	if (!df.n)
+		return 0;
+	if (df.total > 1)
+		return ambiguous(bd, name, &df);
+	if (df.v[0].kind == LP_SYM_IFUNC)
+		return ifunc(bd, name, &df.v[0]);
+	bound(b, &df.v[0], how == LP_BIND_EXPORTED && !df.v[0].global ? LP_BIND_LOCAL : how);
+	return 1;
+}
+
+static struct lp_object *object_named(struct lp_proc *p, const char *name)
+{
+	for (size_t i = 0; i < p->nobjs; i++)
+		if (!p->objs[i].patch && (!strcmp(p->objs[i].name, name) || !strcmp(p->objs[i].path, name)))
+			return &p->objs[i];
+	return NULL;
+}
+
+static const char *pinned_to(const struct lp_patchobj *po, const char *name)
+{
+	for (size_t i = 0; i < po->npins; i++)
+		if (!strcmp(po->pins[i].symbol, name))
+			return po->pins[i].object;
+	return NULL;
+}
+
+static void not_bound(struct binder *bd, const char *name, const char *pin)
+{
+	char near[256];
+	size_t len = strlen(bd->unresolved);
+
+	bd->nunresolved++;
+	if (len > 500)
+		return;
+	resolve_suggest(bd->p, NULL, name, near, sizeof(near));
+	snprintf(bd->unresolved + len, sizeof(bd->unresolved) - len, "%s%s%s%s%s%s%s", len ? "; " : "",
+		 name, pin ? " in " : "", pin ? pin : "", near[0] ? " (did you mean: " : "", near,
+		 near[0] ? "?)" : "");
+}
+
+/* link_each_undefined() callback: pinned, then the holders' symbols, then exported ones. */
+static void bind_one(const struct lp_psym *sym, size_t index, void *arg)
+{
+	struct binder *bd = arg;
+	struct lp_binding *b = &bd->l->binds[index];
+	const char *pin = pinned_to(&bd->l->po, sym->name);
+	int r = 0;
+
+	if (bd->ret)
+		return;
+	if (pin) {
+		struct lp_object *o = object_named(bd->p, pin);
+		r = o ? bind_in(bd, o, sym->name, false, LP_BIND_PINNED, b) : 0;
+	}
+	for (size_t i = 0; !pin && !r && i < bd->nholders; i++)
+		r = bind_in(bd, &bd->p->objs[bd->holders[i]], sym->name, false, LP_BIND_EXPORTED, b);
+	for (size_t i = 0; !pin && !r && i < bd->norder; i++)
+		r = bind_in(bd, &bd->p->objs[bd->order[i]], sym->name, true, LP_BIND_EXPORTED, b);
+	if (r < 0) {
+		bd->ret = r;
+	} else if (r == 0 && sym->bind == STB_WEAK) {
+		*b = (struct lp_binding){ .bound = true, .how = LP_BIND_WEAK_ZERO };
+		snprintf(b->from, sizeof(b->from), "(weak, undefined: 0)");
+	} else if (r == 0) {
+		not_bound(bd, sym->name, pin);
+	}
+	if (b->bound)
+		bd->l->nbound[b->how]++;
+}
+
+static int bind_all(struct lp_proc *p, struct lp_load *l, const size_t *holders, size_t nholders,
+		    struct lp_diag *d)
+{
+	struct binder bd = { .p = p, .l = l, .holders = holders, .nholders = nholders, .d = d };
+
+	bd.order = calloc(p->nobjs + 1, sizeof(*bd.order));
+	l->binds = calloc(l->po.nsyms + 1, sizeof(*l->binds));
+	if (!bd.order || !l->binds) {
+		free(bd.order);
+		return -ENOMEM;
+	}
+	bd.norder = search_order(p, bd.order);
+	link_each_undefined(&l->lk, bind_one, &bd);
+	free(bd.order);
+	if (!bd.ret && bd.nunresolved)
+		bd.ret = lp_fail(d, LP_EXIT_SYMBOL, "patch %s: %zu undefined symbol%s found nowhere in "
+				 "process %d: %s (define %s in the patch, or check the names with nm)",
+				 l->po.name, bd.nunresolved, bd.nunresolved > 1 ? "s" : "", p->pid,
+				 bd.unresolved, bd.nunresolved > 1 ? "them" : "it");
+	return bd.ret;
+}
+
+/* --- placement ------------------------------------------------------------------- */
+
+struct gap_search {
+	uint64_t lo, hi;	/* the object served: [lo, hi) */
+	uint64_t size;
+	uint64_t prev_end;	/* end of the previous mapping */
+	bool prev_heap;
+	uint64_t best;		/* the candidate nearest to the object, 0: none */
+};
+
+static uint64_t distance(const struct gap_search *g, uint64_t base)
+{
+	return base < g->lo ? g->lo - base : base + g->size - g->hi;
+}
+
+static void consider(struct gap_search *g, uint64_t base)
+{
+	uint64_t lo = base < g->lo ? base : g->lo, hi = base + g->size > g->hi ? base + g->size : g->hi;
+
+	if (base < LOWEST || hi - lo > REACH)
+		return;
+	if (!g->best || distance(g, base) < distance(g, g->best))
+		g->best = base;
+}
+
+/*
+ * One free range [from, to): its top, unless the stack grows down into it from @to;
+ * its bottom, unless the heap grows up into it from @from.
+ */
+static void gap(struct gap_search *g, uint64_t from, uint64_t to, bool stack_above)
+{
+	if (to > USER_TOP)
+		to = USER_TOP;
+	if (to <= from || to - from < g->size + 2 * GUARD)
+		return;
+	if (!stack_above)
+		consider(g, (to - GUARD - g->size) & ~(uint64_t)(LP_LINK_PAGE - 1));
+	if (!g->prev_heap)
+		consider(g, from + GUARD);
+}
+
+static int gap_line(const struct lp_maps_line *m, void *arg)
+{
+	struct gap_search *g = arg;
+
+	gap(g, g->prev_end, m->start, !strcmp(m->path, "[stack]"));
+	g->prev_end = m->end;
+	g->prev_heap = !strcmp(m->path, "[heap]");
+	return 0;
+}
+
+static int place(struct lp_proc *p, const struct lp_object *near, struct lp_load *l, struct lp_diag *d)
+{
+	struct gap_search g = { .lo = UINT64_MAX, .size = l->lk.size };
+
+	for (size_t i = 0; i < near->nmaps; i++) {
+		if (near->maps[i].start < g.lo)
+			g.lo = near->maps[i].start;
+		if (near->maps[i].end > g.hi)
+			g.hi = near->maps[i].end;
+	}
+	int ret = proc_maps_walk(p->via, gap_line, &g);
+	if (ret)
+		return lp_fail(d, LP_EXIT_PROCESS, "cannot read the mappings of process %d: %s", p->pid,
+			       strerror(-ret));
+	if (!g.best)
+		return lp_fail(d, LP_EXIT_SITE, "no free %" PRIu64 " KiB within 2 GiB of %s in process %d "
+			       "for patch %s (make the patch smaller)", l->lk.size >> 10, near->name,
+			       p->pid, l->po.name);
+	l->base = g.best;
+	l->size = l->lk.size;
+	return 0;
+}
+
+/* --- the object the rest of livepatch sees --------------------------------------- */
+
+static int image_object(struct lp_proc *p, struct lp_load *l, struct lp_diag *d)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	snprintf(l->memfd_name, sizeof(l->memfd_name), "livepatch:%s", l->po.name);
+	l->image_fd = memfd_create(l->memfd_name, MFD_CLOEXEC);
+	if (l->image_fd < 0 || pwrite(l->image_fd, l->lk.image, l->lk.image_len, 0) != (ssize_t)l->lk.image_len ||
+	    fstat(l->image_fd, &sb))
+		return lp_fail(d, LP_EXIT_INTERNAL, "cannot hold the image of patch %s: %s", l->po.name,
+			       strerror(errno));
+	snprintf(path, sizeof(path), "%s%s", LP_PATCH_MEMFD, l->po.name);
+	struct lp_object *o = proc_add_object(p, path);
+	if (!o || !(o->maps = calloc(LP_ARRAY_SIZE(l->lk.seg), sizeof(*o->maps))))
+		return -ENOMEM;
+	l->obj = (size_t)(o - p->objs);
+	o->deleted = true;
+	o->dev = (uint64_t)major(sb.st_dev) << 32 | minor(sb.st_dev);
+	o->inode = sb.st_ino;
+	snprintf(o->open_path, sizeof(o->open_path), "/proc/self/fd/%d", l->image_fd);
+	for (size_t i = 0; i < LP_ARRAY_SIZE(l->lk.seg); i++) {
+		const struct lp_segment *s = &l->lk.seg[i];
+		if (s->size)
+			o->maps[o->nmaps++] = (struct lp_mapping){ l->base + s->off, l->base + s->off + s->size,
+								   s->off, s->prot & PROT_EXEC,
+								   s->prot & PROT_WRITE };
+	}
+	return 0;
+}
+
+/* The same patch (by sha256) already in the process: its object. */
+static ssize_t loaded_before(const struct lp_proc *p, const struct lp_patchobj *po)
+{
+	uint8_t sha[32];
+	char name[256];
+
+	for (size_t i = 0; i < p->nobjs; i++)
+		if (p->objs[i].patch && !object_patch_note(&p->objs[i], sha, name, sizeof(name)) &&
+		    !memcmp(sha, po->sha256, sizeof(sha)))
+			return (ssize_t)i;
+	return -1;
+}
+
+static int reuse(struct lp_proc *p, struct lp_load *l, size_t obj)
+{
+	const struct lp_object *o = &p->objs[obj];
+
+	l->reused = true;
+	l->obj = obj;
+	l->base = UINT64_MAX;
+	for (size_t i = 0; i < o->nmaps; i++) {
+		if (o->maps[i].start < l->base)
+			l->base = o->maps[i].start;
+		if (o->maps[i].end - l->base > l->size)
+			l->size = o->maps[i].end - l->base;
+	}
+	return 0;
+}
+
+/* The objects that hold the functions replaced, in pair order, each once. */
+static size_t holders_of(const struct lp_proc *p, const struct lp_pairs *ps, size_t *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ps->n; i++)
+		order_add(out, &n, (size_t)(ps->f[i].obj - p->objs));
+	return n;
+}
+
+static int prepare_one(struct lp_proc *p, struct lp_load *l, const char *path, const size_t *holders,
+		       size_t nholders, uid_t caller, struct lp_diag *d)
+{
+	int ret = patchobj_open(&l->po, path, caller, d);
+
+	if (ret)
+		return ret;
+	ssize_t had = loaded_before(p, &l->po);
+	if (had >= 0)
+		return reuse(p, l, (size_t)had);
+	if (!nholders)
+		return lp_fail(d, LP_EXIT_USAGE, "--load %s: nothing to patch (give --func F --target G "
+			       "with G in the patch)", path);
+	if ((ret = link_prepare(&l->lk, &l->po, d)) || (ret = bind_all(p, l, holders, nholders, d)) ||
+	    (ret = place(p, &p->objs[holders[0]], l, d)) || (ret = link_apply(&l->lk, l->base, l->binds, d)))
+		return ret;
+	return image_object(p, l, d);
+}
+
+int loads_prepare(struct lp_proc *p, const char *const *paths, size_t n, const struct lp_pairs *ps,
+		  uid_t caller, struct lp_loads *out, struct lp_diag *d)
+{
+	size_t *holders = calloc(ps->n + 1, sizeof(*holders));
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->v = calloc(n + 1, sizeof(*out->v));
+	if (!holders || !out->v) {
+		free(holders);
+		return -ENOMEM;
+	}
+	size_t nholders = holders_of(p, ps, holders);
+	for (size_t i = 0; !ret && i < n; i++) {
+		out->v[i].image_fd = -1;
+		out->n++;
+		ret = prepare_one(p, &out->v[i], paths[i], holders, nholders, caller, d);
+	}
+	free(holders);
+	return ret;
+}
+
+/*
+ * The function @spec names in one of the patches loaded now (NAME, or PATCH:NAME with
+ * PATCH a patch's base name): its address, or 0. An address: an older copy of a
+ * patch of the same name may be mapped too, and this run means its own.
+ */
+static uint64_t in_loads(struct lp_proc *p, const struct lp_loads *l, const char *spec)
+{
+	const char *colon = strchr(spec, ':'), *name = colon ? colon + 1 : spec;
+
+	if (!strncmp(spec, "0x", 2))
+		return 0;
+	for (size_t k = 0; k < l->n; k++) {
+		struct lp_object *o = &p->objs[l->v[k].obj];
+		struct defs df = { .n = 0 };
+		if (colon && ((size_t)(colon - spec) != strlen(l->v[k].po.name) ||
+			      strncmp(spec, l->v[k].po.name, (size_t)(colon - spec))))
+			continue;
+		object_each_named(o, name, def_add, &df);
+		if (df.n == 1 && df.v[0].kind == LP_SYM_FUNC)
+			return df.v[0].addr;
+	}
+	return 0;
+}
+
+int loads_qualify(struct lp_proc *p, const struct lp_loads *l, struct lp_pairs *ps)
+{
+	for (size_t i = 0; i < ps->n; i++) {
+		uint64_t at = ps->gspec[i] ? in_loads(p, l, ps->gspec[i]) : 0;
+		if (!at)
+			continue;
+		char *q = malloc(24);
+		if (!q)
+			return -ENOMEM;
+		snprintf(q, 24, "0x%" PRIx64, at);
+		free(ps->gspec[i]);
+		ps->gspec[i] = q;
+	}
+	return 0;
+}
+
+void loads_free(struct lp_loads *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		link_free(&l->v[i].lk);
+		patchobj_free(&l->v[i].po);
+		free(l->v[i].binds);
+		if (l->v[i].image_fd >= 0)
+			close(l->v[i].image_fd);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
