@@ -64,6 +64,9 @@ struct lp_link {
 	size_t image_len;		/* size + the unmapped tail */
 	struct lp_link_relcount relcount[32];
 	size_t nrelcount;
+	uint64_t *common_off;		/* per po->syms index: a COMMON symbol's image offset */
+	uint64_t common_start, common_size; /* the COMMON symbols' part of data, after bss */
+	bool *used;			/* per po->syms index: a relocation refers to it */
 };
 
 /*

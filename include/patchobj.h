@@ -25,6 +25,8 @@ struct lp_psec {
 	uint64_t size, align;
 	const uint8_t *bytes;	/* size bytes of the object; NULL for BSS */
 	uint64_t off;		/* where it is in the image (link_prepare) */
+	uint32_t type;		/* SHT_*, as in the object (for the image's section headers) */
+	uint64_t flags;		/* SHF_*, as in the object */
 };
 
 /* One entry of the object's .symtab, same index as in the file. */
@@ -93,6 +95,9 @@ int patchobj_parse(struct lp_patchobj *po, uint8_t *bytes, size_t len, const cha
 
 /* A relocation type's name ("R_X86_64_PC32"), or NULL if unknown. */
 const char *patchobj_rel_name(uint32_t type);
+
+/* The bytes a relocation type link.c handles writes (0 for NONE), or UINT_MAX. */
+unsigned int patchobj_rel_width(uint32_t type);
 
 void patchobj_free(struct lp_patchobj *po);
 

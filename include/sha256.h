@@ -1,0 +1,17 @@
+/*
+ * SHA-256 (FIPS 180-4), for the patch object's identity in the loaded image's note
+ * (docs/design.md §8): small, no library, no state between calls.
+ */
+#ifndef LP_SHA256_H
+#define LP_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The digest of @len bytes at @data. */
+void lp_sha256(const void *data, size_t len, uint8_t out[32]);
+
+/* @d as 64 lower-case hex digits and a NUL. */
+void lp_sha256_hex(const uint8_t d[32], char out[65]);
+
+#endif
