@@ -43,8 +43,8 @@ struct lp_proc {
 				 * id when the main thread has exited (a zombie leader) */
 	char comm[64];
 	int threads;
-	struct lp_object *objs;
-	size_t nobjs;
+	struct lp_object *objs;	/* symbols point into it: it never moves after proc_open */
+	size_t nobjs, objs_cap;
 	int mem_fd;		/* /proc/PID/mem, read-only, for planning */
 };
 
@@ -64,9 +64,11 @@ void proc_close(struct lp_proc *p);
  */
 int proc_check_elf_arch(pid_t pid, const unsigned char *id, size_t n, struct lp_diag *d) LP_MUST_CHECK;
 
+#define LP_PROC_SPARE_OBJS 16	/* objects proc_add_object() may add (one per --load) */
+
 /*
- * Append an object not (yet) in maps, named @path, to @p->objs (pointers into the
- * array move): the caller fills dev, inode, open_path, bias and maps. NULL: no memory.
+ * Append an object not (yet) in maps, named @path, to @p->objs (which does not move):
+ * the caller fills dev, inode, open_path, bias and maps. NULL: no room left.
  */
 struct lp_object *proc_add_object(struct lp_proc *p, const char *path);
 

@@ -5,6 +5,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gelf.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #define REACH ((1ull << 31) - (1ull << 24))	/* rel32 reach, less a margin */
 #define LOWEST (1ull << 24)		/* never below: the zero page and mmap_min_addr */
 #define USER_TOP (0x7ffffffff000ull - (1ull << 30))	/* never above: the stack's end */
+#define HEAP_ROOM (1ull << 30)		/* left free above the heap's start, for brk() */
 
 /* --- the order in which objects offer their exported symbols --------------------- */
 
@@ -183,12 +185,61 @@ static int ambiguous(struct binder *bd, const char *name, const struct defs *df)
 		       df->total, list);
 }
 
-static int ifunc(struct binder *bd, const char *name, const struct lp_symbol *s)
+/*
+ * What the resolver of IFUNC @s chose in this process: the object's own
+ * R_X86_64_IRELATIVE relocation with the resolver as addend was applied when it was
+ * loaded (glibc has one for every IFUNC it calls itself: strlen, memcpy, ...): the
+ * address in that slot, if it is code of the same object. 0 if none.
+ */
+static uint64_t ifunc_choice(const struct lp_proc *p, const struct lp_symbol *s)
 {
-	return lp_fail(bd->d, LP_EXIT_SYMBOL, "patch %s calls '%s', a GNU IFUNC of %s: its symbol "
-		       "is the resolver, not the function (call a function of the program that "
-		       "calls it, or avoid it: -fno-builtin keeps the compiler from adding such "
-		       "calls)", bd->l->po.name, name, s->obj->name);
+	const struct lp_object *o = s->obj;
+	uint64_t found = 0, resolver = s->addr - o->bias;
+	int fd = object_open(o);
+	Elf *elf = fd >= 0 ? elf_begin(fd, ELF_C_READ_MMAP, NULL) : NULL;
+	Elf_Scn *scn = NULL;
+
+	while (elf && !found && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || !(data = elf_getdata(scn, NULL)))
+			continue;
+		for (int i = 0; !found && i < (int)(sh.sh_size / (sh.sh_entsize ? sh.sh_entsize : 24)); i++) {
+			GElf_Rela r;
+			uint64_t v = 0;
+			const struct lp_mapping *m;
+			if (!gelf_getrela(data, i, &r) || GELF_R_TYPE(r.r_info) != R_X86_64_IRELATIVE ||
+			    (uint64_t)r.r_addend != resolver || proc_read(p, r.r_offset + o->bias, &v, sizeof(v)))
+				continue;
+			if (v != s->addr && proc_object_at(p, v, &m) == o && m->exec)
+				found = v;
+		}
+	}
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+	return found;
+}
+
+/* @s is an IFUNC: bind to what its resolver chose here, or refuse. */
+static int ifunc(struct binder *bd, const char *name, const struct lp_symbol *s,
+		 enum lp_bind_how how, struct lp_binding *b)
+{
+	uint64_t at = ifunc_choice(bd->p, s);
+
+	if (!at)
+		return lp_fail(bd->d, LP_EXIT_SYMBOL, "patch %s calls '%s', a GNU IFUNC of %s whose "
+			       "choice this process does not record: its symbol is the resolver, not "
+			       "the function (call a function of the program that calls it, or avoid "
+			       "it: -fno-builtin keeps the compiler from adding such calls)",
+			       bd->l->po.name, name, s->obj->name);
+	struct lp_symbol chosen = *s;
+	chosen.addr = at;
+	chosen.kind = LP_SYM_FUNC;
+	bound(b, &chosen, how);
+	snprintf(b->from + strlen(b->from), sizeof(b->from) - strlen(b->from), " (IFUNC's choice)");
+	return 1;
 }
 
 /* One object's definition of @name: 1 bound, 0 none there, < 0 refused. */
@@ -202,9 +253,11 @@ static int bind_in(struct binder *bd, struct lp_object *o, const char *name, boo
 		return 0;
 	if (df.total > 1)
 		return ambiguous(bd, name, &df);
+	if (how == LP_BIND_EXPORTED && !df.v[0].global)
+		how = LP_BIND_LOCAL;
 	if (df.v[0].kind == LP_SYM_IFUNC)
-		return ifunc(bd, name, &df.v[0]);
-	bound(b, &df.v[0], how == LP_BIND_EXPORTED && !df.v[0].global ? LP_BIND_LOCAL : how);
+		return ifunc(bd, name, &df.v[0], how, b);
+	bound(b, &df.v[0], how);
 	return 1;
 }
 
@@ -298,6 +351,7 @@ struct gap_search {
 	uint64_t prev_end;	/* end of the previous mapping */
 	bool prev_heap;
 	uint64_t best;		/* the candidate nearest to the object, 0: none */
+	uint64_t brk;		/* where the heap starts (and grows up from), 0: unknown */
 };
 
 static uint64_t distance(const struct gap_search *g, uint64_t base)
@@ -310,6 +364,8 @@ static void consider(struct gap_search *g, uint64_t base)
 	uint64_t lo = base < g->lo ? base : g->lo, hi = base + g->size > g->hi ? base + g->size : g->hi;
 
 	if (base < LOWEST || hi - lo > REACH)
+		return;
+	if (g->brk && base + g->size > g->brk && base < g->brk + HEAP_ROOM)
 		return;
 	if (!g->best || distance(g, base) < distance(g, g->best))
 		g->best = base;
@@ -344,6 +400,10 @@ static int gap_line(const struct lp_maps_line *m, void *arg)
 static int place(struct lp_proc *p, const struct lp_object *near, struct lp_load *l, struct lp_diag *d)
 {
 	struct gap_search g = { .lo = UINT64_MAX, .size = l->lk.size };
+	char stat[1024];
+
+	if (proc_stat_read(p->via, 0, stat, sizeof(stat)) > 0 && proc_stat_field(stat, 47))
+		g.brk = strtoull(proc_stat_field(stat, 47), NULL, 10);	/* start_brk */
 
 	for (size_t i = 0; i < near->nmaps; i++) {
 		if (near->maps[i].start < g.lo)

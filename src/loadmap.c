@@ -1,4 +1,5 @@
 /* Loadmap: the link map of --load, as text and as JSON (docs/design.md §8). */
+#include <elf.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,12 +21,23 @@ static const char *how_name(enum lp_bind_how h)
 	return (size_t)h < LP_ARRAY_SIZE(names) && names[h] ? names[h] : "?";
 }
 
+/* A relocation of @po loads symbol @sym's address from the GOT. */
+static bool uses_got(const struct lp_patchobj *po, size_t sym)
+{
+	for (size_t i = 0; i < po->nrels; i++)
+		if (po->rels[i].sym == sym &&
+		    (po->rels[i].type == R_X86_64_GOTPCREL || po->rels[i].type == R_X86_64_GOTPCRELX ||
+		     po->rels[i].type == R_X86_64_REX_GOTPCRELX || po->rels[i].type == R_X86_64_GOTPCREL64))
+			return true;
+	return false;
+}
+
 /* How the code reaches a bound symbol: through a veneer, the GOT, or directly. */
 static const char *reach_name(const struct lp_link *lk, size_t i)
 {
 	if (lk->via_veneer && lk->via_veneer[i])
 		return "veneer";
-	return lk->got_slot && lk->got_slot[i] ? "got" : "direct";
+	return uses_got(lk->po, i) ? "got" : "direct";
 }
 
 static const char *status(const struct lp_load *x, bool mapped)

@@ -430,21 +430,24 @@ static void name_objects(struct lp_proc *p)
 	}
 }
 
+/* Then room for LP_PROC_SPARE_OBJS more: proc_add_object() never moves the array. */
 static int parse_maps(struct lp_proc *p)
 {
 	int ret = proc_maps_walk(p->via, add_mapping, p);
+	struct lp_object *n = realloc(p->objs, (p->nobjs + LP_PROC_SPARE_OBJS) * sizeof(*n));
 
+	if (!n)
+		return -ENOMEM;
+	p->objs = n;
+	p->objs_cap = p->nobjs + LP_PROC_SPARE_OBJS;
 	name_objects(p);
 	return ret;
 }
 
 struct lp_object *proc_add_object(struct lp_proc *p, const char *path)
 {
-	struct lp_object *n = realloc(p->objs, (p->nobjs + 1) * sizeof(*n));
-
-	if (!n)
+	if (p->nobjs == p->objs_cap)
 		return NULL;
-	p->objs = n;
 	struct lp_object *o = &p->objs[p->nobjs++];
 	memset(o, 0, sizeof(*o));
 	snprintf(o->path, sizeof(o->path), "%s", path);
