@@ -26,6 +26,7 @@ struct lp_load {
 	int image_fd;			/* livepatch's own memfd holding the image, or -1 */
 	char memfd_name[280];		/* "livepatch:NAME", as memfd_create() gets it */
 	unsigned int nbound[LP_BIND_WEAK_ZERO + 1];	/* undefined symbols bound, by how */
+	double link_ms;			/* reading, binding, placing and linking it */
 };
 
 struct lp_loads {

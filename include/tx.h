@@ -47,6 +47,7 @@ struct lp_tx_stats {
 	unsigned int nmid;
 	bool rolled_back;
 	unsigned int loaded;		/* patches mapped (lp_tx_opts.loads) */
+	double load_ms;			/* mapping and filling them, in the process */
 	bool load_kept;			/* rolled back, but a thread may have run a patch: left mapped */
 };
 

@@ -528,9 +528,12 @@ int loads_prepare(struct lp_proc *p, const char *const *paths, size_t n, const s
 	}
 	size_t nholders = holders_of(p, ps, holders);
 	for (size_t i = 0; !ret && i < n; i++) {
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		out->v[i].image_fd = -1;
 		out->n++;
 		ret = prepare_one(p, &out->v[i], paths[i], holders, nholders, caller, d);
+		out->v[i].link_ms = lp_ms_since(&t0);
 	}
 	free(holders);
 	return ret;

@@ -131,6 +131,7 @@ void loadmap_json(struct json *j, const struct lp_loads *l, bool mapped)
 		json_str(j, "status", x->reused ? "already_loaded" : mapped ? "loaded" : "planned");
 		json_hex(j, "base", x->base);
 		json_uint(j, "size", x->size);
+		json_double(j, "link_ms", x->link_ms);
 		json_sections(j, x);
 		json_symbols(j, x);
 		json_open(j, "relocations", '{');

@@ -400,6 +400,7 @@ static void json_tx(struct json *j, const struct lp_tx_stats *t)
 	json_uint(j, "exits", t->exits);
 	json_bool(j, "rolled_back", t->rolled_back);
 	json_uint(j, "patches_loaded", t->loaded);
+	json_double(j, "load_ms", t->load_ms);
 	json_bool(j, "load_kept", t->load_kept);
 	json_close(j, '}');
 }

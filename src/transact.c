@@ -387,13 +387,16 @@ static int map_loads(struct tx *tx)
 			       "load the patch; nothing was written (retry)", tx->pid);
 	struct lp_inject in;
 	struct lp_injector inj = tx_injector(tx, t, &in);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (size_t i = 0; !ret && i < o->nloads; i++) {
 		ret = load_map(&inj, tx->via, tx->mem_fd, &o->loads[i], tx->d);
 		if (!ret)
 			tx->st->loaded++;
 	}
 	tx_injected(tx, t, &in);
-	LOG(tx, "loaded %u patches", tx->st->loaded);
+	tx->st->load_ms = lp_ms_since(&t0);
+	LOG(tx, "loaded %u patches in %.3f ms", tx->st->loaded, tx->st->load_ms);
 	if (!ret && o->loaded)
 		ret = o->loaded(o->loaded_arg, &tx->mid_lo, &tx->mid_hi, tx->d);
 	if (!ret)

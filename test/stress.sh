@@ -9,6 +9,10 @@
 # cycles at once; the other daemons still run). `make stress` runs 1000 cycles; `make check`
 # runs 50 through the last test of test/integration/transact.bats.
 #
+# LP_STRESS_LOAD=1: every patch of the cycles loads a new copy of test/patches/stress.c
+# (--load, docs/design.md §8) and jumps to its F_loaded; `make stress` runs 300 such
+# cycles after the 1000 plain ones.
+#
 # Environment: LP_STRESS_CYCLES (cycles per daemon), LP_STRESS_DAEMONS (a subset, e.g.
 # "counterd blockd"; stated, stated-stopped, stated-frozen: the thread states of
 # docs/design.md §5; sigtrap-block, -ignore, -queued, -cd03: the program's signal state),
@@ -29,6 +33,11 @@ fi
 if [[ ! -x $LP ]]; then
 	echo "stress: no $LP (run: make && make daemons)" >&2
 	exit 2
+fi
+LOAD_PATCH=
+if [[ ${LP_STRESS_LOAD:-} == 1 ]]; then
+	LOAD_PATCH=${LP_BUILD:-$ROOT/build}/patches/stress/stress.o
+	[[ -f $LOAD_PATCH ]] || { echo "stress: no $LOAD_PATCH (run: make patches)" >&2; exit 2; }
 fi
 
 # shellcheck source=test/lib.bash
@@ -83,13 +92,28 @@ run_lp() {
 	tx_add
 }
 
+# loaded_patch I: the stress patch (test/patches/stress.c) as a new file with the cycle
+# number appended: a different sha256 each cycle, so --load maps a new copy every time.
+loaded_patch() {
+	local obj=$LP_TMP/stress-$1.o
+	cp "$LOAD_PATCH" "$obj" && printf '%s' "$1" >>"$obj" && chmod 0644 "$obj" && echo "$obj"
+}
+
 # run_cycles F G: N x (patch F -> G, revert F); stops at the first failure. Sets DONE.
+# LP_STRESS_LOAD=1: G is F_loaded of a patch loaded in the same transaction.
 run_cycles() {
-	local i
+	local i g=$2 load=()
 	DONE=0
 	for ((i = 1; i <= N; i++)); do
-		if ! run_lp -f "$1" -t "$2"; then
-			violation "cycle $i: patch $1 -> $2 failed"
+		if [[ -n $LOAD_PATCH ]]; then
+			load=(--load "$(loaded_patch "$i")") g=${1}_loaded
+		fi
+		if ! run_lp "${load[@]}" -f "$1" -t "$g"; then
+			violation "cycle $i: patch $1 -> $g${load[1]:+ (loading ${load[1]})} failed"
+			return 1
+		fi
+		if [[ -n $LOAD_PATCH ]] && ! grep -q "memfd:livepatch:stress-$i.o" "/proc/$DAEMON_PID/maps"; then
+			violation "cycle $i: no region of stress-$i.o in the maps after the load"
 			return 1
 		fi
 		if ! run_lp -r "$1"; then
