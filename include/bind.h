@@ -49,6 +49,14 @@ int loads_prepare(struct lp_proc *p, const char *const *paths, size_t n, const s
 /* A plain target NAME that a loaded patch defines becomes PATCH:NAME (patches win). */
 int loads_qualify(struct lp_proc *p, const struct lp_loads *l, struct lp_pairs *ps) LP_MUST_CHECK;
 
+/*
+ * Where a region of @size bytes goes (docs/design.md §8), from the maps text read from
+ * @maps_fd: in a gap, a page off its neighbours, the whole of it and of the object
+ * [@lo, @hi) within rel32 reach of each other, nearest the object; never where the
+ * heap (from @brk, 0: unknown) or the stack grows. 0 when there is no such place.
+ */
+uint64_t bind_find_gap(int maps_fd, uint64_t lo, uint64_t hi, uint64_t size, uint64_t brk);
+
 void loads_free(struct lp_loads *l);
 
 #endif

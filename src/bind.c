@@ -307,6 +307,21 @@ static void bind_one(const struct lp_psym *sym, size_t index, void *arg)
 	}
 	for (size_t i = 0; !pin && !r && i < bd->nholders; i++)
 		r = bind_in(bd, &bd->p->objs[bd->holders[i]], sym->name, false, LP_BIND_EXPORTED, b);
+	/*
+	 * A global of the holder is what the dynamic linker's order finds first, as for
+	 * the holder's own code: the program's copy (R_X86_64_COPY) of a library's
+	 * variable, or another object's interposing definition. A static stays the holder's.
+	 */
+	if (r == 1 && b->how == LP_BIND_EXPORTED) {
+		struct lp_binding own = *b;
+		r = 0;
+		for (size_t i = 0; !r && i < bd->norder; i++)
+			r = bind_in(bd, &bd->p->objs[bd->order[i]], sym->name, true, LP_BIND_EXPORTED, b);
+		if (r == 0) {
+			*b = own;
+			r = 1;
+		}
+	}
 	for (size_t i = 0; !pin && !r && i < bd->norder; i++)
 		r = bind_in(bd, &bd->p->objs[bd->order[i]], sym->name, true, LP_BIND_EXPORTED, b);
 	if (r < 0) {
@@ -397,29 +412,37 @@ static int gap_line(const struct lp_maps_line *m, void *arg)
 	return 0;
 }
 
+uint64_t bind_find_gap(int maps_fd, uint64_t lo, uint64_t hi, uint64_t size, uint64_t brk)
+{
+	struct gap_search g = { .lo = lo, .hi = hi, .size = size, .brk = brk };
+
+	return proc_maps_walk_fd(maps_fd, gap_line, &g) ? 0 : g.best;
+}
+
 static int place(struct lp_proc *p, const struct lp_object *near, struct lp_load *l, struct lp_diag *d)
 {
-	struct gap_search g = { .lo = UINT64_MAX, .size = l->lk.size };
-	char stat[1024];
-
-	if (proc_stat_read(p->via, 0, stat, sizeof(stat)) > 0 && proc_stat_field(stat, 47))
-		g.brk = strtoull(proc_stat_field(stat, 47), NULL, 10);	/* start_brk */
+	uint64_t lo = UINT64_MAX, hi = 0, brk = 0;
+	char stat[1024], path[64];
 
 	for (size_t i = 0; i < near->nmaps; i++) {
-		if (near->maps[i].start < g.lo)
-			g.lo = near->maps[i].start;
-		if (near->maps[i].end > g.hi)
-			g.hi = near->maps[i].end;
+		if (near->maps[i].start < lo)
+			lo = near->maps[i].start;
+		if (near->maps[i].end > hi)
+			hi = near->maps[i].end;
 	}
-	int ret = proc_maps_walk(p->via, gap_line, &g);
-	if (ret)
+	if (proc_stat_read(p->via, 0, stat, sizeof(stat)) > 0 && proc_stat_field(stat, 47))
+		brk = strtoull(proc_stat_field(stat, 47), NULL, 10);	/* start_brk */
+	snprintf(path, sizeof(path), "/proc/%d/maps", p->via);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return lp_fail(d, LP_EXIT_PROCESS, "cannot read the mappings of process %d: %s", p->pid,
-			       strerror(-ret));
-	if (!g.best)
+			       strerror(errno));
+	l->base = bind_find_gap(fd, lo, hi, l->lk.size, brk);
+	close(fd);
+	if (!l->base)
 		return lp_fail(d, LP_EXIT_SITE, "no free %" PRIu64 " KiB within 2 GiB of %s in process %d "
 			       "for patch %s (make the patch smaller)", l->lk.size >> 10, near->name,
 			       p->pid, l->po.name);
-	l->base = g.best;
 	l->size = l->lk.size;
 	return 0;
 }
