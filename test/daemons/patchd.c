@@ -2,8 +2,8 @@
  * (--threads, default 4) call handle_request(p, n) with good and bad lengths (n <= 0,
  * n > 8192), then classify, pick and format_id, and check every result: it must be what
  * the old or the fixed version returns (patchd.h), else `wrong` counts it. Results only
- * a fix gives are counted per behaviour (rejected, classify_fixed, pick_fixed,
- * format_fixed), so a test sees the fix at work, not only a counter moving.
+ * a fix gives are counted per behaviour (rejected, fixed_classify, fixed_pick,
+ * fixed_format), so a test sees the fix at work, not only a counter moving.
  *
  * What the patches of test/patches/ bind to, by kind:
  *   parse_header, requests_seen, bad_request_code  static: local binding (.symtab only)
@@ -28,7 +28,7 @@ extern counter_t lib_checksum_calls;
 
 counter_t calls_old, calls_classify, calls_pick, calls_format_id;
 counter_t calls_new, calls_new_v2, calls_parse_header, notes_ok;
-counter_t requests, rejected, accepted_bad, classify_fixed, pick_fixed, format_fixed;
+counter_t requests, rejected, accepted_bad, fixed_classify, fixed_pick, fixed_format;
 static counter_t requests_seen __attribute__((used));
 /* Read by the static_var patch: a program's static data, reached through its .symtab. */
 static volatile int bad_request_code __attribute__((used)) = PATCHD_EBAD;
@@ -185,7 +185,7 @@ static void check_classify(int c, int x)
 	int r = classify(c, x), fixed = classify_want(c, x);
 
 	if (c == 7 && r == fixed)
-		count(&classify_fixed);
+		count(&fixed_classify);
 	else if (r != fixed && !(c == 7 && r == x * x + 1))
 		count(&wrong);
 }
@@ -196,7 +196,7 @@ static void check_pick(int i, int x)
 	int r = pick(i, x);
 
 	if ((i & 7) == 5 && r == (x ^ 5))
-		count(&pick_fixed);
+		count(&fixed_pick);
 	else if (r != ops_old[i & 7](x))
 		count(&wrong);
 }
@@ -209,7 +209,7 @@ static void check_format_id(int id)
 	ro = snprintf(old, sizeof old, "id-%d", id);
 	rf = snprintf(fixed, sizeof fixed, "id-%06d", id);
 	if (r == rf && !strcmp(buf, fixed) && strcmp(fixed, old))
-		count(&format_fixed);
+		count(&fixed_format);
 	else if (r != ro || strcmp(buf, old))
 		count(&wrong);
 }
@@ -253,9 +253,9 @@ int main(int argc, char **argv)
 	status_add("requests", &requests);
 	status_add("rejected", &rejected);
 	status_add("accepted_bad", &accepted_bad);
-	status_add("classify_fixed", &classify_fixed);
-	status_add("pick_fixed", &pick_fixed);
-	status_add("format_fixed", &format_fixed);
+	status_add("fixed_classify", &fixed_classify);
+	status_add("fixed_pick", &fixed_pick);
+	status_add("fixed_format", &fixed_format);
 	status_add("notes_ok", &notes_ok);
 	status_add_fn("bss_min", get_bss_min);
 	status_add_fn("bss_max", get_bss_max);

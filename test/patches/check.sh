@@ -13,8 +13,13 @@ miss() {
 }
 
 # rels OBJ: "SECTION TYPE SYMBOL" per relocation of a loaded section (debug and
-# .eh_frame ones left out).
+# .eh_frame ones left out); one readelf per object.
 rels() {
+	[[ -n ${RELS[$1]+set} ]] || RELS[$1]=$(_rels "$1")	# lost in a subshell: filled below
+	printf '%s\n' "${RELS[$1]}"
+}
+
+_rels() {
 	LC_ALL=C readelf -rW "$1" | awk '
 		/^Relocation section/ { s = $3; gsub("\047", "", s) }
 		/R_X86_64_/ && s !~ /debug|eh_frame/ { print s, $3, $5 }'
@@ -37,6 +42,11 @@ sym_section() {
 	[[ $ndx =~ ^[0-9]+$ ]] || return 1
 	sections "$1" | awk -v n="$ndx" '$1 == n { print $2 }'
 }
+
+declare -A RELS=()
+for o in "$P"/*/*.o; do
+	RELS[$o]=$(_rels "$o")
+done
 
 for c in gcc-O0 gcc-O2 clang-O0 clang-O2; do
 	d=$P/$c
@@ -79,7 +89,6 @@ done
 for c in gcc-O2-fpic clang-O2-fpic; do
 	has "$P/$c/static_var.o" '^\.rela\.text R_X86_64_REX_GOTPCRELX requests_seen$' "GOTPCRELX (-fPIC)"
 	has "$P/$c/fptrs.o" '^\.rela\.data\.rel\.ro(\.local)? R_X86_64_64 \.text$' "R_X86_64_64 in .data.rel.ro"
-	has "$P/$c/libc.o" '^\.rela\.text R_X86_64_PLT32 snprintf$' "PLT32 to snprintf"
 done
 for c in gcc-O2-sections clang-O2-sections; do
 	has "$P/$c/switch.o" '^\.rela\.rodata\.classify_fixed R_X86_64_PC32 \.text\.classify_fixed$' "per-function jump table"

@@ -16,10 +16,11 @@ P_HDR     := $(D_DIR)/patchd.h include/livepatch/patch.h $(P_DIR)/patches.mk
 # One thing each, loaded into patchd (lib: into counterd-lib).
 P_KINDS   := static_call static_var strings switch fptrs libc bss lib pinned
 P_CONFIGS := gcc-O0 gcc-O2 clang-O0 clang-O2
-# Variants: position-independent code (GOT relocations), one section per function and
-# per object (.text.NAME, .rodata.NAME ...).
-P_FPIC    := static_var fptrs libc
-P_SECT    := strings switch bss
+# Variants where the code differs: position-independent (GOT relocations for the program's
+# variables; .data.rel.ro), one section per function and per object (.text.NAME,
+# .rodata.NAME, .bss.NAME).
+P_FPIC    := static_var fptrs
+P_SECT    := switch bss
 # Refused by --load (exit 4 or 5), gcc -O2.
 P_REFUSE  := tls ctor ifunc unresolved dup reloc
 
