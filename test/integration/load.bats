@@ -314,6 +314,31 @@ list_line() {
 	stop_clean
 }
 
+@test "two objects in one command: one calls the other (bound as patch); --target PATCH.o:NAME" {
+	local m=$P/multi line
+	daemon_start patchd --threads 4
+	remember handle_request
+	run --separate-stderr timeout -k 5 60 "$LP" --pid "$DAEMON_PID" --load "$m/multi_helper.o" \
+		--load "$m/multi_main.o" --func handle_request --target multi_main.o:handle_request_fixed --dry-run
+	((status == 0)) || fail "exit $status: $stderr $output"
+	line=$(grep -E 'patch_header -> multi_helper\.o:patch_header at 0x[0-9a-f]+' <<<"$output") ||
+		fail "patch_header's binding to the other object is missing: $output"
+	line=${line//patch_header/}	# the word patch, not a part of the name
+	[[ $line =~ (^|[^a-z_.])patch([^a-z_.]|$) ]] || fail "patch_header not bound as patch: $line"
+	untouched
+
+	kind static_call
+	G=multi_main.o:handle_request_fixed
+	load_obj "$m/multi_helper.o" --load "$m/multi_main.o"
+	switched calls_new calls_old
+	grows rejected
+	[[ $(lp_regions multi_helper.o) == 1 && $(lp_regions multi_main.o) == 1 ]] ||
+		fail "regions: multi_helper.o $(lp_regions multi_helper.o), multi_main.o $(lp_regions multi_main.o); expected one each"
+	revert handle_request
+	switched calls_old calls_new
+	stop_clean
+}
+
 # --- refusals: exit code, one line, the daemon untouched -------------------------------------
 
 @test "refused, exit 2: a directory, a FIFO, a file writable by group or others, a file of another user" {

@@ -122,6 +122,11 @@ LC_ALL=C readelf -hW "$r/etexec.o" | grep -q 'Type:.*EXEC' || miss "$r/etexec.o:
 LC_ALL=C readelf -hW "$r/arch.o" | grep -q 'Machine:.*AArch64' || miss "$r/arch.o: not AArch64"
 LC_ALL=C readelf -hW "$r/arch.o" | grep -q 'Type:.*REL' || miss "$r/arch.o: not ET_REL"
 
+# multi: one object calls what the other defines.
+has "$P/multi/multi_main.o" '^\.rela\.text R_X86_64_PLT32 patch_header$' "PLT32 to patch_header"
+LC_ALL=C readelf -sW "$P/multi/multi_helper.o" | grep -q 'FUNC *GLOBAL.* patch_header$' ||
+	miss "$P/multi/multi_helper.o: patch_header is not defined there"
+
 # v1 and v2: one name, two contents.
 cmp -s "$P/v1/fix.o" "$P/v2/fix.o" && miss "v1/fix.o and v2/fix.o are the same"
 

@@ -29,7 +29,8 @@ P_ALL := $(foreach c,$(P_CONFIGS),$(P_KINDS:%=$(P_OUT)/$(c)/%.o)) \
          $(foreach c,gcc-O2-sections clang-O2-sections,$(P_SECT:%=$(P_OUT)/$(c)/%.o)) \
          $(P_REFUSE:%=$(P_OUT)/refuse/%.o) \
          $(P_OUT)/refuse/etdyn.o $(P_OUT)/refuse/etexec.o $(P_OUT)/refuse/arch.o \
-         $(P_OUT)/v1/fix.o $(P_OUT)/v2/fix.o
+         $(P_OUT)/v1/fix.o $(P_OUT)/v2/fix.o \
+         $(P_OUT)/multi/multi_helper.o $(P_OUT)/multi/multi_main.o
 
 .PHONY: patches
 patches: $(P_ALL)
@@ -89,3 +90,8 @@ $(P_OUT)/refuse/arch.o: $(P_DIR)/arch.c $(P_HDR)
 $(P_OUT)/v1/fix.o $(P_OUT)/v2/fix.o: $(P_OUT)/v%/fix.o: $(P_DIR)/static_call.c $(P_HDR)
 	@mkdir -p $(dir $@)
 	gcc $(P_CFLAGS) -O2 -DPATCH_VERSION=$* -c -o $@ $<
+
+# Two objects for one command: multi_main.o calls multi_helper.o's patch_header.
+$(P_OUT)/multi/%.o: $(P_DIR)/%.c $(P_HDR)
+	@mkdir -p $(dir $@)
+	gcc $(P_CFLAGS) -O2 -c -o $@ $<
