@@ -83,11 +83,12 @@ $(B)/verify.skel.h: $(B)/verify.bpf.o
 $(B)/src/verify.o $(B)/asan/verify.o: $(B)/verify.skel.h
 
 include test/daemons/daemons.mk
+include test/patches/patches.mk
 include test/unit/unit.mk
 -include bench/bench.mk
 
 check: deps
-	@$(MAKE) --no-print-directory all daemons unit-build
+	@$(MAKE) --no-print-directory all daemons patches unit-build
 	@test/run.sh
 
 demo: deps

@@ -716,3 +716,47 @@ verify_refused() {
 	[[ $output == *"0 function(s) differ"* ]] || fail "no BTF: the refused --verify changed code: $output" || return 1
 	say "this kernel has no BTF: livepatch refuses --verify (exit 3, nothing written); the verdicts cannot be tested here"
 }
+
+# --- loaded patches (--load) ---------------------------------------------------------------
+
+# lp_regions NAME [PID]: how many regions livepatch --load mapped for a patch object of base
+# name NAME in PID (default: the daemon): the mappings of "/memfd:livepatch:NAME (deleted)"
+# at file offset 0, one per region (its header; text and data follow at other offsets).
+lp_regions() {
+	local n=0 range perm off dev inode path rest
+	while read -r range perm off dev inode path rest; do
+		[[ $path == "/memfd:livepatch:$1" && $off =~ ^0+$ ]] && n=$((n + 1))
+	done <"/proc/${2:-$DAEMON_PID}/maps"
+	echo "$n"
+}
+
+# lp_no_region [PID]: no mapping of PID (default: the daemon) is a livepatch memfd.
+lp_no_region() {
+	local m
+	m=$(grep -F 'memfd:livepatch:' "/proc/${1:-$DAEMON_PID}/maps") || return 0
+	fail "livepatch regions left in pid ${1:-$DAEMON_PID}: $m"
+}
+
+# grows_by KEY N [MS]: KEY rises by N or more within MS (default 5000) ms.
+grows_by() {
+	local v0 t=0 ms=${3:-5000}
+	key "$1" || fail "no $1 in $DAEMON_STATUS" || return 1
+	v0=$KV
+	while ((t < ms)); do
+		nap 10
+		t=$((t + 10))
+		key "$1" && ((KV >= v0 + $2)) && return 0
+		((t % 200)) || alive || return 1
+	done
+	alive || return 1
+	fail "$1 grew by $((KV - v0)) in $ms ms, wanted >= $2"
+}
+
+# switched NEWKEY OLDKEY...: every OLDKEY stays put over 200 ms of the daemon's time and
+# NEWKEY grows by 200 or more: the calls reach the new code only (calls_only, with a count).
+switched() {
+	local new=$1
+	shift
+	stays_put 200 "$@" || return 1
+	grows_by "$new" 200 || fail "$new did not grow by 200: the new code gets (almost) no calls"
+}

@@ -88,3 +88,24 @@ $(D_OUT)/stated: $(D_OBJ)/stated.o $(D_OBJ)/stated_asm.o $(D_BASE) | $(D_OUT)
 
 $(D_OUT)/stopwatch: $(D_DIR)/stopwatch.c $(D_DIR)/daemons.mk | $(D_OUT)
 	$(CC) $(D_CFLAGS) -o $@ $<
+
+# patchd: the daemon of --load (load.bats, test/patches/). libpatchd.so exports checksum,
+# a name patchd also has twice as a static (patchd.c, patchd_aux.c). patchd-stripped is
+# the same program as a stripped distribution ships it: no .symtab, and -rdynamic puts
+# what the patches bind to (note_fixed_call, note_reject, note_count) in .dynsym.
+D_PATCHD := $(D_OUT)/patchd $(D_OUT)/patchd-stripped $(D_OUT)/libpatchd.so
+D_ALL    += $(D_PATCHD)
+daemons: $(D_PATCHD)
+
+$(D_OBJ)/patchd.o $(D_OBJ)/patchd_aux.o: $(D_DIR)/patchd.h
+
+$(D_OUT)/libpatchd.so: $(D_DIR)/libpatchd.c $(D_DIR)/patchd.h $(D_HDR) | $(D_OUT)
+	$(CC) $(D_CFLAGS) $(D_CET) -fPIC -shared -Wl,-soname,libpatchd.so -o $@ $<
+
+$(D_OUT)/patchd: $(D_OBJ)/patchd.o $(D_OBJ)/patchd_aux.o $(D_BASE) $(D_OUT)/libpatchd.so | $(D_OUT)
+	$(CC) $(D_CFLAGS) $(D_CET) -o $@ $(filter %.o,$^) -L$(D_OUT) -lpatchd -Wl,-rpath,'$$ORIGIN'
+
+$(D_OUT)/patchd-stripped: $(D_OBJ)/patchd.o $(D_OBJ)/patchd_aux.o $(D_BASE) $(D_OUT)/libpatchd.so | $(D_OUT)
+	$(CC) $(D_CFLAGS) $(D_CET) -rdynamic -o $@.full $(filter %.o,$^) -L$(D_OUT) -lpatchd \
+		-Wl,-rpath,'$$ORIGIN'
+	strip --strip-all -o $@ $@.full && rm -f $@.full
