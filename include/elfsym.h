@@ -50,6 +50,11 @@ int object_each_exec_section(struct lp_object *obj,
 			     int (*fn)(const char *name, uint64_t addr, const uint8_t *bytes,
 				       size_t len, void *arg), void *arg) LP_MUST_CHECK;
 
+/* Call @fn for every allocated section of @obj (SHF_* @flags), at its runtime address. */
+int object_each_alloc_section(struct lp_object *obj,
+			      int (*fn)(const char *name, uint64_t addr, uint64_t size, uint64_t flags,
+					void *arg), void *arg) LP_MUST_CHECK;
+
 /* Read @len bytes of @obj's file that are mapped at runtime address @addr. */
 int object_read_at(const struct lp_object *obj, uint64_t addr, void *buf, size_t len) LP_MUST_CHECK;
 

@@ -24,14 +24,25 @@ struct lp_change {
 	uint64_t patch_base, patch_size;
 };
 
+/* A patch livepatch loaded (docs/design.md §8), as the process's maps and memory show it. */
+struct lp_patch_info {
+	struct lp_object *obj;
+	char name[256];
+	uint8_t sha256[32];
+	uint64_t base, size;
+	unsigned int users;		/* functions of the list that jump into it */
+};
+
 struct lp_changes {
 	struct lp_change *v;
 	size_t n;
+	struct lp_patch_info *patches;	/* every loaded patch, used or not */
+	size_t npatches;
 	double ms;			/* how long the comparison took */
 	size_t bytes_compared;
 };
 
-/* Compare every executable mapping of every object with its file. */
+/* Compare every executable mapping of every object with its file; list the loaded patches. */
 int inspect_changes(struct lp_proc *p, struct lp_changes *out, struct lp_diag *d) LP_MUST_CHECK;
 void inspect_free(struct lp_changes *c);
 

@@ -153,6 +153,8 @@ static void def_add(const struct lp_symbol *s, void *arg)
 struct binder {
 	struct lp_proc *p;
 	struct lp_load *l;
+	const struct lp_load *earlier;	/* the patches given before it in this command */
+	size_t nearlier;
 	const size_t *holders;
 	size_t nholders;
 	size_t *order;
@@ -305,6 +307,8 @@ static void bind_one(const struct lp_psym *sym, size_t index, void *arg)
 		struct lp_object *o = object_named(bd->p, pin);
 		r = o ? bind_in(bd, o, sym->name, false, LP_BIND_PINNED, b) : 0;
 	}
+	for (size_t i = 0; !pin && !r && i < bd->nearlier; i++)
+		r = bind_in(bd, &bd->p->objs[bd->earlier[i].obj], sym->name, true, LP_BIND_PATCH, b);
 	for (size_t i = 0; !pin && !r && i < bd->nholders; i++)
 		r = bind_in(bd, &bd->p->objs[bd->holders[i]], sym->name, false, LP_BIND_EXPORTED, b);
 	/*
@@ -336,10 +340,11 @@ static void bind_one(const struct lp_psym *sym, size_t index, void *arg)
 		bd->l->nbound[b->how]++;
 }
 
-static int bind_all(struct lp_proc *p, struct lp_load *l, const size_t *holders, size_t nholders,
-		    struct lp_diag *d)
+static int bind_all(struct lp_proc *p, struct lp_load *l, const struct lp_loads *all,
+		    const size_t *holders, size_t nholders, struct lp_diag *d)
 {
-	struct binder bd = { .p = p, .l = l, .holders = holders, .nholders = nholders, .d = d };
+	struct binder bd = { .p = p, .l = l, .earlier = all->v, .nearlier = (size_t)(l - all->v),
+			     .holders = holders, .nholders = nholders, .d = d };
 
 	bd.order = calloc(p->nobjs + 1, sizeof(*bd.order));
 	l->binds = calloc(l->po.nsyms + 1, sizeof(*l->binds));
@@ -518,9 +523,10 @@ static size_t holders_of(const struct lp_proc *p, const struct lp_pairs *ps, siz
 	return n;
 }
 
-static int prepare_one(struct lp_proc *p, struct lp_load *l, const char *path, const size_t *holders,
-		       size_t nholders, uid_t caller, struct lp_diag *d)
+static int prepare_one(struct lp_proc *p, struct lp_loads *all, const char *path,
+		       const size_t *holders, size_t nholders, uid_t caller, struct lp_diag *d)
 {
+	struct lp_load *l = &all->v[all->n - 1];
 	int ret = patchobj_open(&l->po, path, caller, d);
 
 	if (ret)
@@ -531,7 +537,7 @@ static int prepare_one(struct lp_proc *p, struct lp_load *l, const char *path, c
 	if (!nholders)
 		return lp_fail(d, LP_EXIT_USAGE, "--load %s: nothing to patch (give --func F --target G "
 			       "with G in the patch)", path);
-	if ((ret = link_prepare(&l->lk, &l->po, d)) || (ret = bind_all(p, l, holders, nholders, d)) ||
+	if ((ret = link_prepare(&l->lk, &l->po, d)) || (ret = bind_all(p, l, all, holders, nholders, d)) ||
 	    (ret = place(p, &p->objs[holders[0]], l, d)) || (ret = link_apply(&l->lk, l->base, l->binds, d)))
 		return ret;
 	return image_object(p, l, d);
@@ -555,7 +561,7 @@ int loads_prepare(struct lp_proc *p, const char *const *paths, size_t n, const s
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		out->v[i].image_fd = -1;
 		out->n++;
-		ret = prepare_one(p, &out->v[i], paths[i], holders, nholders, caller, d);
+		ret = prepare_one(p, out, paths[i], holders, nholders, caller, d);
 		out->v[i].link_ms = lp_ms_since(&t0);
 	}
 	free(holders);

@@ -507,9 +507,10 @@ int object_function_at(struct lp_object *obj, uint64_t addr, struct lp_symbol *o
 	return 0;
 }
 
-int object_each_exec_section(struct lp_object *obj,
-			     int (*fn)(const char *name, uint64_t addr, const uint8_t *bytes,
-				       size_t len, void *arg), void *arg)
+/* Call @fn for every section of @obj's file whose header passes @want, with its bytes. */
+static int each_section(struct lp_object *obj, bool (*want)(const GElf_Shdr *sh),
+			int (*fn)(const char *name, const GElf_Shdr *sh, const Elf_Data *data, void *arg),
+			void *arg)
 {
 	Elf_Scn *scn = NULL;
 	size_t shstrndx;
@@ -527,18 +528,73 @@ int object_each_exec_section(struct lp_object *obj,
 	}
 	while (!ret && (scn = elf_nextscn(elf, scn))) {
 		GElf_Shdr sh;
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS || !(sh.sh_flags & SHF_EXECINSTR))
+		if (!gelf_getshdr(scn, &sh) || !want(&sh))
 			continue;
-		Elf_Data *data = elf_getdata(scn, NULL);
 		const char *name = elf_strptr(elf, shstrndx, sh.sh_name);
-		if (data && data->d_buf)
-			ret = fn(name ? name : "?", sh.sh_addr + obj->bias, data->d_buf, data->d_size, arg);
+		ret = fn(name ? name : "?", &sh, elf_getdata(scn, NULL), arg);
 	}
 out:
 	if (elf)
 		elf_end(elf);
 	close(fd);
 	return ret;
+}
+
+static bool exec_progbits(const GElf_Shdr *sh)
+{
+	return sh->sh_type == SHT_PROGBITS && (sh->sh_flags & SHF_EXECINSTR);
+}
+
+struct exec_walk {
+	const struct lp_object *obj;
+	int (*fn)(const char *name, uint64_t addr, const uint8_t *bytes, size_t len, void *arg);
+	void *arg;
+};
+
+static int exec_one(const char *name, const GElf_Shdr *sh, const Elf_Data *data, void *arg)
+{
+	struct exec_walk *w = arg;
+
+	if (!data || !data->d_buf)
+		return 0;
+	return w->fn(name, sh->sh_addr + w->obj->bias, data->d_buf, data->d_size, w->arg);
+}
+
+int object_each_exec_section(struct lp_object *obj,
+			     int (*fn)(const char *name, uint64_t addr, const uint8_t *bytes,
+				       size_t len, void *arg), void *arg)
+{
+	struct exec_walk w = { obj, fn, arg };
+
+	return each_section(obj, exec_progbits, exec_one, &w);
+}
+
+static bool allocated(const GElf_Shdr *sh)
+{
+	return sh->sh_flags & SHF_ALLOC;
+}
+
+struct alloc_walk {
+	const struct lp_object *obj;
+	int (*fn)(const char *name, uint64_t addr, uint64_t size, uint64_t flags, void *arg);
+	void *arg;
+};
+
+static int alloc_one(const char *name, const GElf_Shdr *sh, const Elf_Data *data, void *arg)
+{
+	struct alloc_walk *w = arg;
+
+	(void)data;
+	return w->fn(name, sh->sh_addr + w->obj->bias, sh->sh_size, sh->sh_flags, w->arg);
+}
+
+int object_each_alloc_section(struct lp_object *obj,
+			      int (*fn)(const char *name, uint64_t addr, uint64_t size, uint64_t flags,
+					void *arg), void *arg)
+{
+	struct alloc_walk w = { obj, fn, arg };
+
+	return each_section(obj, allocated, alloc_one, &w);
 }
 
 /* The note of a patch image (link.h) in its first page @b: 0 and the sha256, or -ENOENT. */

@@ -121,6 +121,31 @@ static int compare_mapping(struct lp_proc *p, const struct lp_object *obj,
 	return 0;
 }
 
+/* Every patch livepatch loaded, from its note, and how many listed jumps go into it. */
+static int list_patches(struct lp_proc *p, struct lp_changes *out)
+{
+	for (size_t o = 0; o < p->nobjs; o++) {
+		struct lp_patch_info pi = { .obj = &p->objs[o], .base = UINT64_MAX };
+		if (!p->objs[o].patch || object_patch_note(pi.obj, pi.sha256, pi.name, sizeof(pi.name)))
+			continue;
+		for (size_t i = 0; i < pi.obj->nmaps; i++)
+			if (pi.obj->maps[i].start < pi.base)
+				pi.base = pi.obj->maps[i].start;
+		for (size_t i = 0; i < pi.obj->nmaps; i++)
+			if (pi.obj->maps[i].end - pi.base > pi.size)
+				pi.size = pi.obj->maps[i].end - pi.base;
+		for (size_t i = 0; i < out->n; i++)
+			pi.users += (out->v[i].ours || out->v[i].call) && out->v[i].target >= pi.base &&
+				    out->v[i].target < pi.base + pi.size;
+		struct lp_patch_info *v = realloc(out->patches, (out->npatches + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		out->patches = v;
+		out->patches[out->npatches++] = pi;
+	}
+	return 0;
+}
+
 int inspect_changes(struct lp_proc *p, struct lp_changes *out, struct lp_diag *d)
 {
 	struct timespec t0, t1;
@@ -139,6 +164,8 @@ int inspect_changes(struct lp_proc *p, struct lp_changes *out, struct lp_diag *d
 	out->ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
 	free(mem);
 	free(file);
+	if (!ret)
+		ret = list_patches(p, out);
 	if (ret)
 		return lp_fail(d, LP_EXIT_INTERNAL, "comparing memory with files failed: %s",
 			       strerror(-ret));
@@ -148,6 +175,7 @@ int inspect_changes(struct lp_proc *p, struct lp_changes *out, struct lp_diag *d
 void inspect_free(struct lp_changes *c)
 {
 	free(c->v);
+	free(c->patches);
 	memset(c, 0, sizeof(*c));
 }
 

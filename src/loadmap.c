@@ -144,3 +144,75 @@ void loadmap_json(struct json *j, const struct lp_loads *l, bool mapped)
 	}
 	json_close(j, ']');
 }
+
+void loadmap_plain_loaded(FILE *f, const struct lp_changes *c)
+{
+	char hex[65];
+
+	for (size_t i = 0; i < c->npatches; i++) {
+		const struct lp_patch_info *pi = &c->patches[i];
+		lp_sha256_hex(pi->sha256, hex);
+		fprintf(f, "patch     %s: sha256 %s, %" PRIu64 " KiB at 0x%" PRIx64 ", ", pi->name, hex,
+			(pi->size + 1023) >> 10, pi->base);
+		if (pi->users)
+			fprintf(f, "%u function%s jump%s into it\n", pi->users, pi->users > 1 ? "s" : "",
+				pi->users > 1 ? "" : "s");
+		else
+			fprintf(f, "unused: nothing jumps into it\n");
+	}
+}
+
+static const char *flags_perms(uint64_t flags)
+{
+	return flags & SHF_EXECINSTR ? "r-x" : flags & SHF_WRITE ? "rw-" : "r--";
+}
+
+static int json_section(const char *name, uint64_t addr, uint64_t size, uint64_t flags, void *arg)
+{
+	struct json *j = arg;
+
+	json_open(j, NULL, '{');
+	json_str(j, "name", name);
+	json_hex(j, "address", addr);
+	json_uint(j, "size", size);
+	json_str(j, "perms", flags_perms(flags));
+	json_close(j, '}');
+	return 0;
+}
+
+static void json_function(const struct lp_symbol *s, void *arg)
+{
+	struct json *j = arg;
+
+	json_open(j, NULL, '{');
+	json_str(j, "name", s->name);
+	json_hex(j, "address", s->addr);
+	json_uint(j, "size", s->size);
+	json_close(j, '}');
+}
+
+void loadmap_json_loaded(struct json *j, const struct lp_changes *c)
+{
+	char hex[65];
+
+	json_open(j, "load", '[');
+	for (size_t i = 0; i < c->npatches; i++) {
+		const struct lp_patch_info *pi = &c->patches[i];
+		lp_sha256_hex(pi->sha256, hex);
+		json_open(j, NULL, '{');
+		json_str(j, "name", pi->name);
+		json_str(j, "sha256", hex);
+		json_str(j, "status", "loaded");
+		json_hex(j, "base", pi->base);
+		json_uint(j, "size", pi->size);
+		json_uint(j, "users", pi->users);
+		json_open(j, "sections", '[');
+		(void)!object_each_alloc_section(pi->obj, json_section, j);
+		json_close(j, ']');
+		json_open(j, "functions", '[');
+		(void)!object_each_function(pi->obj, json_function, j);
+		json_close(j, ']');
+		json_close(j, '}');
+	}
+	json_close(j, ']');
+}

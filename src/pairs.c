@@ -337,8 +337,10 @@ static int collect_patched(struct lp_proc *p, struct lp_pairs *ps, size_t *cap, 
 		if (!c.v[i].ours || c.v[i].func.kind != LP_SYM_FUNC)
 			continue;
 		ret = reserve_pair(ps, cap);
-		if (!ret)
+		if (!ret) {
+			ps->gspec[ps->n] = NULL;
 			ps->f[ps->n++] = c.v[i].func;
+		}
 	}
 	inspect_free(&c);
 	return ret;

@@ -253,9 +253,9 @@ static void plain_change(FILE *f, const struct lp_change *x)
 	if (x->ours && x->in_patch) {
 		char hex[65];
 		lp_sha256_hex(x->patch_sha256, hex);
-		fprintf(f, "jumps to %s (0x%" PRIx64 ") (loaded patch %s, sha256 %.12s..., %" PRIu64
-			" KiB at 0x%" PRIx64 ")\n", x->target_name[0] ? x->target_name : "?", x->target,
-			x->patch_name, hex, (x->patch_size + 1023) >> 10, x->patch_base);
+		fprintf(f, "jumps to %s (loaded patch %s, sha256 %.12s..., %" PRIu64 " KiB at 0x%" PRIx64
+			")\n", x->target_name[0] ? x->target_name : "?", x->patch_name, hex,
+			(x->patch_size + 1023) >> 10, x->patch_base);
 	} else if (x->ours) {
 		fprintf(f, "jumps to %s (0x%" PRIx64 ")\n", x->target_name[0] ? x->target_name : "?",
 			x->target);
@@ -277,6 +277,7 @@ static void plain_changes(FILE *f, const struct lp_proc *p, const struct lp_chan
 		"in %.1f ms)\n", p->pid, p->comm, c->n, c->bytes_compared / 1048576.0, c->ms);
 	for (size_t i = 0; i < c->n; i++)
 		plain_change(f, &c->v[i]);
+	loadmap_plain_loaded(f, c);
 }
 
 /* The next of the names packed in @s->buf, from @p (NULL: the first). */
@@ -515,6 +516,7 @@ static void json_changes(struct json *j, const struct lp_proc *p, const struct l
 	for (size_t i = 0; i < c->n; i++)
 		json_change(j, &c->v[i]);
 	json_close(j, ']');
+	loadmap_json_loaded(j, c);
 }
 
 static void json_symbols(struct json *j, const struct lp_proc *p, const struct lp_report_names *s)
