@@ -51,7 +51,7 @@ static void reserve_slots(struct lp_link *lk)
 		if (r->sym && r->type != R_X86_64_NONE)
 			lk->used[r->sym] = true;
 		/* An undefined call may land out of rel32 reach: a veneer jumps through the GOT. */
-		if (call && r->sym && s->shndx == SHN_UNDEF && !is_got_sym(s) && !lk->veneer[r->sym])
+		if (call && r->sym && !lk->veneer[r->sym] && s->shndx == SHN_UNDEF && !is_got_sym(s))
 			lk->veneer[r->sym] = ++lk->nveneers;
 		if ((is_got_rel(r->type) || lk->veneer[r->sym]) && !lk->got_slot[r->sym])
 			lk->got_slot[r->sym] = ++lk->ngot;
@@ -337,8 +337,8 @@ static int rel_value(struct lp_link *lk, const struct lp_binding *binds,
 	return fits_s32(*v) ? 0 : refuse_rel(lk, r, "has an addend out of reach", "rebuild it with cc -c", d);
 }
 
-static int relocate(struct lp_link *lk, const struct lp_binding *binds, const struct lp_prel *r,
-		    struct lp_diag *d)
+static int relocate(struct lp_link *lk, const struct lp_binding *binds, const uint64_t *addr,
+		    const struct lp_prel *r, struct lp_diag *d)
 {
 	const struct lp_psec *sec = &lk->po->secs[r->psec];
 	unsigned int width = patchobj_rel_width(r->type);
@@ -350,8 +350,7 @@ static int relocate(struct lp_link *lk, const struct lp_binding *binds, const st
 		return refuse_rel(lk, r, "has a type livepatch does not handle", "rebuild it with cc -c -fPIC", d);
 	if (!sec->bytes || r->offset > sec->size || width > sec->size - r->offset)
 		return refuse_rel(lk, r, "lies outside its section", "rebuild it with cc -c", d);
-	if (sym_addr(lk, binds, r->sym, &e.S))
-		return -EINVAL;		/* an undefined symbol the caller did not bind */
+	e.S = addr[r->sym];
 	e.P = lk->base + sec->off + r->offset;
 	e.GOT = lk->base + lk->got_off;
 	e.G = e.GOT + (lk->got_slot[r->sym] ? (lk->got_slot[r->sym] - 1) * 8ULL : 0);
@@ -372,7 +371,8 @@ static void count_type(struct lp_link *lk, int8_t *slot_of, uint32_t type)
 	lk->relcount[slot_of[type]].n++;
 }
 
-static int relocate_all(struct lp_link *lk, const struct lp_binding *binds, struct lp_diag *d)
+static int relocate_all(struct lp_link *lk, const struct lp_binding *binds, const uint64_t *addr,
+			struct lp_diag *d)
 {
 	int8_t slot_of[64];
 	int ret;
@@ -380,7 +380,7 @@ static int relocate_all(struct lp_link *lk, const struct lp_binding *binds, stru
 	memset(slot_of, -1, sizeof(slot_of));
 	for (size_t i = 0; i < lk->po->nrels; i++) {
 		const struct lp_prel *r = &lk->po->rels[i];
-		if ((ret = relocate(lk, binds, r, d)))
+		if ((ret = relocate(lk, binds, addr, r, d)))
 			return ret;
 		if (r->type < LP_ARRAY_SIZE(slot_of))
 			count_type(lk, slot_of, r->type);
@@ -389,15 +389,13 @@ static int relocate_all(struct lp_link *lk, const struct lp_binding *binds, stru
 }
 
 /* Each GOT slot holds its symbol's address; each veneer is jmp *slot(%rip), int3, int3. */
-static int write_got_and_veneers(struct lp_link *lk, const struct lp_binding *binds)
+static void write_got_and_veneers(struct lp_link *lk, const uint64_t *addr)
 {
 	for (size_t i = 0; i < lk->po->nsyms; i++) {
-		uint64_t S, slot = lk->got_off + (lk->got_slot[i] - 1) * 8ULL;
+		uint64_t slot = lk->got_off + (lk->got_slot[i] - 1) * 8ULL;
 		if (!lk->got_slot[i])
 			continue;
-		if (sym_addr(lk, binds, i, &S))
-			return -EINVAL;
-		put_le(lk->image + slot, S, 8);
+		put_le(lk->image + slot, addr[i], 8);
 		if (!lk->veneer[i])
 			continue;
 		uint64_t off = lk->veneer_off + (lk->veneer[i] - 1) * 8ULL;
@@ -407,6 +405,23 @@ static int write_got_and_veneers(struct lp_link *lk, const struct lp_binding *bi
 		put_le(p + 2, slot - (off + 6), 4);
 		p[6] = p[7] = 0xcc;
 	}
+}
+
+/*
+ * Every symbol's address, once: a relocation then costs a lookup. -EINVAL when one
+ * that a relocation uses is undefined and not bound (the caller's bug).
+ */
+static int symbol_addrs(const struct lp_link *lk, const struct lp_binding *binds, uint64_t **out)
+{
+	const struct lp_patchobj *po = lk->po;
+	uint64_t *a = calloc(po->nsyms ? po->nsyms : 1, sizeof(*a));
+
+	*out = a;
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < po->nsyms; i++)
+		if (sym_addr(lk, binds, i, &a[i]) && (lk->used[i] || lk->got_slot[i]))
+			return -EINVAL;
 	return 0;
 }
 
@@ -436,11 +451,17 @@ int link_apply(struct lp_link *lk, uint64_t base, const struct lp_binding *binds
 	if (!lk->image)
 		return lp_fail(d, LP_EXIT_INTERNAL, "out of memory linking %s", lk->po->name);
 	copy_sections(lk);
-	ret = relocate_all(lk, binds, d);
+	uint64_t *addr;
+	ret = symbol_addrs(lk, binds, &addr);
+	if (ret == -ENOMEM)
+		ret = lp_fail(d, LP_EXIT_INTERNAL, "out of memory linking %s", lk->po->name);
 	if (!ret)
-		ret = write_got_and_veneers(lk, binds);
-	if (!ret)
+		ret = relocate_all(lk, binds, addr, d);
+	if (!ret) {
+		write_got_and_veneers(lk, addr);
 		ret = link_image_write(lk);
+	}
+	free(addr);
 	if (ret) {
 		free(lk->image);
 		lk->image = NULL;
