@@ -142,10 +142,14 @@ static int layout(struct lp_link *lk, struct lp_diag *d)
 	return 0;
 }
 
-static bool has_common(const struct lp_patchobj *po)
+/* An empty .c still makes .text, .data and .bss: only bytes count. */
+static bool has_contents(const struct lp_patchobj *po)
 {
+	for (size_t i = 0; i < po->nsecs; i++)
+		if (po->secs[i].size)
+			return true;
 	for (size_t i = 0; i < po->nsyms; i++)
-		if (po->syms[i].shndx == SHN_COMMON)
+		if (po->syms[i].shndx == SHN_COMMON && po->syms[i].size)
 			return true;
 	return false;
 }
@@ -157,7 +161,7 @@ int link_prepare(struct lp_link *lk, const struct lp_patchobj *po, struct lp_dia
 
 	memset(lk, 0, sizeof(*lk));
 	lk->po = po;
-	if (!po->nsecs && !has_common(po))
+	if (!has_contents(po))
 		return lp_fail(d, LP_EXIT_SITE, "%s: nothing to load: no code or data sections (give the .o of the patch's source)",
 			       po->name);
 	/* The image numbers its sections in 16 bits, with a few of its own. */

@@ -352,6 +352,44 @@ static void test_unbound_weak_is_zero_and_unbound_strong_is_einval(void **state)
 	fx_close(&f);
 }
 
+static void check_readelf_is_quiet(const struct lp_link *lk);
+
+/* COMMON after bss in the data segment, aligned, zero; SHN_ABS as its value. */
+static void test_common_and_absolute_symbols(void **state)
+{
+	struct fx f;
+	uint64_t buf, ptrs;
+
+	(void)state;
+	fx_open(&f, "common.o");
+	assert_int_equal(link_apply(&f.lk, BASE, f.b, &f.d), 0);
+	buf = img_sym(&f.lk, "shared_buf");
+	ptrs = img_sym(&f.lk, "ptrs");
+	assert_in_segment(&f.lk, 3, buf);
+	assert_in_segment(&f.lk, 3, buf + 63);
+	assert_int_equal(buf % 32, 0);
+	assert_true(buf >= img_sym(&f.lk, "zeros") + 24);	/* after bss */
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(f.lk.image[buf + i], 0);
+	assert_int_equal(rd64(&f.lk, ptrs), BASE + buf + 8);
+	assert_int_equal(rd64(&f.lk, ptrs + 8), 0x123456);
+	assert_int_equal(link_symbol_addr(&f.lk, f.b, sym_index(&f, "shared_buf")), BASE + buf);
+	check_readelf_is_quiet(&f.lk);
+	fx_close(&f);
+}
+
+/* An object whose sections are all empty: nothing to load, said so. */
+static void test_empty_object_has_nothing_to_load(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	fx_parse(&f, "empty.o");
+	assert_int_equal(link_prepare(&f.lk, &f.po, &f.d), REFUSED);
+	assert_contains(f.d.msg, "nothing to load");
+	fx_close(&f);
+}
+
 int test_host_value = 1000;
 
 __attribute__((noinline)) int test_host_add(int a, int b)
@@ -528,6 +566,8 @@ int main(void)
 		cmocka_unit_test(test_far_data_reference_is_refused_with_fpic),
 		cmocka_unit_test(test_abs32s_above_4gib_is_refused),
 		cmocka_unit_test(test_unbound_weak_is_zero_and_unbound_strong_is_einval),
+		cmocka_unit_test(test_common_and_absolute_symbols),
+		cmocka_unit_test(test_empty_object_has_nothing_to_load),
 		cmocka_unit_test(test_c_patch_from_gcc_links_and_runs),
 		cmocka_unit_test(test_c_patch_from_clang_links_and_runs),
 		cmocka_unit_test(test_large_patch_links_in_linear_time),
