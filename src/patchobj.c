@@ -555,7 +555,8 @@ int patchobj_open(struct lp_patchobj *po, const char *path, uid_t caller, struct
 	memset(po, 0, sizeof(*po));
 	if (strlen(path) >= sizeof(po->path))
 		return lp_fail(d, LP_EXIT_USAGE, "patch path too long (give a shorter path)");
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO must be refused, not waited on; a regular file ignores it. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return lp_fail(d, LP_EXIT_USAGE, "cannot open patch %s: %s (give the path of the patch's .o)",
 			       path, strerror(errno));

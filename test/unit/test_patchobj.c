@@ -370,12 +370,21 @@ static void expect_open_refused(const char *path, uid_t caller, const char *need
 	assert_contains(d.msg, needle);
 }
 
+/* A directory, a device, a FIFO (refused at once, not waited on), a missing file. */
 static void test_open_refuses_what_is_not_a_regular_file(void **state)
 {
+	char dir[] = "/tmp/lp-patchobj-XXXXXX", fifo[64];
+
 	(void)state;
 	expect_open_refused("/tmp", 0, "not a regular file");
 	expect_open_refused("/dev/null", 0, "not a regular file");
 	expect_open_refused("/nonexistent/patch.o", 0, "cannot open");
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo.o", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	expect_open_refused(fifo, 0, "not a regular file");
+	unlink(fifo);
+	rmdir(dir);
 }
 
 static void test_open_refuses_a_file_others_can_write(void **state)
