@@ -138,7 +138,7 @@ static int read_shdrs(struct parse *c, Elf *elf)
 	size_t strndx;
 
 	if (elf_getshdrnum(elf, &c->shnum) || elf_getshdrstrndx(elf, &strndx) ||
-	    !c->shnum || strndx >= c->shnum)
+	    !c->shnum || strndx >= c->shnum || c->shnum > c->po->len / sizeof(Elf64_Shdr))
 		return refuse(c, "malformed section headers (%s)", REBUILD);
 	c->sh = calloc(c->shnum, sizeof(*c->sh));
 	c->psec_of = malloc(c->shnum * sizeof(*c->psec_of));
@@ -416,6 +416,9 @@ static int read_relas(struct parse *c)
 	for (size_t i = 1; i < c->shnum; i++)
 		if (rela_applies(c, i))
 			n += c->sh[i].sh_size / sizeof(Elf64_Rela);
+	/* Tables that share bytes would multiply the memory the file can make us take. */
+	if (n > c->po->len / sizeof(Elf64_Rela))
+		return refuse(c, "relocation sections overlap (%s)", REBUILD);
 	c->po->rels = calloc(n ? n : 1, sizeof(*c->po->rels));
 	if (!c->po->rels)
 		return -ENOMEM;
