@@ -13,6 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 #include "util.h"
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include "elfsym.h"
 #include "link.h"
 #include "patchobj.h"
 #include "sha256.h"
@@ -246,6 +249,10 @@ static void check_relocs_fixture(const char *name, bool gas)
 	assert_int_equal(f.lk.base, BASE);
 	check_code_relocations(&f.lk, BASE + f.lk.got_off);
 	check_data_relocations(&f.lk, gas);
+	/* The assembler emitted every type link.c handles (GOTPCREL64: gas only). */
+	for (uint32_t t = 0; t < 64; t++)
+		if (patchobj_rel_width(t) != UINT_MAX && (gas || t != R_X86_64_GOTPCREL64))
+			assert_true(relcount(&f.lk, t) >= 1);
 	assert_int_equal(relcount(&f.lk, R_X86_64_PLT32), 1);
 	assert_int_equal(relcount(&f.lk, R_X86_64_PC32), 2);
 	assert_int_equal(relcount(&f.lk, R_X86_64_GOTPCREL64), gas ? 1 : 0);
@@ -454,6 +461,67 @@ static void check_readelf_is_quiet(const struct lp_link *lk)
 	assert_string_equal(out, "");
 }
 
+struct seen {
+	uint64_t addr;
+	int exec_sections;
+	bool classify_text;
+	uint64_t want;
+};
+
+static void note_symbol(const struct lp_symbol *s, void *arg)
+{
+	((struct seen *)arg)->addr = s->addr;
+}
+
+static int note_exec(const char *name, uint64_t addr, const uint8_t *bytes, size_t len, void *arg)
+{
+	struct seen *w = arg;
+
+	(void)bytes;
+	(void)len;
+	w->exec_sections++;
+	if (!strcmp(name, ".text.patch_classify") && addr == w->want)
+		w->classify_text = true;
+	return 0;
+}
+
+/*
+ * src/elfsym.c reads the image written to a file and mapped at lk->base, as it will
+ * read the process's memfd: its bias is the base, its symbols and code are found.
+ */
+static void check_elfsym_reads_image(const struct lp_link *lk)
+{
+	char path[] = "/tmp/lp-link-XXXXXX";
+	int fd = mkstemp(path);
+	struct stat sb;
+	struct lp_mapping map = { .start = lk->base, .end = lk->base + lk->size, .offset = 0 };
+	struct lp_object *obj = calloc(1, sizeof(*obj));
+	struct lp_proc proc = { .objs = obj, .nobjs = 1 };
+	struct seen w = { .want = lk->base + img_sym(lk, "patch_classify") };
+
+	assert_true(fd >= 0 && obj);
+	assert_int_equal(write(fd, lk->image, lk->image_len), (ssize_t)lk->image_len);
+	assert_int_equal(fstat(fd, &sb), 0);
+	close(fd);
+	snprintf(obj->path, sizeof(obj->path), "%s", path);
+	snprintf(obj->open_path, sizeof(obj->open_path), "%s", path);
+	obj->name = strrchr(obj->path, '/') + 1;
+	obj->pid = getpid();
+	obj->dev = ((uint64_t)major(sb.st_dev) << 32) | minor(sb.st_dev);
+	obj->inode = sb.st_ino;
+	obj->maps = &map;
+	obj->nmaps = 1;
+	object_each_named(obj, "patch_classify", note_symbol, &w);
+	assert_int_equal(obj->elf_error, 0);
+	assert_int_equal(w.addr, w.want);
+	assert_int_equal(obj->bias, lk->base);
+	assert_int_equal(object_each_exec_section(obj, note_exec, &w), 0);
+	assert_true(w.classify_text);
+	elfsym_release(&proc);
+	free(obj);
+	unlink(path);
+}
+
 /* Map the image at lk->base with each segment's protection, as --load will. */
 static void map_image(const struct lp_link *lk)
 {
@@ -499,6 +567,7 @@ static void check_c_patch(const char *fixture)
 	assert_int_equal(link_apply(&f.lk, (uint64_t)(uintptr_t)at, f.b, &f.d), 0);
 	check_headers(&f);
 	check_readelf_is_quiet(&f.lk);
+	check_elfsym_reads_image(&f.lk);
 	assert_in_segment(&f.lk, 1, img_sym(&f.lk, "patch_classify"));
 	map_image(&f.lk);
 	run_patch(&f.lk);
