@@ -78,14 +78,25 @@ static void close_segment(struct lp_link *lk, int n, uint64_t start, uint64_t *c
 	*cur = start + lk->seg[n].size;
 }
 
-static int place_sections(struct lp_link *lk, enum lp_psec_kind kind, uint64_t *cur,
-			  struct lp_diag *d)
+/*
+ * .data.rel.ro is writable only so that a dynamic linker can relocate it; ours is
+ * relocated before it is mapped, so it goes with rodata, read-only, as ld's RELRO
+ * makes it after start-up.
+ */
+static bool is_relro(const struct lp_psec *p)
+{
+	return p->kind == LP_PSEC_DATA && !strncmp(p->name, ".data.rel.ro", 12) &&
+	       (!p->name[12] || p->name[12] == '.');
+}
+
+static int place_sections(struct lp_link *lk, enum lp_psec_kind kind, bool relro,
+			  uint64_t *cur, struct lp_diag *d)
 {
 	const struct lp_patchobj *po = lk->po;
 
 	for (size_t i = 0; i < po->nsecs; i++) {
 		struct lp_psec *p = &po->secs[i];
-		if (p->kind != kind)
+		if (p->kind != kind || is_relro(p) != relro)
 			continue;
 		if (p->align > LP_LINK_PAGE)
 			return lp_fail(d, LP_EXIT_SITE, "%s: section %s asks for %llu-byte alignment, more than a page (build the patch without over-aligned sections)",
@@ -123,18 +134,19 @@ static int layout(struct lp_link *lk, struct lp_diag *d)
 
 	close_segment(lk, 0, 0, &hdr, PROT_READ);
 	cur = start = lk->seg[0].size;
-	if ((ret = place_sections(lk, LP_PSEC_TEXT, &cur, d)) ||
+	if ((ret = place_sections(lk, LP_PSEC_TEXT, false, &cur, d)) ||
 	    (ret = place(&cur, lk->nveneers * 8ULL, 8, &lk->veneer_off)))
 		return ret;
 	close_segment(lk, 1, start, &cur, PROT_READ | PROT_EXEC);
 	start = cur;
-	if ((ret = place_sections(lk, LP_PSEC_RODATA, &cur, d)) ||
+	if ((ret = place_sections(lk, LP_PSEC_RODATA, false, &cur, d)) ||
+	    (ret = place_sections(lk, LP_PSEC_DATA, true, &cur, d)) ||
 	    (ret = place(&cur, lk->ngot * 8ULL, 8, &lk->got_off)))
 		return ret;
 	close_segment(lk, 2, start, &cur, PROT_READ);
 	start = cur;
-	if ((ret = place_sections(lk, LP_PSEC_DATA, &cur, d)) ||
-	    (ret = place_sections(lk, LP_PSEC_BSS, &cur, d)) ||
+	if ((ret = place_sections(lk, LP_PSEC_DATA, false, &cur, d)) ||
+	    (ret = place_sections(lk, LP_PSEC_BSS, false, &cur, d)) ||
 	    (ret = place_commons(lk, &cur, d)))
 		return ret;
 	close_segment(lk, 3, start, &cur, PROT_READ | PROT_WRITE);

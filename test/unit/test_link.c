@@ -568,6 +568,7 @@ static void check_c_patch(const char *fixture)
 	check_headers(&f);
 	check_readelf_is_quiet(&f.lk);
 	check_elfsym_reads_image(&f.lk);
+	assert_in_segment(&f.lk, 2, img_sym(&f.lk, "ops"));	/* .data.rel.ro: read-only */
 	assert_in_segment(&f.lk, 1, img_sym(&f.lk, "patch_classify"));
 	map_image(&f.lk);
 	run_patch(&f.lk);
