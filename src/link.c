@@ -174,7 +174,7 @@ int link_prepare(struct lp_link *lk, const struct lp_patchobj *po, struct lp_dia
 	memset(lk, 0, sizeof(*lk));
 	lk->po = po;
 	if (!has_contents(po))
-		return lp_fail(d, LP_EXIT_SITE, "%s: nothing to load: no code or data sections (give the .o of the patch's source)",
+		return lp_fail(d, LP_EXIT_SITE, "%s: nothing to load: no code or data sections (give the .o of the patch's source, built without -flto)",
 			       po->name);
 	/* The image numbers its sections in 16 bits, with a few of its own. */
 	if (po->nsecs >= SHN_LORESERVE - 8)

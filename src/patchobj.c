@@ -303,6 +303,8 @@ static int read_sym(struct parse *c, const uint8_t *tab, const char *str, size_t
 
 static int check_sym(struct parse *c, const struct lp_psym *s)
 {
+	if (!strcmp(s->name, "__gnu_lto_slim"))
+		return refuse(c, "GCC LTO bytecode, not machine code (build the patch without -flto)");
 	if (s->type == STT_TLS)
 		return refuse(c, "symbol %s is thread-local (%s)", s->name, TLS_FIX);
 	if (s->type == STT_GNU_IFUNC && s->shndx != SHN_UNDEF)
@@ -472,6 +474,8 @@ static int parse_elf(struct parse *c)
 	Elf *elf;
 	int ret;
 
+	if (c->po->len >= 4 && !memcmp(c->po->bytes, "BC\xc0\xde", 4))
+		return refuse(c, "LLVM bitcode, not machine code (build the patch without -flto)");
 	elf_version(EV_CURRENT);
 	elf = elf_memory((char *)c->po->bytes, c->po->len);
 	if (!elf)

@@ -366,6 +366,14 @@ static void test_unknown_relocation_names_type_section_and_offset(void **state)
 	expect_refusal("unknown_rel.o", "R_X86_64_16 at .data+0x8", "not supported");
 }
 
+/* An LTO object holds the compiler's IR, not code: gcc's slim ELF, clang's bitcode. */
+static void test_lto_objects_are_refused(void **state)
+{
+	(void)state;
+	expect_refusal("lto_gcc.o", "GCC LTO bytecode", "without -flto");
+	expect_refusal("lto_clang.o", "LLVM bitcode", "without -flto");
+}
+
 static void test_relocation_names(void **state)
 {
 	(void)state;
@@ -475,6 +483,7 @@ int main(void)
 		cmocka_unit_test(test_ctors_with_priority_are_refused),
 		cmocka_unit_test(test_ifunc_defined_in_patch_is_refused),
 		cmocka_unit_test(test_unknown_relocation_names_type_section_and_offset),
+		cmocka_unit_test(test_lto_objects_are_refused),
 		cmocka_unit_test(test_relocation_names),
 		cmocka_unit_test(test_open_refuses_what_is_not_a_regular_file),
 		cmocka_unit_test(test_open_refuses_a_file_others_can_write),

@@ -30,12 +30,14 @@ U_FDEPS  := $(U_FDIR)/shapes.S $(U_FDIR)/fixture_prog.c $(U_DIR)/unit.mk
 
 # Patch objects for --load (test_patchobj.c, test_link.c): each .S assembled by gas, a
 # few by clang's assembler too (it picks other symbols for the same relocations), the
-# C patch compiled by both as a user would build it, and one ELF32 object to refuse.
+# C patch compiled by both as a user would build it (and with -flto, to refuse), and
+# one ELF32 object to refuse.
 U_PDIR   := $(U_FDIR)/patches
 U_PFIX   := $(U_FIX)/patches
 U_PATCH_S := $(sort $(wildcard $(U_PDIR)/*.S))
 U_PATCHES := $(U_PATCH_S:$(U_PDIR)/%.S=$(U_PFIX)/%.o) $(U_PFIX)/relocs_clang.o \
-             $(U_PFIX)/patch.o $(U_PFIX)/patch_clang.o $(U_PFIX)/tiny32.o
+             $(U_PFIX)/patch.o $(U_PFIX)/patch_clang.o $(U_PFIX)/tiny32.o \
+             $(U_PFIX)/lto_gcc.o $(U_PFIX)/lto_clang.o
 U_PCFLAGS := -O2 -fPIC -ffunction-sections -fdata-sections
 U_FIXTURES += $(U_PATCHES)
 
@@ -91,3 +93,9 @@ $(U_PFIX)/patch.o: $(U_PDIR)/patch.c $(U_DIR)/unit.mk | $(U_PFIX)
 
 $(U_PFIX)/patch_clang.o: $(U_PDIR)/patch.c $(U_DIR)/unit.mk | $(U_PFIX)
 	clang $(U_PCFLAGS) -c -o $@ $<
+
+$(U_PFIX)/lto_gcc.o: $(U_PDIR)/patch.c $(U_DIR)/unit.mk | $(U_PFIX)
+	$(CC) -O2 -flto -c -o $@ $<
+
+$(U_PFIX)/lto_clang.o: $(U_PDIR)/patch.c $(U_DIR)/unit.mk | $(U_PFIX)
+	clang -O2 -flto -c -o $@ $<
