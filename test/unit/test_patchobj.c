@@ -442,6 +442,18 @@ static void test_open_refuses_a_file_others_can_write(void **state)
 	remove_copy(path);
 }
 
+/* A file over LP_PATCH_MAX_BYTES is refused before it is read (a sparse one here). */
+static void test_open_refuses_a_file_over_the_limit(void **state)
+{
+	char path[PATH_MAX];
+
+	(void)state;
+	temp_copy(path, sizeof(path), 0644);
+	assert_int_equal(truncate(path, (off_t)LP_PATCH_MAX_BYTES + 1), 0);
+	expect_open_refused(path, 0, "larger than 64 MiB");
+	remove_copy(path);
+}
+
 /* Owned by root or by the caller, as sudo wants its files: another owner is refused. */
 static void test_open_checks_the_owner_against_the_caller(void **state)
 {
@@ -487,6 +499,7 @@ int main(void)
 		cmocka_unit_test(test_relocation_names),
 		cmocka_unit_test(test_open_refuses_what_is_not_a_regular_file),
 		cmocka_unit_test(test_open_refuses_a_file_others_can_write),
+		cmocka_unit_test(test_open_refuses_a_file_over_the_limit),
 		cmocka_unit_test(test_open_checks_the_owner_against_the_caller),
 	};
 
