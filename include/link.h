@@ -8,7 +8,8 @@
  * The image, by offset (each segment page-aligned, mapped with its own protection):
  *   header  r--  ELF header, program headers, the livepatch note (sha256, name)
  *   text    r-x  the text sections, then one 8-byte veneer per undefined function
- *   rodata  r--  the read-only sections, then the GOT: one 8-byte address per symbol
+ *   rodata  r--  the read-only sections, .data.rel.ro (relocated before it is mapped,
+ *                so read-only, as RELRO), then the GOT: one 8-byte address per symbol
  *                that a GOT relocation or a veneer needs
  *   data    rw-  data sections, then bss sections and COMMON symbols (zeros in the file)
  *   tail    (not mapped) .symtab, .strtab, .shstrtab, section headers

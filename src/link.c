@@ -51,7 +51,7 @@ static void reserve_slots(struct lp_link *lk)
 		if (r->sym && r->type != R_X86_64_NONE)
 			lk->used[r->sym] = true;
 		/* An undefined call may land out of rel32 reach: a veneer jumps through the GOT. */
-		if (call && r->sym && s->shndx == SHN_UNDEF && !is_got_sym(s) && !lk->veneer[r->sym])
+		if (call && r->sym && !lk->veneer[r->sym] && s->shndx == SHN_UNDEF && !is_got_sym(s))
 			lk->veneer[r->sym] = ++lk->nveneers;
 		if ((is_got_rel(r->type) || lk->veneer[r->sym]) && !lk->got_slot[r->sym])
 			lk->got_slot[r->sym] = ++lk->ngot;
@@ -78,14 +78,25 @@ static void close_segment(struct lp_link *lk, int n, uint64_t start, uint64_t *c
 	*cur = start + lk->seg[n].size;
 }
 
-static int place_sections(struct lp_link *lk, enum lp_psec_kind kind, uint64_t *cur,
-			  struct lp_diag *d)
+/*
+ * .data.rel.ro is writable only so that a dynamic linker can relocate it; ours is
+ * relocated before it is mapped, so it goes with rodata, read-only, as ld's RELRO
+ * makes it after start-up.
+ */
+static bool is_relro(const struct lp_psec *p)
+{
+	return p->kind == LP_PSEC_DATA && !strncmp(p->name, ".data.rel.ro", 12) &&
+	       (!p->name[12] || p->name[12] == '.');
+}
+
+static int place_sections(struct lp_link *lk, enum lp_psec_kind kind, bool relro,
+			  uint64_t *cur, struct lp_diag *d)
 {
 	const struct lp_patchobj *po = lk->po;
 
 	for (size_t i = 0; i < po->nsecs; i++) {
 		struct lp_psec *p = &po->secs[i];
-		if (p->kind != kind)
+		if (p->kind != kind || is_relro(p) != relro)
 			continue;
 		if (p->align > LP_LINK_PAGE)
 			return lp_fail(d, LP_EXIT_SITE, "%s: section %s asks for %llu-byte alignment, more than a page (build the patch without over-aligned sections)",
@@ -123,18 +134,19 @@ static int layout(struct lp_link *lk, struct lp_diag *d)
 
 	close_segment(lk, 0, 0, &hdr, PROT_READ);
 	cur = start = lk->seg[0].size;
-	if ((ret = place_sections(lk, LP_PSEC_TEXT, &cur, d)) ||
+	if ((ret = place_sections(lk, LP_PSEC_TEXT, false, &cur, d)) ||
 	    (ret = place(&cur, lk->nveneers * 8ULL, 8, &lk->veneer_off)))
 		return ret;
 	close_segment(lk, 1, start, &cur, PROT_READ | PROT_EXEC);
 	start = cur;
-	if ((ret = place_sections(lk, LP_PSEC_RODATA, &cur, d)) ||
+	if ((ret = place_sections(lk, LP_PSEC_RODATA, false, &cur, d)) ||
+	    (ret = place_sections(lk, LP_PSEC_DATA, true, &cur, d)) ||
 	    (ret = place(&cur, lk->ngot * 8ULL, 8, &lk->got_off)))
 		return ret;
 	close_segment(lk, 2, start, &cur, PROT_READ);
 	start = cur;
-	if ((ret = place_sections(lk, LP_PSEC_DATA, &cur, d)) ||
-	    (ret = place_sections(lk, LP_PSEC_BSS, &cur, d)) ||
+	if ((ret = place_sections(lk, LP_PSEC_DATA, false, &cur, d)) ||
+	    (ret = place_sections(lk, LP_PSEC_BSS, false, &cur, d)) ||
 	    (ret = place_commons(lk, &cur, d)))
 		return ret;
 	close_segment(lk, 3, start, &cur, PROT_READ | PROT_WRITE);
@@ -142,10 +154,14 @@ static int layout(struct lp_link *lk, struct lp_diag *d)
 	return 0;
 }
 
-static bool has_common(const struct lp_patchobj *po)
+/* An empty .c still makes .text, .data and .bss: only bytes count. */
+static bool has_contents(const struct lp_patchobj *po)
 {
+	for (size_t i = 0; i < po->nsecs; i++)
+		if (po->secs[i].size)
+			return true;
 	for (size_t i = 0; i < po->nsyms; i++)
-		if (po->syms[i].shndx == SHN_COMMON)
+		if (po->syms[i].shndx == SHN_COMMON && po->syms[i].size)
 			return true;
 	return false;
 }
@@ -157,8 +173,8 @@ int link_prepare(struct lp_link *lk, const struct lp_patchobj *po, struct lp_dia
 
 	memset(lk, 0, sizeof(*lk));
 	lk->po = po;
-	if (!po->nsecs && !has_common(po))
-		return lp_fail(d, LP_EXIT_SITE, "%s: nothing to load: no code or data sections (give the .o of the patch's source)",
+	if (!has_contents(po))
+		return lp_fail(d, LP_EXIT_SITE, "%s: nothing to load: no code or data sections (give the .o of the patch's source, built without -flto)",
 			       po->name);
 	/* The image numbers its sections in 16 bits, with a few of its own. */
 	if (po->nsecs >= SHN_LORESERVE - 8)
@@ -337,8 +353,8 @@ static int rel_value(struct lp_link *lk, const struct lp_binding *binds,
 	return fits_s32(*v) ? 0 : refuse_rel(lk, r, "has an addend out of reach", "rebuild it with cc -c", d);
 }
 
-static int relocate(struct lp_link *lk, const struct lp_binding *binds, const struct lp_prel *r,
-		    struct lp_diag *d)
+static int relocate(struct lp_link *lk, const struct lp_binding *binds, const uint64_t *addr,
+		    const struct lp_prel *r, struct lp_diag *d)
 {
 	const struct lp_psec *sec = &lk->po->secs[r->psec];
 	unsigned int width = patchobj_rel_width(r->type);
@@ -350,8 +366,7 @@ static int relocate(struct lp_link *lk, const struct lp_binding *binds, const st
 		return refuse_rel(lk, r, "has a type livepatch does not handle", "rebuild it with cc -c -fPIC", d);
 	if (!sec->bytes || r->offset > sec->size || width > sec->size - r->offset)
 		return refuse_rel(lk, r, "lies outside its section", "rebuild it with cc -c", d);
-	if (sym_addr(lk, binds, r->sym, &e.S))
-		return -EINVAL;		/* an undefined symbol the caller did not bind */
+	e.S = addr[r->sym];
 	e.P = lk->base + sec->off + r->offset;
 	e.GOT = lk->base + lk->got_off;
 	e.G = e.GOT + (lk->got_slot[r->sym] ? (lk->got_slot[r->sym] - 1) * 8ULL : 0);
@@ -372,7 +387,8 @@ static void count_type(struct lp_link *lk, int8_t *slot_of, uint32_t type)
 	lk->relcount[slot_of[type]].n++;
 }
 
-static int relocate_all(struct lp_link *lk, const struct lp_binding *binds, struct lp_diag *d)
+static int relocate_all(struct lp_link *lk, const struct lp_binding *binds, const uint64_t *addr,
+			struct lp_diag *d)
 {
 	int8_t slot_of[64];
 	int ret;
@@ -380,7 +396,7 @@ static int relocate_all(struct lp_link *lk, const struct lp_binding *binds, stru
 	memset(slot_of, -1, sizeof(slot_of));
 	for (size_t i = 0; i < lk->po->nrels; i++) {
 		const struct lp_prel *r = &lk->po->rels[i];
-		if ((ret = relocate(lk, binds, r, d)))
+		if ((ret = relocate(lk, binds, addr, r, d)))
 			return ret;
 		if (r->type < LP_ARRAY_SIZE(slot_of))
 			count_type(lk, slot_of, r->type);
@@ -389,15 +405,13 @@ static int relocate_all(struct lp_link *lk, const struct lp_binding *binds, stru
 }
 
 /* Each GOT slot holds its symbol's address; each veneer is jmp *slot(%rip), int3, int3. */
-static int write_got_and_veneers(struct lp_link *lk, const struct lp_binding *binds)
+static void write_got_and_veneers(struct lp_link *lk, const uint64_t *addr)
 {
 	for (size_t i = 0; i < lk->po->nsyms; i++) {
-		uint64_t S, slot = lk->got_off + (lk->got_slot[i] - 1) * 8ULL;
+		uint64_t slot = lk->got_off + (lk->got_slot[i] - 1) * 8ULL;
 		if (!lk->got_slot[i])
 			continue;
-		if (sym_addr(lk, binds, i, &S))
-			return -EINVAL;
-		put_le(lk->image + slot, S, 8);
+		put_le(lk->image + slot, addr[i], 8);
 		if (!lk->veneer[i])
 			continue;
 		uint64_t off = lk->veneer_off + (lk->veneer[i] - 1) * 8ULL;
@@ -407,6 +421,23 @@ static int write_got_and_veneers(struct lp_link *lk, const struct lp_binding *bi
 		put_le(p + 2, slot - (off + 6), 4);
 		p[6] = p[7] = 0xcc;
 	}
+}
+
+/*
+ * Every symbol's address, once: a relocation then costs a lookup. -EINVAL when one
+ * that a relocation uses is undefined and not bound (the caller's bug).
+ */
+static int symbol_addrs(const struct lp_link *lk, const struct lp_binding *binds, uint64_t **out)
+{
+	const struct lp_patchobj *po = lk->po;
+	uint64_t *a = calloc(po->nsyms ? po->nsyms : 1, sizeof(*a));
+
+	*out = a;
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < po->nsyms; i++)
+		if (sym_addr(lk, binds, i, &a[i]) && (lk->used[i] || lk->got_slot[i]))
+			return -EINVAL;
 	return 0;
 }
 
@@ -436,11 +467,17 @@ int link_apply(struct lp_link *lk, uint64_t base, const struct lp_binding *binds
 	if (!lk->image)
 		return lp_fail(d, LP_EXIT_INTERNAL, "out of memory linking %s", lk->po->name);
 	copy_sections(lk);
-	ret = relocate_all(lk, binds, d);
+	uint64_t *addr;
+	ret = symbol_addrs(lk, binds, &addr);
+	if (ret == -ENOMEM)
+		ret = lp_fail(d, LP_EXIT_INTERNAL, "out of memory linking %s", lk->po->name);
 	if (!ret)
-		ret = write_got_and_veneers(lk, binds);
-	if (!ret)
+		ret = relocate_all(lk, binds, addr, d);
+	if (!ret) {
+		write_got_and_veneers(lk, addr);
 		ret = link_image_write(lk);
+	}
+	free(addr);
 	if (ret) {
 		free(lk->image);
 		lk->image = NULL;

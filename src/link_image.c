@@ -202,6 +202,17 @@ static void put_shdr(struct lp_link *lk, const struct tail *t, size_t i, const E
 	memcpy(lk->image + t->sh_off + i * sizeof(*sh), sh, sizeof(*sh));
 }
 
+/* A section's flags as its segment maps it: .data.rel.ro in rodata is not writable. */
+static uint64_t shdr_flags(const struct lp_link *lk, const struct lp_psec *p)
+{
+	uint64_t f = p->flags & (SHF_WRITE | SHF_ALLOC | SHF_EXECINSTR);
+	const struct lp_segment *ro = &lk->seg[2];
+
+	if (p->off >= ro->off && p->off < ro->off + ro->size)
+		f &= ~(uint64_t)SHF_WRITE;
+	return f;
+}
+
 /*
  * The loaded sections keep their names and SHF_WRITE/ALLOC/EXECINSTR, at their image
  * offsets; the flags that need another section or an entry size (group, link order,
@@ -217,7 +228,7 @@ static void write_shdrs(struct lp_link *lk, const struct tail *t)
 		Elf64_Shdr sh = {
 			.sh_name = add_name(lk, t, &used, p->name),
 			.sh_type = p->kind == LP_PSEC_BSS ? SHT_NOBITS : SHT_PROGBITS,
-			.sh_flags = p->flags & (SHF_WRITE | SHF_ALLOC | SHF_EXECINSTR),
+			.sh_flags = shdr_flags(lk, p),
 			.sh_addr = p->off, .sh_offset = p->off, .sh_size = p->size,
 			.sh_addralign = p->align,
 		};

@@ -138,7 +138,7 @@ static int read_shdrs(struct parse *c, Elf *elf)
 	size_t strndx;
 
 	if (elf_getshdrnum(elf, &c->shnum) || elf_getshdrstrndx(elf, &strndx) ||
-	    !c->shnum || strndx >= c->shnum)
+	    !c->shnum || strndx >= c->shnum || c->shnum > c->po->len / sizeof(Elf64_Shdr))
 		return refuse(c, "malformed section headers (%s)", REBUILD);
 	c->sh = calloc(c->shnum, sizeof(*c->sh));
 	c->psec_of = malloc(c->shnum * sizeof(*c->psec_of));
@@ -303,6 +303,8 @@ static int read_sym(struct parse *c, const uint8_t *tab, const char *str, size_t
 
 static int check_sym(struct parse *c, const struct lp_psym *s)
 {
+	if (!strcmp(s->name, "__gnu_lto_slim"))
+		return refuse(c, "GCC LTO bytecode, not machine code (build the patch without -flto)");
 	if (s->type == STT_TLS)
 		return refuse(c, "symbol %s is thread-local (%s)", s->name, TLS_FIX);
 	if (s->type == STT_GNU_IFUNC && s->shndx != SHN_UNDEF)
@@ -416,6 +418,9 @@ static int read_relas(struct parse *c)
 	for (size_t i = 1; i < c->shnum; i++)
 		if (rela_applies(c, i))
 			n += c->sh[i].sh_size / sizeof(Elf64_Rela);
+	/* Tables that share bytes would multiply the memory the file can make us take. */
+	if (n > c->po->len / sizeof(Elf64_Rela))
+		return refuse(c, "relocation sections overlap (%s)", REBUILD);
 	c->po->rels = calloc(n ? n : 1, sizeof(*c->po->rels));
 	if (!c->po->rels)
 		return -ENOMEM;
@@ -469,6 +474,8 @@ static int parse_elf(struct parse *c)
 	Elf *elf;
 	int ret;
 
+	if (c->po->len >= 4 && !memcmp(c->po->bytes, "BC\xc0\xde", 4))
+		return refuse(c, "LLVM bitcode, not machine code (build the patch without -flto)");
 	elf_version(EV_CURRENT);
 	elf = elf_memory((char *)c->po->bytes, c->po->len);
 	if (!elf)
@@ -555,7 +562,8 @@ int patchobj_open(struct lp_patchobj *po, const char *path, uid_t caller, struct
 	memset(po, 0, sizeof(*po));
 	if (strlen(path) >= sizeof(po->path))
 		return lp_fail(d, LP_EXIT_USAGE, "patch path too long (give a shorter path)");
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO must be refused, not waited on; a regular file ignores it. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return lp_fail(d, LP_EXIT_USAGE, "cannot open patch %s: %s (give the path of the patch's .o)",
 			       path, strerror(errno));

@@ -30,7 +30,7 @@ static inline uint32_t load_be32(const uint8_t *p)
 /* §6.2.2: one block into the hash value @h. */
 static void compress(uint32_t h[8], const uint8_t *blk)
 {
-	uint32_t w[64], v[8];
+	uint32_t w[64];
 
 	for (int t = 0; t < 16; t++)
 		w[t] = load_be32(blk + 4 * t);
@@ -39,20 +39,25 @@ static void compress(uint32_t h[8], const uint8_t *blk)
 		uint32_t s1 = ror(w[t - 2], 17) ^ ror(w[t - 2], 19) ^ (w[t - 2] >> 10);
 		w[t] = w[t - 16] + s0 + w[t - 7] + s1;
 	}
-	memcpy(v, h, sizeof(v));
+	uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+
 	for (int t = 0; t < 64; t++) {
-		uint32_t e = v[4], a = v[0];
-		uint32_t ch = (e & v[5]) ^ (~e & v[6]);
-		uint32_t maj = (a & v[1]) ^ (a & v[2]) ^ (v[1] & v[2]);
-		uint32_t t1 = v[7] + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ch + K[t] + w[t];
+		uint32_t ch = (e & f) ^ (~e & g);
+		uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
+		uint32_t t1 = k + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ch + K[t] + w[t];
 		uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + maj;
 
-		memmove(v + 1, v, 7 * sizeof(v[0]));
-		v[4] += t1;
-		v[0] = t1 + t2;
+		k = g;
+		g = f;
+		f = e;
+		e = d + t1;
+		d = c;
+		c = b;
+		b = a;
+		a = t1 + t2;
 	}
-	for (int i = 0; i < 8; i++)
-		h[i] += v[i];
+	h[0] += a; h[1] += b; h[2] += c; h[3] += d;
+	h[4] += e; h[5] += f; h[6] += g; h[7] += k;
 }
 
 void lp_sha256(const void *data, size_t len, uint8_t out[32])

@@ -28,6 +28,19 @@ U_FIXTURES := $(U_FIX)/fixture_prog $(U_FIX)/libfixture.so \
               $(U_FIX)/stripped/fixture_prog $(U_FIX)/stripped/libfixture.so $(U_FIX)/sleep32
 U_FDEPS  := $(U_FDIR)/shapes.S $(U_FDIR)/fixture_prog.c $(U_DIR)/unit.mk
 
+# Patch objects for --load (test_patchobj.c, test_link.c): each .S assembled by gas, a
+# few by clang's assembler too (it picks other symbols for the same relocations), the
+# C patch compiled by both as a user would build it (and with -flto, to refuse), and
+# one ELF32 object to refuse.
+U_PDIR   := $(U_FDIR)/patches
+U_PFIX   := $(U_FIX)/patches
+U_PATCH_S := $(sort $(wildcard $(U_PDIR)/*.S))
+U_PATCHES := $(U_PATCH_S:$(U_PDIR)/%.S=$(U_PFIX)/%.o) $(U_PFIX)/relocs_clang.o \
+             $(U_PFIX)/patch.o $(U_PFIX)/patch_clang.o $(U_PFIX)/tiny32.o \
+             $(U_PFIX)/lto_gcc.o $(U_PFIX)/lto_clang.o
+U_PCFLAGS := -O2 -fPIC -ffunction-sections -fdata-sections
+U_FIXTURES += $(U_PATCHES)
+
 .PHONY: unit-build
 unit-build: $(U_BINS) $(U_ABINS) $(U_FIXTURES)
 
@@ -62,3 +75,27 @@ $(U_FIX)/stripped/libfixture.so: $(U_FIX)/libfixture.so | $(U_FIX)/stripped
 
 $(U_FIX)/stripped/fixture_prog: $(U_FIX)/fixture_prog | $(U_FIX)/stripped
 	cp $< $@
+
+$(U_PFIX):
+	@mkdir -p $@
+
+$(U_PFIX)/%.o: $(U_PDIR)/%.S $(U_DIR)/unit.mk | $(U_PFIX)
+	$(CC) -c -o $@ $<
+
+$(U_PFIX)/%_clang.o: $(U_PDIR)/%.S $(U_DIR)/unit.mk | $(U_PFIX)
+	clang -c -o $@ $<
+
+$(U_PFIX)/tiny32.o: $(U_PDIR)/tiny.S $(U_DIR)/unit.mk | $(U_PFIX)
+	$(CC) -m32 -c -o $@ $<
+
+$(U_PFIX)/patch.o: $(U_PDIR)/patch.c $(U_DIR)/unit.mk | $(U_PFIX)
+	$(CC) $(U_PCFLAGS) -c -o $@ $<
+
+$(U_PFIX)/patch_clang.o: $(U_PDIR)/patch.c $(U_DIR)/unit.mk | $(U_PFIX)
+	clang $(U_PCFLAGS) -c -o $@ $<
+
+$(U_PFIX)/lto_gcc.o: $(U_PDIR)/patch.c $(U_DIR)/unit.mk | $(U_PFIX)
+	$(CC) -O2 -flto -c -o $@ $<
+
+$(U_PFIX)/lto_clang.o: $(U_PDIR)/patch.c $(U_DIR)/unit.mk | $(U_PFIX)
+	clang -O2 -flto -c -o $@ $<
