@@ -3,7 +3,7 @@
 # Works without the bash-completion package. The option lists must match
 # long_opts in cmd/livepatch.c (test/integration/cli.bats checks it).
 
-_livepatch_long_opts='--pid --func --target --revert --revert-all --plan --callsites --in
+_livepatch_long_opts='--pid --func --target --revert --revert-all --plan --load --callsites --in
 	--list --symbols --dry-run --timeout --verify --verify-min-calls --json --quiet --verbose --help --version'
 _livepatch_short_opts='-p -f -t -r -l -n -j -q -v -h -V'
 
@@ -85,6 +85,10 @@ _livepatch()
 		;;	# a number: nothing to offer
 	--plan)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		;;
+	--load)	# relocatable objects (*.o), and directories to look into
+		compopt -o filenames 2>/dev/null	# a '/' after a directory, no space
+		mapfile -t COMPREPLY < <({ compgen -f -X '!*.o' -- "$cur"; compgen -d -- "$cur"; } | sort -u)
 		;;
 	--in)	# the objects mapped by the process of --pid: the OBJECT part of its symbols
 		_livepatch_pid_of "${COMP_WORDS[@]:0:COMP_CWORD}"
