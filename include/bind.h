@@ -53,9 +53,11 @@ int loads_qualify(struct lp_proc *p, const struct lp_loads *l, struct lp_pairs *
  * Where a region of @size bytes goes (docs/design.md §8), from the maps text read from
  * @maps_fd: in a gap, a page off its neighbours, the whole of it and of the object
  * [@lo, @hi) within rel32 reach of each other, nearest the object; never where the
- * heap (from @brk, 0: unknown) or the stack grows. 0 when there is no such place.
+ * heap (from @brk, 0: unknown) or the stack grows, nor in the @ntaken ranges @taken
+ * (planned for other patches). 0 when there is no such place.
  */
-uint64_t bind_find_gap(int maps_fd, uint64_t lo, uint64_t hi, uint64_t size, uint64_t brk);
+uint64_t bind_find_gap(int maps_fd, uint64_t lo, uint64_t hi, uint64_t size, uint64_t brk,
+		       const uint64_t (*taken)[2], size_t ntaken);
 
 void loads_free(struct lp_loads *l);
 

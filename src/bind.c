@@ -372,6 +372,8 @@ struct gap_search {
 	bool prev_heap;
 	uint64_t best;		/* the candidate nearest to the object, 0: none */
 	uint64_t brk;		/* where the heap starts (and grows up from), 0: unknown */
+	const uint64_t (*taken)[2];	/* ranges planned for other patches: not free */
+	size_t ntaken;
 };
 
 static uint64_t distance(const struct gap_search *g, uint64_t base)
@@ -397,6 +399,17 @@ static void consider(struct gap_search *g, uint64_t base)
  */
 static void gap(struct gap_search *g, uint64_t from, uint64_t to, bool stack_above)
 {
+	for (size_t i = 0; i < g->ntaken; i++) {	/* split around a range already planned */
+		const uint64_t *t = g->taken[i];
+		if (t[0] < to && t[1] > from) {
+			gap(g, from, t[0], false);
+			bool heap = g->prev_heap;
+			g->prev_heap = false;
+			gap(g, t[1], to, stack_above);
+			g->prev_heap = heap;
+			return;
+		}
+	}
 	if (to > USER_TOP)
 		to = USER_TOP;
 	if (to <= from || to - from < g->size + 2 * GUARD)
@@ -417,17 +430,27 @@ static int gap_line(const struct lp_maps_line *m, void *arg)
 	return 0;
 }
 
-uint64_t bind_find_gap(int maps_fd, uint64_t lo, uint64_t hi, uint64_t size, uint64_t brk)
+uint64_t bind_find_gap(int maps_fd, uint64_t lo, uint64_t hi, uint64_t size, uint64_t brk,
+		       const uint64_t (*taken)[2], size_t ntaken)
 {
-	struct gap_search g = { .lo = lo, .hi = hi, .size = size, .brk = brk };
+	struct gap_search g = { .lo = lo, .hi = hi, .size = size, .brk = brk, .taken = taken,
+				.ntaken = ntaken };
 
 	return proc_maps_walk_fd(maps_fd, gap_line, &g) ? 0 : g.best;
 }
 
-static int place(struct lp_proc *p, const struct lp_object *near, struct lp_load *l, struct lp_diag *d)
+static int place(struct lp_proc *p, const struct lp_object *near, const struct lp_loads *all,
+		 struct lp_load *l, struct lp_diag *d)
 {
-	uint64_t lo = UINT64_MAX, hi = 0, brk = 0;
+	uint64_t lo = UINT64_MAX, hi = 0, brk = 0, taken[LP_PROC_SPARE_OBJS][2];
+	size_t ntaken = 0;
 	char stat[1024], path[64];
+
+	for (const struct lp_load *e = all->v; e < l && ntaken < LP_ARRAY_SIZE(taken); e++)
+		if (!e->reused) {
+			taken[ntaken][0] = e->base - GUARD;
+			taken[ntaken++][1] = e->base + e->size + GUARD;
+		}
 
 	for (size_t i = 0; i < near->nmaps; i++) {
 		if (near->maps[i].start < lo)
@@ -442,7 +465,7 @@ static int place(struct lp_proc *p, const struct lp_object *near, struct lp_load
 	if (fd < 0)
 		return lp_fail(d, LP_EXIT_PROCESS, "cannot read the mappings of process %d: %s", p->pid,
 			       strerror(errno));
-	l->base = bind_find_gap(fd, lo, hi, l->lk.size, brk);
+	l->base = bind_find_gap(fd, lo, hi, l->lk.size, brk, (const uint64_t (*)[2])taken, ntaken);
 	close(fd);
 	if (!l->base)
 		return lp_fail(d, LP_EXIT_SITE, "no free %" PRIu64 " KiB within 2 GiB of %s in process %d "
@@ -538,7 +561,7 @@ static int prepare_one(struct lp_proc *p, struct lp_loads *all, const char *path
 		return lp_fail(d, LP_EXIT_USAGE, "--load %s: nothing to patch (give --func F --target G "
 			       "with G in the patch)", path);
 	if ((ret = link_prepare(&l->lk, &l->po, d)) || (ret = bind_all(p, l, all, holders, nholders, d)) ||
-	    (ret = place(p, &p->objs[holders[0]], l, d)) || (ret = link_apply(&l->lk, l->base, l->binds, d)))
+	    (ret = place(p, &p->objs[holders[0]], all, l, d)) || (ret = link_apply(&l->lk, l->base, l->binds, d)))
 		return ret;
 	return image_object(p, l, d);
 }

@@ -391,16 +391,45 @@ list_line() {
 	stop_clean
 }
 
-@test "a failure after attaching (LP_FAULT) exits 6 and leaves no region, F unchanged" {
-	local step
+@test "a failure after attaching (LP_FAULT) exits 6, F unchanged; the patch unmapped unless a thread may have run it" {
+	local step obj kept=0 n=0
 	daemon_start patchd --threads 4
 	remember handle_request
+	# Mapped, then failed before any write: nothing may be left.
+	cp "$P/gcc-O2/static_call.o" "$BATS_TEST_TMPDIR/s0.o"
+	LP_FAULT=load lp -p "$DAEMON_PID" --load "$BATS_TEST_TMPDIR/s0.o" \
+		--func handle_request --target handle_request_fixed --json
+	expect_rc 6 || return 1
+	json_check "d['transaction']['patches_loaded'] == 1" "d['transaction']['rolled_back']" \
+		"not d['transaction']['load_kept']" <<<"$LP_OUT" || return 1
+	untouched || fail "after LP_FAULT=load" || return 1
+	# Failed after the int3 was written: a thread that trapped ran the patch and may be in it
+	# still, so it stays mapped, unused, when the report says load_kept; else it is gone.
 	for step in int3 sync1 head; do
-		LP_FAULT=$step lp -p "$DAEMON_PID" --load "$P/gcc-O2/static_call.o" \
-			--func handle_request --target handle_request_fixed
+		obj=$BATS_TEST_TMPDIR/s-$step.o
+		cp "$P/gcc-O2/static_call.o" "$obj" && printf '%s' "$step" >>"$obj"
+		LP_FAULT=$step lp -p "$DAEMON_PID" --load "$obj" \
+			--func handle_request --target handle_request_fixed --json
 		expect_rc 6 || return 1
-		untouched || fail "after LP_FAULT=$step" || return 1
+		[[ $(text_sum "$DAEMON_PID" "$FADDR" 32) == "$FSUM" ]] || fail "LP_FAULT=$step: the bytes at $FADDR changed" || return 1
+		if json_check "d['transaction']['load_kept']" <<<"$LP_OUT" 2>/dev/null; then
+			kept=$((kept + 1))
+			[[ $(lp_regions "s-$step.o") == 1 ]] || fail "LP_FAULT=$step: load_kept but $(lp_regions "s-$step.o") regions" || return 1
+		else
+			[[ $(lp_regions "s-$step.o") == 0 ]] || fail "LP_FAULT=$step: not kept, yet mapped" || return 1
+		fi
+		n=$((n + 1))
 	done
+	echo "# $kept of $n failures after the int3 kept the patch (a thread had run it)" >&3
+	lp -p "$DAEMON_PID" --list
+	expect_rc 0 || return 1
+	KEPT=$kept json_check "not d['changed']" \
+		"sum(1 for l in d['load'] if l['users'] == 0) == int(os.environ['KEPT']) == len(d['load'])" \
+		<<<"$LP_OUT" || return 1
+	run timeout -k 5 60 "$LP" -p "$DAEMON_PID" --list
+	(($(grep -c 'unused: nothing jumps into it' <<<"$output") == kept)) ||
+		fail "--list does not show the $kept kept patches as unused: $output" || return 1
+	alive && untraced && grows calls_old && stays_put 200 calls_new || return 1
 	stop_clean
 }
 
