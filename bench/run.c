@@ -54,6 +54,8 @@ struct sample {
 	/* The daemon's view of stopped iterations (bench/shm.h): the largest gap of one, the
 	 * time off the run queue in it, how many; and stopped iterations in the quiet window. */
 	double stop_gap_us, off_us, stop_gaps, quiet_stop_gaps;
+	/* --load rows: the JSON's load[0].link_ms, transaction.load_ms, and their sum. */
+	double link_ms, load_ms, linkload_ms;
 };
 
 struct row {
@@ -526,6 +528,53 @@ static int undo_batch(const struct opts *o, struct daemon *d, int N, char *note,
 	return 0;
 }
 
+/*
+ * One run of the patch @argv (f0000, or a batch of N) in a window of the daemon: its JSON
+ * numbers into the row's next sample, then the revert (untimed) and a quiet window as long.
+ * @load: the patch loads one object, which must really be mapped ("loaded").
+ * 1 measured, 0 failed (noted on the row), -1 the daemon is gone or not reset: stop the row.
+ */
+static int measure(const struct opts *o, struct daemon *d, struct row *r, char **argv, int N,
+		   bool load)
+{
+	struct sample *s = &r->s[r->nruns];
+
+	*s = blank();
+	if (window_open(d)) {
+		snprintf(r->note, sizeof(r->note), "window did not open");
+		return -1;
+	}
+	double t0 = now_ms();
+	int rc = run_capture(argv, out, sizeof(out), &s->e2e_ms);
+	double len = now_ms() - t0;
+	close_into(d, s);
+	char status[32] = "", loaded[32] = "";
+	const char *l = strstr(out, "\"load\":[");
+	jstr(out, "status", status, sizeof(status));
+	if (l)
+		jstr(l, "status", loaded, sizeof(loaded));
+	if (rc || strcmp(status, "applied") || (load && strcmp(loaded, "loaded"))) {
+		r->failed++;
+		snprintf(r->note, sizeof(r->note), "exit %d, status '%s'%s%s%s: %.160s", rc, status,
+			 load ? ", load '" : "", load ? loaded : "", load ? "'" : "",
+			 strstr(out, "\"error\"") ? strstr(out, "\"error\"") : out);
+		if (!daemon_alive(d))
+			return -1;
+		return undo_batch(o, d, N, r->note, sizeof(r->note)) ? -1 : 0;
+	}
+	fill_from_json(s, out);
+	if (load) {
+		s->link_ms = jnum(l, "link_ms");
+		s->load_ms = jnum(out, "load_ms");
+		s->linkload_ms = s->link_ms + s->load_ms;
+	}
+	if (undo_batch(o, d, N, r->note, sizeof(r->note)))
+		return -1;
+	quiet_into(d, len, s);
+	r->nruns++;
+	return 1;
+}
+
 static void run_livepatch(const struct opts *o, struct daemon *d, int N, int runs)
 {
 	struct row *r = row_new("livepatch", d->T, N);
@@ -540,34 +589,9 @@ static void run_livepatch(const struct opts *o, struct daemon *d, int N, int run
 		return;
 	}
 	for (int i = 0; i < runs; i++) {
-		struct sample *s = &r->s[r->nruns];
-		*s = blank();
 		lp_argv(o, d, N, false, plan, pid, argv);
-		if (window_open(d)) {
-			snprintf(r->note, sizeof(r->note), "window did not open");
+		if (measure(o, d, r, argv, N, false) < 0)
 			break;
-		}
-		double t0 = now_ms();
-		int rc = run_capture(argv, out, sizeof(out), &s->e2e_ms);
-		double len = now_ms() - t0;
-		close_into(d, s);
-		char status[32] = "";
-		jstr(out, "status", status, sizeof(status));
-		if (rc || strcmp(status, "applied")) {
-			r->failed++;
-			snprintf(r->note, sizeof(r->note), "exit %d, status '%s': %.180s", rc, status,
-				 strstr(out, "\"error\"") ? strstr(out, "\"error\"") : out);
-			if (!daemon_alive(d))
-				break;
-			if (undo_batch(o, d, N, r->note, sizeof(r->note)))
-				break;
-			continue;
-		}
-		fill_from_json(s, out);
-		if (undo_batch(o, d, N, r->note, sizeof(r->note)))
-			break;
-		quiet_into(d, len, s);
-		r->nruns++;
 	}
 }
 
@@ -1104,7 +1128,8 @@ static void json_sample(FILE *f, const struct sample *s)
 	const char *names[] = { "e2e_ms", "tx_ms", "pause_max_us", "pause_median_us", "gap_us",
 				"quiet_gap_us", "syncs", "stops", "traps_emulated", "traps_late",
 				"traps_parked", "stepouts", "blocked_left_alone", "stop_gap_us",
-				"stop_off_runqueue_us", "stop_gaps", "quiet_stop_gaps" };
+				"stop_off_runqueue_us", "stop_gaps", "quiet_stop_gaps", "link_ms",
+				"load_ms", "link_plus_load_ms" };
 	const double *v = (const double *)s;
 
 	fputc('{', f);
