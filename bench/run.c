@@ -11,8 +11,10 @@
  * in a quiet window of the same length right after. Baselines on the same daemon: gdb writing
  * the same 5 bytes (restored by livepatch --revert, untimed) and bench/floor.c (seize, one
  * interrupt round per thread, exit). For every T again, one hot worker among T-1 mostly idle
- * ones, livepatch and the floor: the daemon-view pause of a running thread. Then the loaded service: bench/svcd.c with 8 workers
- * under bench/loadc.c, one quiet window and one window patched and reverted every period.
+ * ones, livepatch and the floor: the daemon-view pause of a running thread. At T=8, --load:
+ * a plain patch and a load + patch of bench/patch_benchd.c alternating, then link + write of
+ * the ~1 MiB patch bench/gen_bigpatch.py writes. Then the loaded service: bench/svcd.c with 8
+ * workers under bench/loadc.c, one quiet window and one window patched and reverted every period.
  */
 #include <dirent.h>
 #include <elf.h>
