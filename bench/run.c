@@ -11,10 +11,13 @@
  * in a quiet window of the same length right after. Baselines on the same daemon: gdb writing
  * the same 5 bytes (restored by livepatch --revert, untimed) and bench/floor.c (seize, one
  * interrupt round per thread, exit). For every T again, one hot worker among T-1 mostly idle
- * ones, livepatch and the floor: the daemon-view pause of a running thread. Then the loaded service: bench/svcd.c with 8 workers
- * under bench/loadc.c, one quiet window and one window patched and reverted every period.
+ * ones, livepatch and the floor: the daemon-view pause of a running thread. At T=8, --load:
+ * a plain patch and a load + patch of bench/patch_benchd.c alternating, then link + write of
+ * the ~1 MiB patch bench/gen_bigpatch.py writes. Then the loaded service: bench/svcd.c with 8
+ * workers under bench/loadc.c, one quiet window and one window patched and reverted every period.
  */
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -54,6 +57,8 @@ struct sample {
 	/* The daemon's view of stopped iterations (bench/shm.h): the largest gap of one, the
 	 * time off the run queue in it, how many; and stopped iterations in the quiet window. */
 	double stop_gap_us, off_us, stop_gaps, quiet_stop_gaps;
+	/* --load rows: the JSON's load[0].link_ms, transaction.load_ms, and their sum. */
+	double link_ms, load_ms, linkload_ms;
 };
 
 struct row {
@@ -494,6 +499,7 @@ static int write_plan(const struct daemon *d, int N, char *path, size_t cap)
 }
 
 static char out[OUT_MAX];
+static char last_load[16384];	/* the "load" array of the latest measured --load, from its JSON */
 
 /*
  * Undo a patch: --revert f0000, or --revert-all for a batch (a fresh daemon when livepatch
@@ -526,6 +532,54 @@ static int undo_batch(const struct opts *o, struct daemon *d, int N, char *note,
 	return 0;
 }
 
+/*
+ * One run of the patch @argv (f0000, or a batch of N) in a window of the daemon: its JSON
+ * numbers into the row's next sample, then the revert (untimed) and a quiet window as long.
+ * @load: the patch loads one object, which must really be mapped ("loaded").
+ * 1 measured, 0 failed (noted on the row), -1 the daemon is gone or not reset: stop the row.
+ */
+static int measure(const struct opts *o, struct daemon *d, struct row *r, char **argv, int N,
+		   bool load)
+{
+	struct sample *s = &r->s[r->nruns];
+
+	*s = blank();
+	if (window_open(d)) {
+		snprintf(r->note, sizeof(r->note), "window did not open");
+		return -1;
+	}
+	double t0 = now_ms();
+	int rc = run_capture(argv, out, sizeof(out), &s->e2e_ms);
+	double len = now_ms() - t0;
+	close_into(d, s);
+	char status[32] = "", loaded[32] = "";
+	const char *l = strstr(out, "\"load\":[");
+	jstr(out, "status", status, sizeof(status));
+	if (l)
+		jstr(l, "status", loaded, sizeof(loaded));
+	if (rc || strcmp(status, "applied") || (load && strcmp(loaded, "loaded"))) {
+		r->failed++;
+		snprintf(r->note, sizeof(r->note), "exit %d, status '%s'%s%s%s: %.160s", rc, status,
+			 load ? ", load '" : "", load ? loaded : "", load ? "'" : "",
+			 strstr(out, "\"error\"") ? strstr(out, "\"error\"") : out);
+		if (!daemon_alive(d))
+			return -1;
+		return undo_batch(o, d, N, r->note, sizeof(r->note)) ? -1 : 0;
+	}
+	fill_from_json(s, out);
+	if (load) {
+		s->link_ms = jnum(l, "link_ms");
+		s->load_ms = jnum(out, "load_ms");
+		s->linkload_ms = s->link_ms + s->load_ms;
+		snprintf(last_load, sizeof(last_load), "%s", l);	/* the revert reuses out */
+	}
+	if (undo_batch(o, d, N, r->note, sizeof(r->note)))
+		return -1;
+	quiet_into(d, len, s);
+	r->nruns++;
+	return 1;
+}
+
 static void run_livepatch(const struct opts *o, struct daemon *d, int N, int runs)
 {
 	struct row *r = row_new("livepatch", d->T, N);
@@ -540,34 +594,9 @@ static void run_livepatch(const struct opts *o, struct daemon *d, int N, int run
 		return;
 	}
 	for (int i = 0; i < runs; i++) {
-		struct sample *s = &r->s[r->nruns];
-		*s = blank();
 		lp_argv(o, d, N, false, plan, pid, argv);
-		if (window_open(d)) {
-			snprintf(r->note, sizeof(r->note), "window did not open");
+		if (measure(o, d, r, argv, N, false) < 0)
 			break;
-		}
-		double t0 = now_ms();
-		int rc = run_capture(argv, out, sizeof(out), &s->e2e_ms);
-		double len = now_ms() - t0;
-		close_into(d, s);
-		char status[32] = "";
-		jstr(out, "status", status, sizeof(status));
-		if (rc || strcmp(status, "applied")) {
-			r->failed++;
-			snprintf(r->note, sizeof(r->note), "exit %d, status '%s': %.180s", rc, status,
-				 strstr(out, "\"error\"") ? strstr(out, "\"error\"") : out);
-			if (!daemon_alive(d))
-				break;
-			if (undo_batch(o, d, N, r->note, sizeof(r->note)))
-				break;
-			continue;
-		}
-		fill_from_json(s, out);
-		if (undo_batch(o, d, N, r->note, sizeof(r->note)))
-			break;
-		quiet_into(d, len, s);
-		r->nruns++;
 	}
 }
 
@@ -822,6 +851,104 @@ static void run_service(const struct opts *o)
 	rmdir(dir);
 }
 
+/* ---- loading a patch object (--load) ------------------------------------------------ */
+
+#define LOAD_T 8	/* the targets for --load are at T=8 */
+
+/* A patch object run.c loads: its bytes, read once, and what was measured of it. */
+struct patch_obj {
+	const char *stem;	/* patch_benchd, patch_big: build/bench/STEM.o */
+	const char *target;	/* G, a function of it */
+	char path[512];
+	char *bytes;
+	size_t len;
+	long text;		/* bytes of its executable sections (the section headers) */
+	char relocs[256];	/* "relocations" of livepatch's JSON, as it counted them */
+	double image;		/* load[0].size: the image mapped in the process */
+};
+
+static struct patch_obj p_small = { .stem = "patch_benchd", .target = "g0000_loaded" },
+			p_big = { .stem = "patch_big", .target = "g0000_big" };
+
+/* Bytes of SHF_EXECINSTR sections of a relocatable ELF64 in memory, or -1. */
+static long text_bytes(const char *b, size_t len)
+{
+	const Elf64_Ehdr *eh = (const void *)b;
+	long sum = 0;
+
+	if (len < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_shentsize != sizeof(Elf64_Shdr) ||
+	    eh->e_shoff > len || (len - eh->e_shoff) / sizeof(Elf64_Shdr) < eh->e_shnum)
+		return -1;
+	for (unsigned int i = 0; i < eh->e_shnum; i++) {
+		const Elf64_Shdr *sh = (const void *)(b + eh->e_shoff + i * sizeof(*sh));
+		if (sh->sh_type == SHT_PROGBITS && (sh->sh_flags & SHF_EXECINSTR))
+			sum += (long)sh->sh_size;
+	}
+	return sum;
+}
+
+static int obj_read(const struct opts *o, struct patch_obj *p)
+{
+	struct stat st;
+	int fd;
+
+	snprintf(p->path, sizeof(p->path), "%s/%s.o", o->bin, p->stem);
+	if ((fd = open(p->path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(fd, &st) || !(p->bytes = malloc((size_t)st.st_size + 1)) ||
+	    read(fd, p->bytes, (size_t)st.st_size) != st.st_size) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	p->len = (size_t)st.st_size;
+	p->text = text_bytes(p->bytes, p->len);
+	p->image = NAN;
+	return 0;
+}
+
+/*
+ * A new file for one --load: the object with the run number after its end, so its sha256
+ * is new and livepatch maps it again (the ELF reader ignores bytes past its sections).
+ */
+static int fresh_copy(const struct daemon *d, const struct patch_obj *p, int run, char *path,
+		      size_t cap)
+{
+	char tail[16];
+	int n = snprintf(tail, sizeof(tail), "%d", run), fd;
+
+	snprintf(path, cap, "%s/%s-%d.o", d->dir, p->stem, run);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	bool ok = write(fd, p->bytes, p->len) == (ssize_t)p->len && write(fd, tail, n) == n;
+	return close(fd) || !ok ? -1 : 0;
+}
+
+/* One measured --load run of a fresh copy of @p, F = f0000, G = @p's target. */
+static int measure_load(const struct opts *o, struct daemon *d, struct row *r,
+			struct patch_obj *p, int run)
+{
+	char path[256], pid[16];
+	int ret;
+
+	if (fresh_copy(d, p, run, path, sizeof(path))) {
+		snprintf(r->note, sizeof(r->note), "cannot write a copy of %.200s", p->path);
+		return -1;
+	}
+	snprintf(pid, sizeof(pid), "%d", d->pid);
+	char *argv[] = { (char *)o->lp, "--pid", pid, "--load", path, "--func", "f0000",
+			 "--target", (char *)p->target, "--json", NULL };
+	ret = measure(o, d, r, argv, 1, true);
+	if (ret > 0) {
+		p->image = jnum(last_load, "size");
+		json_object(last_load, "relocations", p->relocs, sizeof(p->relocs));
+	}
+	unlink(path);
+	return ret;
+}
+
 /* ---- report ------------------------------------------------------------------------- */
 
 static void fmt3(char *buf, size_t cap, const struct row *r, size_t off, int prec)
@@ -900,6 +1027,38 @@ static void print_table(FILE *f)
 	}
 }
 
+/* The --load rows beside the plain patch they are compared with: what loading cost. */
+static void print_loads(FILE *f)
+{
+	const struct row *r[3] = { row_find("duty", "livepatch plain", LOAD_T, 1),
+				   row_find("duty", "livepatch --load", LOAD_T, 1),
+				   row_find("duty", "livepatch --load 1MiB", LOAD_T, 1) };
+	const struct patch_obj *p[3] = { NULL, &p_small, &p_big };
+
+	if (!r[0] && !r[1] && !r[2])
+		return;
+	fprintf(f, "\n| --load (benchd T=%d, duty; f0000 -> G) | runs | end to end ms (min / med / max) "
+		"| link ms (min / med / max) | load ms (min / med / max) | link + load ms (min / med "
+		"/ max) | G and its object |\n|---|--:|---|---|---|---|---|\n", LOAD_T);
+	for (int i = 0; i < 3; i++) {
+		char e2e[64], lk[64], ld[64], sum[64], what[512];
+		if (!r[i])
+			continue;
+		fmt3(e2e, sizeof(e2e), r[i], F(e2e_ms), 1);
+		fmt3(lk, sizeof(lk), r[i], F(link_ms), 2);
+		fmt3(ld, sizeof(ld), r[i], F(load_ms), 2);
+		fmt3(sum, sizeof(sum), r[i], F(linkload_ms), 2);
+		if (!p[i])
+			snprintf(what, sizeof(what), "g0000, already in benchd");
+		else
+			snprintf(what, sizeof(what), "%s in a new copy of %s.o each run: .text %ld bytes "
+				 "(section headers), image %.0f bytes, relocations %s", p[i]->target,
+				 p[i]->stem, p[i]->text, p[i]->image, p[i]->relocs[0] ? p[i]->relocs : "-");
+		fprintf(f, "| %s | %d | %s | %s | %s | %s | %s%s%s |\n", r[i]->tool, r[i]->nruns, e2e,
+			lk, ld, sum, what, r[i]->note[0] ? "; " : "", r[i]->note);
+	}
+}
+
 static void print_service(FILE *f)
 {
 	if (!svc.ran) {
@@ -942,7 +1101,7 @@ struct target {
 	int met;	/* 1 met, 0 missed, -1 not measured */
 };
 
-static struct target targets[16];
+static struct target targets[32];
 static int ntargets;
 
 static void target(int met, const char *fmt, ...)
@@ -954,6 +1113,34 @@ static void target(int met, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(t->text, sizeof(t->text), fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * 5: --load. Load + patch end to end <= 2x a plain patch to a G already mapped, and the
+ * link + write of about 1 MiB of patch text <= 20 ms, both at T=8.
+ */
+static void evaluate_load(void)
+{
+	const struct row *pl = row_find("duty", "livepatch plain", LOAD_T, 1),
+		  *ld = row_find("duty", "livepatch --load", LOAD_T, 1),
+		  *bg = row_find("duty", "livepatch --load 1MiB", LOAD_T, 1);
+	double a = med(pl, F(e2e_ms)), b = med(ld, F(e2e_ms)), v[3];
+
+	if (isnan(a) || isnan(b))
+		target(-1, "--load + patch / plain patch end to end at T=%d: not measured%s%s", LOAD_T,
+		       ld && ld->note[0] ? ": " : "", ld ? ld->note : "");
+	else
+		target(b / a <= 2, "--load + patch / plain patch end to end at T=%d: %.1f ms / %.1f ms "
+		       "= %.2fx (target <= 2x; medians of %d and %d runs, alternating)", LOAD_T, b, a,
+		       b / a, ld->nruns, pl->nruns);
+	if (!stat3(bg, F(linkload_ms), v))
+		target(-1, "link + write of 1 MiB of patch text at T=%d: not measured%s%s", LOAD_T,
+		       bg && bg->note[0] ? ": " : "", bg ? bg->note : "");
+	else
+		target(v[1] <= 20, "link + write of 1 MiB of patch text (%s.o, .text %ld bytes) at T=%d: "
+		       "link_ms + load_ms median %.1f ms (min %.1f, max %.1f; link %.1f ms, load %.1f ms "
+		       "medians) (target <= 20 ms)", p_big.stem, p_big.text, LOAD_T, v[1], v[0], v[2],
+		       med(bg, F(link_ms)), med(bg, F(load_ms)));
 }
 
 static void evaluate(const struct opts *o)
@@ -1034,6 +1221,7 @@ static void evaluate(const struct opts *o)
 	} else {
 		target(-1, "service: not run");
 	}
+	evaluate_load();
 }
 
 static void print_targets(FILE *f)
@@ -1093,6 +1281,7 @@ static void write_md(const struct opts *o, const char *mach, double total_s)
 		"+ one interrupt/wait/continue round per thread + exit (floor-all: every thread "
 		"interrupted at once, as one sync).\n\n", o->burst_us, o->util, o->burst_us, o->hot_util);
 	print_table(f);
+	print_loads(f);
 	print_service(f);
 	print_targets(f);
 	fprintf(f, "\nWhole run: %.0f s.\n", total_s);
@@ -1104,7 +1293,8 @@ static void json_sample(FILE *f, const struct sample *s)
 	const char *names[] = { "e2e_ms", "tx_ms", "pause_max_us", "pause_median_us", "gap_us",
 				"quiet_gap_us", "syncs", "stops", "traps_emulated", "traps_late",
 				"traps_parked", "stepouts", "blocked_left_alone", "stop_gap_us",
-				"stop_off_runqueue_us", "stop_gaps", "quiet_stop_gaps" };
+				"stop_off_runqueue_us", "stop_gaps", "quiet_stop_gaps", "link_ms",
+				"load_ms", "link_plus_load_ms" };
 	const double *v = (const double *)s;
 
 	fputc('{', f);
@@ -1320,6 +1510,64 @@ static void run_saturated(const struct opts *o)
 	}
 }
 
+/* Stop benchd; on @r's note when its workers saw a result neither f0000 nor a G gives. */
+static void stop_noted(struct daemon *d, struct row *r)
+{
+	long wrong = daemon_stop(d);
+	size_t len = strlen(r->note);
+
+	if (wrong)
+		snprintf(r->note + len, sizeof(r->note) - len, "%sbenchd: %s", len ? "; " : "",
+			 wrong < 0 ? "died or exited badly" : "wrong results seen");
+}
+
+/*
+ * The two targets of --load at T=8 (duty load). 1: load + patch end to end within 2x of a
+ * plain patch to a G already in the daemon, run by run alternately on one daemon so a
+ * noisy machine weighs on both alike. 2: link + write of about 1 MiB of patch text within
+ * 20 ms, on a daemon of its own (the 1 MiB images it accumulates do not slow the pair).
+ * Every --load maps a new copy: a loaded image stays after its patch is reverted.
+ */
+static void run_load(const struct opts *o)
+{
+	struct daemon d;
+	char pid[16], *argv[16];
+
+	cur_load = "duty";
+	if (obj_read(o, &p_small) || obj_read(o, &p_big)) {
+		struct row *r = row_new("livepatch --load", LOAD_T, 1);
+		snprintf(r->note, sizeof(r->note), "no %s.o or %s.o in %.150s (make bench-build)",
+			 p_small.stem, p_big.stem, o->bin);
+		return;
+	}
+	if (!daemon_ready(o, &d, LOAD_T, LOAD_DUTY))
+		return;
+	msg("duty T=%d: livepatch plain x%d and --load x%d, alternating", LOAD_T, o->runs, o->runs);
+	struct row *plain = row_new("livepatch plain", LOAD_T, 1),
+		   *load = row_new("livepatch --load", LOAD_T, 1);
+	measure_load(o, &d, load, &p_small, 0);	/* warm-up: the first load, untimed */
+	load->nruns = 0;
+	load->failed = 0;
+	for (int i = 0; i < o->runs; i++) {
+		lp_argv(o, &d, 1, false, NULL, pid, argv);
+		if (measure(o, &d, plain, argv, 1, false) < 0 ||
+		    measure_load(o, &d, load, &p_small, i + 1) < 0)
+			break;
+	}
+	stop_noted(&d, load);
+	if (!daemon_ready(o, &d, LOAD_T, LOAD_DUTY))
+		return;
+	msg("duty T=%d: livepatch --load of %ld bytes of .text x%d", LOAD_T, p_big.text, o->runs);
+	struct row *big = row_new("livepatch --load 1MiB", LOAD_T, 1);
+	measure_load(o, &d, big, &p_big, 0);
+	big->nruns = 0;
+	big->failed = 0;
+	for (int i = 0; i < o->runs; i++)
+		if (measure_load(o, &d, big, &p_big, i + 1) < 0)
+			break;
+	stop_noted(&d, big);
+}
+
 static void loadavg(char *buf, size_t cap)
 {
 	FILE *f = fopen("/proc/loadavg", "r");
@@ -1402,6 +1650,7 @@ int main(int argc, char **argv)
 
 	run_matrix(&o);
 	run_hot(&o);
+	run_load(&o);
 	if (o.svc_seconds > 0)
 		run_service(&o);
 	run_saturated(&o);
@@ -1412,6 +1661,7 @@ int main(int argc, char **argv)
 	snprintf(mach + len, sizeof(mach) - len, "; load average at start %s, at end %s", load0, load1);
 	printf("\n%s\n\n", mach);
 	print_table(stdout);
+	print_loads(stdout);
 	print_service(stdout);
 	print_targets(stdout);
 	printf("\nWhole run: %.0f s. Wrote %s/results.md and %s/results.json\n", total_s, o.out, o.out);
