@@ -601,8 +601,8 @@ static double time_link(struct fx *f)
 	return (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
 }
 
-/* 1 MiB of code and 175,000 relocations: the link is linear, well under 20 ms. */
-static void test_large_patch_links_in_linear_time(void **state)
+/* 1 MiB of code and 175,000 relocations link, and every one is counted. */
+static void test_large_patch_links(void **state)
 {
 	struct fx f;
 	double ms = 1e9;
@@ -619,11 +619,7 @@ static void test_large_patch_links_in_linear_time(void **state)
 	assert_int_equal(relcount(&f.lk, R_X86_64_PLT32), 87382);
 	assert_int_equal(relcount(&f.lk, R_X86_64_REX_GOTPCRELX), 87382);
 	assert_true(f.lk.via_veneer[sym_index(&f, "ext_func")]);
-#if defined(__SANITIZE_ADDRESS__)
-	assert_true(ms < 200);
-#else
-	assert_true(ms < 20);
-#endif
+	/* Its speed is a row of make bench (docs/design.md §7: no timing asserts here). */
 	fx_close(&f);
 }
 
@@ -640,7 +636,7 @@ int main(void)
 		cmocka_unit_test(test_empty_object_has_nothing_to_load),
 		cmocka_unit_test(test_c_patch_from_gcc_links_and_runs),
 		cmocka_unit_test(test_c_patch_from_clang_links_and_runs),
-		cmocka_unit_test(test_large_patch_links_in_linear_time),
+		cmocka_unit_test(test_large_patch_links),
 	};
 
 	u_init();
