@@ -106,12 +106,14 @@ install: livepatch
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/livepatch
 	install -D -m 0644 completions/_livepatch \
 		$(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_livepatch
+	install -D -m 0644 include/livepatch/patch.h $(DESTDIR)$(PREFIX)/include/livepatch/patch.h
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/livepatch \
 		$(DESTDIR)$(PREFIX)/share/man/man8/livepatch.8 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/livepatch \
-		$(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_livepatch
+		$(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_livepatch \
+		$(DESTDIR)$(PREFIX)/include/livepatch/patch.h
 
 clean:
 	rm -rf $(B) livepatch test/.tmp

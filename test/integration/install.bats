@@ -33,13 +33,14 @@ mk() {
 	fi
 }
 
-# The four files, under a prefix.
+# The five files, under a prefix.
 installed_files() {
 	local p=$1
 	echo "$p/sbin/livepatch"
 	echo "$p/share/man/man8/livepatch.8"
 	echo "$p/share/bash-completion/completions/livepatch"
 	echo "$p/share/zsh/vendor-completions/_livepatch"
+	echo "$p/include/livepatch/patch.h"
 }
 
 mode_of() { stat -c %a "$1"; }
@@ -55,7 +56,7 @@ assert_not_rebuilt() {
 	}
 }
 
-@test "make install DESTDIR=... PREFIX=/usr puts the binary, man page and both completions in place" {
+@test "make install DESTDIR=... PREFIX=/usr puts the binary, man page, both completions and <livepatch/patch.h> in place" {
 	mk install DESTDIR="$DEST" PREFIX=/usr
 	local p=$DEST/usr
 	[ -f "$p/sbin/livepatch" ]
@@ -72,8 +73,15 @@ assert_not_rebuilt() {
 	cmp "$ROOT/completions/livepatch.bash" "$p/share/bash-completion/completions/livepatch"
 	[ "$(mode_of "$p/share/zsh/vendor-completions/_livepatch")" = 644 ]
 	cmp "$ROOT/completions/_livepatch" "$p/share/zsh/vendor-completions/_livepatch"
+	[ "$(mode_of "$p/include/livepatch/patch.h")" = 644 ]
+	cmp "$ROOT/include/livepatch/patch.h" "$p/include/livepatch/patch.h"
+	# A patch author's #include <livepatch/patch.h> finds it there.
+	printf '#include <livepatch/patch.h>\nint f(void);\nLIVEPATCH_BIND(f, "prog");\nint g(void) { return f(); }\n' \
+		>"$BATS_TEST_TMPDIR/p.c"
+	cc -c -I"$p/include" -o "$BATS_TEST_TMPDIR/p.o" "$BATS_TEST_TMPDIR/p.c"
+	readelf -p .livepatch.bind "$BATS_TEST_TMPDIR/p.o" | grep -q prog
 
-	# Those four files and nothing else.
+	# Those five files and nothing else.
 	diff <(installed_files "$p" | sort) <(find "$DEST" -type f | sort)
 	assert_not_rebuilt
 }
@@ -91,7 +99,7 @@ assert_not_rebuilt() {
 	[[ $output == *livepatch* ]]
 }
 
-@test "make uninstall with the same DESTDIR and PREFIX removes all four files" {
+@test "make uninstall with the same DESTDIR and PREFIX removes all five files" {
 	mk install DESTDIR="$DEST" PREFIX=/usr
 	local f
 	while read -r f; do

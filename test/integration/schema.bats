@@ -443,3 +443,34 @@ EOF
 	edit 'del d["error"]["message"]' "$x" && invalid "$x"
 	"$LP" --pid "$DAEMON_PID" --revert compute -q
 }
+
+@test "--load: dry run, applied, reused, rolled back (unmapped or kept), --list with loaded patches, refusals: valid" {
+	local p=$LP_BUILD/patches x obj
+	daemon_start patchd --threads 4
+	lpj 0 --pid "$DAEMON_PID" --load "$p/gcc-O2/libc.o" --func format_id --target format_id_fixed --dry-run
+	expect 'd["load"][0]["status"]' planned
+	lpj 0 --pid "$DAEMON_PID" --load "$p/gcc-O2/libc.o" --func format_id --target format_id_fixed
+	expect 'd["load"][0]["status"]' loaded
+	x=$OUT
+	edit 'd["load"][0]["status"] = "mapped"' "$x" && invalid "$x"
+	edit 'd["load"][0]["sha256"] = "abc"' "$x" && invalid "$x"
+	edit 'd["load"][0]["symbols"][0]["how"] = "guessed"' "$x" && invalid "$x"
+	edit 'del d["load"][0]["link_ms"]' "$x" && invalid "$x"
+	edit 'd["transaction"]["load_kept"] = True' "$x" && invalid "$x"	# kept needs a roll-back
+	lpj 0 --pid "$DAEMON_PID" --load "$p/gcc-O2/libc.o" --func format_id --target format_id_fixed
+	expect 'd["load"][0]["status"]' already_loaded
+	lpj 0 --pid "$DAEMON_PID" --list
+	expect 'd["load"][0]["users"]' 1
+	x=$OUT
+	edit 'del d["load"][0]["functions"]' "$x" && invalid "$x"
+	edit 'del d["load"]' "$x" && invalid "$x"
+	lpj 0 --pid "$DAEMON_PID" --revert format_id
+	obj=$BATS_TEST_TMPDIR/s.o
+	cp "$p/gcc-O2/static_call.o" "$obj"
+	LP_FAULT=load lpj 6 --pid "$DAEMON_PID" --load "$obj" --func handle_request --target handle_request_fixed
+	expect 'd["transaction"]["load_kept"]' false
+	LP_FAULT=head lpj 6 --pid "$DAEMON_PID" --load "$obj" --func handle_request --target handle_request_fixed
+	lpj 0 --pid "$DAEMON_PID" --list
+	lpj 5 --pid "$DAEMON_PID" --load "$p/refuse/tls.o" --func handle_request --target handle_request_fixed
+	lpj 4 --pid "$DAEMON_PID" --load "$p/refuse/unresolved.o" --func handle_request --target handle_request_fixed
+}
