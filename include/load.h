@@ -24,14 +24,15 @@ struct lp_load_image {
 };
 
 /*
- * Map @im at its base in process @via (/proc/VIA/mem is @mem_fd) through @inj:
- * reserve the range (it must still be free), create the memfd, fill and seal it
- * from here, map it over the reservation privately, give each segment its
- * protection, close the descriptor. On any failure what was made is undone and
+ * Map @im at its base in process @pid (/proc/VIA/mem is @mem_fd) through @inj, a
+ * thread of @pid's own (never a vfork child: its descriptors are another table):
+ * reserve the range (it must still be free), create the memfd, take it (checked to
+ * be that memfd) and fill and seal it from here, map it over the reservation
+ * privately (checked in maps), give each segment its protection, close it. On any failure what was made is undone and
  * LP_EXIT_ABORTED returned with the reason.
  */
-int load_map(const struct lp_injector *inj, pid_t via, int mem_fd, struct lp_load_image *im,
-	     struct lp_diag *d) LP_MUST_CHECK;
+int load_map(const struct lp_injector *inj, pid_t pid, pid_t via, int mem_fd,
+	     struct lp_load_image *im, struct lp_diag *d) LP_MUST_CHECK;
 
 /* Unmap [base, base + size) through @inj: 0, or -errno. */
 int load_unmap(const struct lp_injector *inj, uint64_t base, uint64_t size);

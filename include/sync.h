@@ -17,4 +17,12 @@ int sync_threads(struct tx *tx, bool hold_last) LP_MUST_CHECK;
 struct lp_thread *sync_stop_one(struct tx *tx);
 /* Whether the process is going away under us (exit or exec), looked at for a moment. */
 bool sync_process_ending(struct tx *tx);
+/*
+ * A thread of a stopped process (TH_LISTENING, in a group stop) interrupted into a
+ * ptrace stop that is still its group stop, to carry an injection (load.c); NULL if
+ * none. sync_listen_again() puts it back to listening: the process stays stopped.
+ */
+struct lp_thread *sync_stop_listening(struct tx *tx);
+void sync_listen_again(struct tx *tx, struct lp_thread *t);
+
 #endif

@@ -15,12 +15,17 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include "load.h"
+#include "proc.h"
 
 #ifndef MFD_NOEXEC_SEAL
 #define MFD_NOEXEC_SEAL 0x0008U
+#endif
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020
 #endif
 #define NR_MMAP 9
 #define NR_MPROTECT 10
@@ -60,26 +65,88 @@ static long make_memfd(const struct lp_injector *inj, int mem_fd, const struct l
 	return fd;
 }
 
-/* The image into the process's memfd @fd, from here, then sealed. */
-static int fill(pid_t via, long fd, struct lp_load_image *im)
+/*
+ * The process's descriptor @fd as a descriptor of ours, with the open mode it has
+ * there: pidfd_getfd (Linux 5.6). Not a reopen of /proc/PID/fd/N, which would be
+ * read-write with root's rights whatever the process put at N meanwhile (dup2 of a
+ * read-only descriptor of a file it may not write). Without pidfd_getfd, the reopen,
+ * which check_memfd() then judges before anything is written.
+ */
+static int take_fd(pid_t pid, pid_t via, long fd)
 {
 	char path[64];
-	struct stat sb = { 0 };
-	int ret = 0;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 
+	if (pfd >= 0) {
+		int f = (int)syscall(SYS_pidfd_getfd, pfd, (int)fd, 0);
+		int err = errno;
+		close(pfd);
+		if (f >= 0 || err != ENOSYS)
+			return f >= 0 ? f : -err;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/fd/%ld", via, fd);
-	int f = open(path, O_RDWR | O_CLOEXEC);
+	int f = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	return f >= 0 ? f : -errno;
+}
+
+/*
+ * @f is the memfd just made, nothing else: an empty, unlinked memfd with no seal
+ * but the exec one, named as asked. Whatever the process swapped in is refused.
+ */
+static int check_memfd(int f, const struct lp_load_image *im)
+{
+	char path[64], link[300], want[300];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", f);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	int seals = fcntl(f, F_GET_SEALS);
+	if (n < 0 || fstat(f, &sb) || seals < 0)
+		return -EBADF;
+	link[n] = 0;
+	snprintf(want, sizeof(want), "/memfd:%s (deleted)", im->memfd_name);
+	if (!S_ISREG(sb.st_mode) || sb.st_nlink || sb.st_size || (seals & ~F_SEAL_EXEC) || strcmp(link, want))
+		return -EBADF;
+	return 0;
+}
+
+/*
+ * The image into the process's memfd @fd, from here, then sealed. Pages of zeros
+ * (bss) are not written: a memfd's holes read as zeros and cost no memory.
+ */
+static int fill(pid_t pid, pid_t via, long fd, struct lp_load_image *im)
+{
+	static const uint8_t zero[LP_LINK_PAGE];
+	struct stat sb = { 0 };
+	int f = take_fd(pid, via, fd), ret;
+
 	if (f < 0)
-		return -errno;
-	if (ftruncate(f, (off_t)im->image_len) ||
-	    pwrite(f, im->image, im->image_len, 0) != (ssize_t)im->image_len ||
-	    fcntl(f, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) ||
-	    fstat(f, &sb))
+		return f;
+	ret = check_memfd(f, im);
+	if (!ret && ftruncate(f, (off_t)im->image_len))
+		ret = -errno;
+	for (size_t off = 0; !ret && off < im->image_len; off += LP_LINK_PAGE) {
+		size_t len = im->image_len - off < LP_LINK_PAGE ? im->image_len - off : LP_LINK_PAGE;
+		if (memcmp(im->image + off, zero, len) && pwrite(f, im->image + off, len, (off_t)off) != (ssize_t)len)
+			ret = -errno;
+	}
+	if (!ret && (fcntl(f, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) ||
+		     fstat(f, &sb)))
 		ret = -errno;
 	im->dev = (uint64_t)major(sb.st_dev) << 32 | minor(sb.st_dev);
 	im->inode = sb.st_ino;
 	close(f);
 	return ret;
+}
+
+/* proc_maps_walk() callback: the mapping at the base is the memfd filled (1), else -EBADF. */
+static int mapped_here(const struct lp_maps_line *m, void *arg)
+{
+	const struct lp_load_image *im = arg;
+
+	if (m->start != im->base)
+		return 0;
+	return m->dev == im->dev && m->inode == im->inode && !m->offset ? 1 : -EBADF;
 }
 
 static int map_segments(const struct lp_injector *inj, long fd, const struct lp_load_image *im,
@@ -101,8 +168,8 @@ static int map_segments(const struct lp_injector *inj, long fd, const struct lp_
 	return 0;
 }
 
-int load_map(const struct lp_injector *inj, pid_t via, int mem_fd, struct lp_load_image *im,
-	     struct lp_diag *d)
+int load_map(const struct lp_injector *inj, pid_t pid, pid_t via, int mem_fd,
+	     struct lp_load_image *im, struct lp_diag *d)
 {
 	bool failed = false;
 	long got = call(inj, NR_MMAP, (long)im->base, (long)im->size, PROT_READ | PROT_WRITE,
@@ -118,10 +185,13 @@ int load_map(const struct lp_injector *inj, pid_t via, int mem_fd, struct lp_loa
 	}
 	long fd = make_memfd(inj, mem_fd, im, &failed);
 	int ret = failed || fd < 0 ? failure(d, via, "memfd_create", fd, failed) : 0;
-	if (!ret && (got = fill(via, fd, im)))
-		ret = failure(d, via, "writing the memfd", got, false);
+	if (!ret && (got = fill(pid, via, fd, im)))
+		ret = failure(d, via, "writing the memfd (it is not the one just made)", got, false);
 	if (!ret && (got = map_segments(inj, fd, im, &failed)))
 		ret = failure(d, via, "mapping the memfd", got, failed);
+	if (!ret && proc_maps_walk(via, mapped_here, im) != 1)
+		ret = lp_fail(d, LP_EXIT_ABORTED, "cannot load the patch into process %d: the memfd "
+			      "mapped at 0x%" PRIx64 " is not the one filled (retry)", via, im->base);
 	if (fd >= 0 && !failed)
 		(void)call(inj, NR_CLOSE, fd, 0, 0, 0, 0, &failed);
 	if (ret && !failed)

@@ -438,3 +438,36 @@ struct lp_thread *sync_stop_one(struct tx *tx)
 	tx->held = tid;
 	return t;
 }
+
+struct lp_thread *sync_stop_listening(struct tx *tx)
+{
+	int status;
+
+	for (size_t i = 0; i < tx->ts.n; i++) {
+		struct lp_thread *t = &tx->ts.v[i];
+		if (t->state != TH_LISTENING || t->child || t->sharer || pt_interrupt(t->tid))
+			continue;
+		pid_t tid = t->tid;
+		while (waitpid(tid, &status, __WALL) < 0)
+			if (errno != EINTR)
+				return NULL;
+		t = threads_find(&tx->ts, tid);
+		if (!WIFSTOPPED(status) || status >> 16 != PTRACE_EVENT_STOP ||
+		    !events_is_stop_signal(WSTOPSIG(status))) {
+			(void)!events_on_status(tx, tid, status, false);
+			return NULL;
+		}
+		t->state = TH_STOPPED;
+		return t;
+	}
+	return NULL;
+}
+
+void sync_listen_again(struct tx *tx, struct lp_thread *t)
+{
+	(void)tx;
+	if (!t)
+		return;
+	int ret = pt_listen(t->tid);
+	t->state = ret == -ESRCH ? TH_GONE : TH_LISTENING;
+}

@@ -222,7 +222,31 @@ static int transition(struct tx *tx)
 	return first ? first : ret;
 }
 
-/* A fork child copied the text at some moment: give it the final bytes, then let it go. */
+/* proc_maps_walk() callback: the mapping of one loaded patch's memfd at its base (1). */
+static int has_image(const struct lp_maps_line *m, void *arg)
+{
+	const struct lp_load_image *im = arg;
+
+	return m->start == im->base && m->dev == im->dev && m->inode == im->inode;
+}
+
+/*
+ * Whether fork child @t has every patch this transaction mapped: it does when it was
+ * forked after the mapping, which its fork event, reaped later, does not tell.
+ */
+static bool child_has_loads(struct tx *tx, const struct lp_thread *t)
+{
+	for (unsigned int i = 0; i < tx->st->loaded; i++)
+		if (proc_maps_walk(t->tid, has_image, &tx->opts->loads[i]) != 1)
+			return false;
+	return true;
+}
+
+/*
+ * A fork child copied the text at some moment: give it the final bytes, then let it
+ * go. A child without --load's patches keeps the code it forked with: a jump there
+ * would crash it.
+ */
 static void release_children(struct tx *tx)
 {
 	for (size_t i = 0; i < tx->ts.n; i++) {
@@ -243,11 +267,13 @@ static void release_children(struct tx *tx)
 		}
 		if (t->state != TH_STOPPED)
 			continue;
+		bool old = tx->st->loaded && !child_has_loads(tx, t);
 		for (size_t k = 0; k < tx->plan->nsites; k++) {
 			const struct lp_site *s = &tx->plan->sites[k];
+			const uint8_t *want = old ? tx->bytes[tx->plan->nsites + k] : tx->to[k];
 			uint8_t cur[LP_SITE_MAX];
-			if (!pt_read(t->tid, s->addr, cur, s->len) && memcmp(cur, tx->to[k], s->len))
-				(void)!pt_write(t->tid, s->addr, tx->to[k], s->len);
+			if (!pt_read(t->tid, s->addr, cur, s->len) && memcmp(cur, want, s->len))
+				(void)!pt_write(t->tid, s->addr, want, s->len);
 		}
 		(void)!pt_detach(t->tid, 0);
 		t->state = TH_GONE;
@@ -282,7 +308,8 @@ static struct lp_thread *held_or_stop_one(struct tx *tx)
 static struct lp_thread *stopped_or_stop_one(struct tx *tx)
 {
 	for (size_t i = 0; i < tx->ts.n; i++)
-		if (tx->ts.v[i].state == TH_STOPPED && !tx->ts.v[i].sig && !tx->ts.v[i].child)
+		if (tx->ts.v[i].state == TH_STOPPED && !tx->ts.v[i].sig && !tx->ts.v[i].child &&
+		    !tx->ts.v[i].sharer)	/* a vfork child has its own descriptors */
 			return &tx->ts.v[i];
 	return sync_stop_one(tx);
 }
@@ -346,6 +373,21 @@ static int settle(struct tx *tx)
 }
 
 /*
+ * A thread of the process's own to run --load's system calls: one stopped or stopped
+ * now; in a stopped process, one of its group-stopped threads (@listening: to be put
+ * back into its group stop afterwards, sync_listen_again()).
+ */
+static struct lp_thread *injection_thread(struct tx *tx, bool *listening)
+{
+	struct lp_thread *t = stopped_or_stop_one(tx);
+
+	*listening = false;
+	if (!t && (t = sync_stop_listening(tx)))
+		*listening = true;
+	return t;
+}
+
+/*
  * --load's patches out again after a failure. Not when a thread may have run one: a
  * trap sent it there, or a jump into it was complete for a moment. It may still be
  * there, or return there: the patch stays, unused (lp_tx_stats.load_kept).
@@ -360,7 +402,8 @@ static void unmap_loads(struct tx *tx)
 		tx->st->load_kept = true;
 		return;
 	}
-	struct lp_thread *t = stopped_or_stop_one(tx);
+	bool listening = false;
+	struct lp_thread *t = injection_thread(tx, &listening);
 	if (!t) {
 		tx->st->load_kept = true;
 		return;
@@ -371,6 +414,8 @@ static void unmap_loads(struct tx *tx)
 		if (load_unmap(&inj, o->loads[i].base, o->loads[i].size))
 			tx->st->load_kept = true;
 	tx_injected(tx, t, &in);
+	if (listening)
+		sync_listen_again(tx, threads_find(&tx->ts, in.tid));
 }
 
 /* --load: every patch mapped through one stopped thread, then the caller's probes. */
@@ -381,7 +426,8 @@ static int map_loads(struct tx *tx)
 
 	if (!o->nloads)
 		return 0;
-	struct lp_thread *t = stopped_or_stop_one(tx);
+	bool listening;
+	struct lp_thread *t = injection_thread(tx, &listening);
 	if (!t)
 		return lp_fail(tx->d, LP_EXIT_ABORTED, "no thread of process %d could be stopped to "
 			       "load the patch; nothing was written (retry)", tx->pid);
@@ -390,11 +436,13 @@ static int map_loads(struct tx *tx)
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (size_t i = 0; !ret && i < o->nloads; i++) {
-		ret = load_map(&inj, tx->via, tx->mem_fd, &o->loads[i], tx->d);
+		ret = load_map(&inj, tx->pid, tx->via, tx->mem_fd, &o->loads[i], tx->d);
 		if (!ret)
 			tx->st->loaded++;
 	}
 	tx_injected(tx, t, &in);
+	if (listening)
+		sync_listen_again(tx, threads_find(&tx->ts, in.tid));
 	tx->st->load_ms = lp_ms_since(&t0);
 	LOG(tx, "loaded %u patches in %.3f ms", tx->st->loaded, tx->st->load_ms);
 	if (!ret && o->loaded)
