@@ -18,6 +18,7 @@ struct lp_inject {
 	uint64_t insn;		/* a `syscall` instruction in the process; 0: find one */
 	const struct timespec *deadline;	/* CLOCK_MONOTONIC: the call must have begun */
 	bool gone;		/* the thread exited meanwhile */
+	char why[200];		/* why a call was not even tried (its seccomp filter), or "" */
 };
 
 /*
@@ -27,6 +28,7 @@ struct lp_inject {
 struct lp_injector {
 	long (*syscall)(void *arg, long nr, const long args[6], bool *failed);
 	void *arg;
+	const char *why;	/* after a failed injection: why, when it was refused, else "" */
 };
 
 /*
@@ -36,7 +38,9 @@ struct lp_injector {
  * (PTRACE_EVENT_STOP, a group stop if its process is stopped) with the
  * registers and signal mask it had, its interrupted system call, if any, still to
  * be restarted by the kernel as before. The stop it was in must not have had a
- * signal to deliver. Suits lp_injector.syscall (xol.h).
+ * signal to deliver. A call the thread's seccomp filters would not let run (a kill,
+ * SIGSYS, a supervisor's answer, an error) is not made: -EPERM with @in->why set.
+ * Suits lp_injector.syscall (xol.h).
  */
 long inject_syscall(void *in, long nr, const long args[6], bool *failed);
 

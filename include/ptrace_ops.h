@@ -15,6 +15,12 @@ int pt_listen(pid_t tid) LP_MUST_CHECK;
 int pt_detach(pid_t tid, int sig) LP_MUST_CHECK;
 /* PTRACE_SYSCALL: run to the next system-call entry or exit (inject.c only). */
 int pt_syscall(pid_t tid) LP_MUST_CHECK;
+/*
+ * Seccomp filter @index of stopped thread @tid (0: the last installed): its length in
+ * instructions, copied into @buf (room for BPF_MAXINSNS) unless NULL; -ENOENT past
+ * the last; -errno.
+ */
+long pt_seccomp_filter(pid_t tid, unsigned long index, void *buf);
 /* The seize options, with PTRACE_O_TRACESYSGOOD or without. */
 int pt_sysgood(pid_t tid, bool on) LP_MUST_CHECK;
 int pt_getsigmask(pid_t tid, uint64_t *mask) LP_MUST_CHECK;

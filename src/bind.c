@@ -303,6 +303,12 @@ static void bind_one(const struct lp_psym *sym, size_t index, void *arg)
 
 	if (bd->ret)
 		return;
+	if (!sym->name[0]) {
+		bd->ret = lp_fail(bd->d, LP_EXIT_SITE, "patch %s: a relocation uses an undefined symbol "
+				  "without a name (a malformed object: build it again with cc -c)",
+				  bd->l->po.name);
+		return;
+	}
 	if (pin) {
 		struct lp_object *o = object_named(bd->p, pin);
 		r = o ? bind_in(bd, o, sym->name, false, LP_BIND_PINNED, b) : 0;
@@ -546,12 +552,29 @@ static size_t holders_of(const struct lp_proc *p, const struct lp_pairs *ps, siz
 	return n;
 }
 
+/* A patch file's name as maps will show it: printable, short enough for memfd_create. */
+static int check_name(const struct lp_patchobj *po, struct lp_diag *d)
+{
+	size_t len = strlen(po->name);
+	bool printable = len > 0;
+
+	for (size_t i = 0; i < len; i++)
+		printable &= po->name[i] > ' ' && po->name[i] != 0x7f;
+	if (!printable || len > 200)
+		return lp_fail(d, LP_EXIT_USAGE, "--load %s: the file's name must be 1 to 200 printable "
+			       "characters without spaces: /proc/PID/maps names the patch after it "
+			       "(rename the file)", po->path);
+	return 0;
+}
+
 static int prepare_one(struct lp_proc *p, struct lp_loads *all, const char *path,
 		       const size_t *holders, size_t nholders, uid_t caller, struct lp_diag *d)
 {
 	struct lp_load *l = &all->v[all->n - 1];
 	int ret = patchobj_open(&l->po, path, caller, d);
 
+	if (!ret)
+		ret = check_name(&l->po, d);
 	if (ret)
 		return ret;
 	ssize_t had = loaded_before(p, &l->po);
@@ -564,6 +587,33 @@ static int prepare_one(struct lp_proc *p, struct lp_loads *all, const char *path
 	    (ret = place(p, &p->objs[holders[0]], all, l, d)) || (ret = link_apply(&l->lk, l->base, l->binds, d)))
 		return ret;
 	return image_object(p, l, d);
+}
+
+/*
+ * Bindings that would crash the program: a call to a data object (a declaration that
+ * does not match the program), a call to a function this command replaces (it jumps
+ * to the patch: every call would loop).
+ */
+static int check_bindings(const struct lp_load *l, const struct lp_pairs *ps, struct lp_diag *d)
+{
+	for (size_t i = 0; !l->reused && i < l->po.nrels; i++) {
+		const struct lp_prel *r = &l->po.rels[i];
+		const struct lp_binding *b = &l->binds[r->sym];
+		if (!b->bound || b->how == LP_BIND_WEAK_ZERO)
+			continue;
+		if (r->type == R_X86_64_PLT32 && !b->func)
+			return lp_fail(d, LP_EXIT_SYMBOL, "patch %s calls '%s', which is %s, not a function "
+				       "(declare it in the patch as what it is)", l->po.name,
+				       l->po.syms[r->sym].name, b->from);
+		for (size_t k = 0; k < ps->n; k++)
+			if (b->addr == ps->f[k].addr)
+				return lp_fail(d, LP_EXIT_SITE, "patch %s uses '%s', which is %s:%s, a function "
+					       "this command redirects to the patch: every call would come "
+					       "back (copy what the old code does into the patch instead)",
+					       l->po.name, l->po.syms[r->sym].name, ps->f[k].obj->name,
+					       ps->f[k].name);
+	}
+	return 0;
 }
 
 int loads_prepare(struct lp_proc *p, const char *const *paths, size_t n, const struct lp_pairs *ps,
@@ -585,6 +635,8 @@ int loads_prepare(struct lp_proc *p, const char *const *paths, size_t n, const s
 		out->v[i].image_fd = -1;
 		out->n++;
 		ret = prepare_one(p, out, paths[i], holders, nholders, caller, d);
+		if (!ret)
+			ret = check_bindings(&out->v[i], ps, d);
 		out->v[i].link_ms = lp_ms_since(&t0);
 	}
 	free(holders);

@@ -25,6 +25,7 @@
 #include "inject.h"
 #include "proc.h"
 #include "ptrace_ops.h"
+#include "seccomp.h"
 
 #define SCAN_MAX 65536	/* bytes of one executable mapping searched for a syscall */
 
@@ -149,6 +150,23 @@ static int restop(struct lp_inject *in)
 	return ret;
 }
 
+/* The thread's seccomp filters let call @nr run: 0; else -EPERM (why in @in->why) or -errno. */
+static int seccomp_allows(struct lp_inject *in, long nr, const long args[6])
+{
+	int64_t act = seccomp_check(in->tid, nr, args, in->insn);
+
+	in->why[0] = 0;
+	if (act >= 0 && seccomp_runs((uint32_t)act))
+		return 0;
+	if (act < 0)
+		snprintf(in->why, sizeof(in->why), "thread %d has a seccomp filter that cannot be read "
+			 "(%s), so system call %ld was not made", in->tid, strerror((int)-act), nr);
+	else
+		snprintf(in->why, sizeof(in->why), "thread %d's seccomp filter answers system call %ld "
+			 "with %s, so it was not made", in->tid, nr, seccomp_action_name((uint32_t)act));
+	return -EPERM;
+}
+
 long inject_syscall(void *arg, long nr, const long args[6], bool *failed)
 {
 	struct lp_inject *in = arg;
@@ -159,6 +177,8 @@ long inject_syscall(void *arg, long nr, const long args[6], bool *failed)
 
 	*failed = true;
 	if (!in->insn && (ret = find_syscall_insn(in)))
+		return ret;
+	if ((ret = seccomp_allows(in, nr, args)))
 		return ret;
 	if ((ret = pt_getregs(in->tid, &saved)) || (ret = pt_getsigmask(in->tid, &mask)))
 		return ret;

@@ -48,6 +48,14 @@ static int failure(struct lp_diag *d, pid_t via, const char *what, long got, boo
 		       strerror(got < 0 && got > -4096 ? (int)-got : EINVAL));
 }
 
+/* The injection was refused before the call (its seccomp filter): exit 3, nothing made. */
+static int refused(const struct lp_injector *inj, struct lp_diag *d, pid_t via)
+{
+	return lp_fail(d, LP_EXIT_PROCESS, "cannot load the patch into process %d: %s (allow "
+		       "mmap, mprotect, munmap, memfd_create and close in its seccomp filter, e.g. "
+		       "systemd's SystemCallFilter=, or patch without --load)", via, inj->why);
+}
+
 /* memfd_create(name, ...) in the process, the name written at the start of the reserved range. */
 static long make_memfd(const struct lp_injector *inj, int mem_fd, const struct lp_load_image *im,
 		       bool *failed)
@@ -175,6 +183,8 @@ int load_map(const struct lp_injector *inj, pid_t pid, pid_t via, int mem_fd,
 	long got = call(inj, NR_MMAP, (long)im->base, (long)im->size, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, &failed);
 
+	if (failed && inj->why && inj->why[0])
+		return refused(inj, d, via);
 	if (failed || (uint64_t)got != im->base) {
 		if (!failed && got > 0 && (uint64_t)got < (uint64_t)-4096)	/* a kernel before 4.17 */
 			(void)call(inj, NR_MUNMAP, got, (long)im->size, 0, 0, 0, &failed);
@@ -184,17 +194,21 @@ int load_map(const struct lp_injector *inj, pid_t pid, pid_t via, int mem_fd,
 		       failure(d, via, "mmap", got, failed);
 	}
 	long fd = make_memfd(inj, mem_fd, im, &failed);
-	int ret = failed || fd < 0 ? failure(d, via, "memfd_create", fd, failed) : 0;
+	int ret = failed && inj->why && inj->why[0] ? refused(inj, d, via) :
+		  failed || fd < 0 ? failure(d, via, "memfd_create", fd, failed) : 0;
 	if (!ret && (got = fill(pid, via, fd, im)))
 		ret = failure(d, via, "writing the memfd (it is not the one just made)", got, false);
 	if (!ret && (got = map_segments(inj, fd, im, &failed)))
-		ret = failure(d, via, "mapping the memfd", got, failed);
+		ret = failed && inj->why && inj->why[0] ? refused(inj, d, via) :
+		      failure(d, via, "mapping the memfd", got, failed);
 	if (!ret && proc_maps_walk(via, mapped_here, im) != 1)
 		ret = lp_fail(d, LP_EXIT_ABORTED, "cannot load the patch into process %d: the memfd "
 			      "mapped at 0x%" PRIx64 " is not the one filled (retry)", via, im->base);
-	if (fd >= 0 && !failed)
+	/* A call its seccomp filter refused was not made: the thread can still undo. */
+	bool usable = !failed || (inj->why && inj->why[0]);
+	if (fd >= 0 && usable)
 		(void)call(inj, NR_CLOSE, fd, 0, 0, 0, 0, &failed);
-	if (ret && !failed)
+	if (ret && usable)
 		(void)load_unmap(inj, im->base, im->size);
 	return ret;
 }

@@ -23,6 +23,13 @@ int pt_listen(pid_t tid) { return call(PTRACE_LISTEN, tid, 0, 0); }
 int pt_detach(pid_t tid, int sig) { return call(PTRACE_DETACH, tid, 0, (unsigned long)sig); }
 int pt_syscall(pid_t tid) { return call(PTRACE_SYSCALL, tid, 0, 0); }
 
+long pt_seccomp_filter(pid_t tid, unsigned long index, void *buf)
+{
+	long n = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (void *)index, buf);
+
+	return n < 0 ? -errno : n;
+}
+
 int pt_sysgood(pid_t tid, bool on)
 {
 	return call(PTRACE_SETOPTIONS, tid, 0, SEIZE_OPTIONS | (on ? PTRACE_O_TRACESYSGOOD : 0));

@@ -105,7 +105,7 @@ struct lp_injector tx_injector(struct tx *tx, struct lp_thread *t, struct lp_inj
 {
 	*in = (struct lp_inject){ .tid = t->tid, .via = tx->via, .mem_fd = tx->mem_fd,
 				  .insn = tx->syscall_insn, .deadline = &tx->deadline };
-	return (struct lp_injector){ inject_syscall, in };
+	return (struct lp_injector){ inject_syscall, in, in->why };
 }
 
 void tx_injected(struct tx *tx, struct lp_thread *t, const struct lp_inject *in)

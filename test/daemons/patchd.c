@@ -18,6 +18,13 @@
 #include "common.h"
 #include "patchd.h"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,11 +243,49 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/*
+ * --seccomp-kill NR: a seccomp filter that kills the whole process on system call NR,
+ * installed in every thread once they run (TSYNC): a program whose filter forbids a
+ * call it never makes itself, as systemd's SystemCallFilter= does.
+ */
+static long seccomp_kill_nr = -1;
+
+static const struct option patchd_opts[] = {
+	{ "seccomp-kill", required_argument, NULL, 256 },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int patchd_opt(int val, const char *arg)
+{
+	char *end;
+
+	(void)val;
+	seccomp_kill_nr = strtol(arg, &end, 10);
+	return *end || seccomp_kill_nr < 0 ? -1 : 0;
+}
+
+static void install_seccomp(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)seccomp_kill_nr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = 4, .filter = f };
+
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog)) {
+		perror("patchd: seccomp");
+		exit(1);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t *t;
 
-	common_init(argc, argv, NULL, NULL, "", 4);
+	common_init(argc, argv, patchd_opts, patchd_opt,
+		    "  --seccomp-kill NR  a seccomp filter that kills the process on system call NR\n", 4);
 	status_add("calls_old", &calls_old);
 	status_add("calls_new", &calls_new);
 	status_add("calls_new_v2", &calls_new_v2);
@@ -267,6 +312,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < opt.threads; i++)
 		common_thread_create(&t[i], worker, (void *)(intptr_t)i);
 	common_wait_started(opt.threads);
+	if (seccomp_kill_nr >= 0)
+		install_seccomp();
 	common_run();
 	join_workers(t, opt.threads);
 	common_exit();

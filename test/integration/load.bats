@@ -457,3 +457,28 @@ list_line() {
 	revert handle_request
 	stop_clean
 }
+
+# --- a program with a seccomp filter ----------------------------------------------------------
+
+@test "a seccomp filter that kills on memfd_create or mprotect: refused, exit 3, the program alive and untouched" {
+	local nr
+	for nr in 319 10; do	# memfd_create (the 2nd call), mprotect (the 4th: after two were made)
+		daemon_start patchd --threads 4 --seccomp-kill "$nr"
+		remember handle_request
+		# Found once attached (the filter is read from a stopped thread): the report, then the error.
+		lp -p "$DAEMON_PID" --load "$P/gcc-O2/static_call.o" --func handle_request \
+			--target handle_request_fixed --json
+		expect_rc 3 || return 1
+		json_check "'seccomp filter answers system call $nr with KILL_PROCESS' in d['error']['message']" \
+			"d['transaction']['patches_loaded'] == 0" <<<"$LP_OUT" || return 1
+		untouched || return 1
+		[[ $(ls "/proc/$DAEMON_PID/task" | wc -l) == 5 ]] || fail "a thread is gone: $(ls "/proc/$DAEMON_PID/task")"
+		stop_clean
+	done
+	# The same program without the filter loads it (the filter was the only obstacle).
+	daemon_start patchd --threads 4
+	kind static_call
+	load_obj "$P/gcc-O2/static_call.o"
+	switched calls_new calls_old
+	stop_clean
+}
