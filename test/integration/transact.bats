@@ -381,6 +381,15 @@ mem_u64() {
 	grep -E '^[a-z]+: ' <<<"$output" >&3 || true
 	((status == 0)) || fail "test/stress.sh exited $status"
 }
+
+@test "stress: 10 cycles per daemon that each load a new patch (--load), nothing lost" {
+	run env LP_STRESS_LOAD=1 LP_STRESS_CYCLES=10 LP_BIN="$LP" \
+		LP_STRESS_DAEMONS="counterd sigstormd forkd vfork churnd blockd sigtrapd sigtrap-block sigtrap-ignore sigtrap-queued sigtrap-cd03" \
+		"$ROOT/test/stress.sh"
+	echo "$output"
+	grep -E '^[a-z-]+: ' <<<"$output" >&3 || true
+	((status == 0)) || fail "test/stress.sh (LP_STRESS_LOAD=1) exited $status"
+}
 # exec_at POINT: start execd, a patch slowed by LP_FAULT_SLEEP_MS=300 (a 300 ms pause after
 # each step), SIGUSR2 once livepatch reaches POINT (wait_point: seized, sync0, sync1, sync2):
 # its waiter thread execs /bin/sleep at once. Expect exit 3 naming the exec, and the new

@@ -30,7 +30,8 @@ P_ALL := $(foreach c,$(P_CONFIGS),$(P_KINDS:%=$(P_OUT)/$(c)/%.o)) \
          $(P_REFUSE:%=$(P_OUT)/refuse/%.o) \
          $(P_OUT)/refuse/etdyn.o $(P_OUT)/refuse/etexec.o $(P_OUT)/refuse/arch.o \
          $(P_OUT)/v1/fix.o $(P_OUT)/v2/fix.o \
-         $(P_OUT)/multi/multi_helper.o $(P_OUT)/multi/multi_main.o
+         $(P_OUT)/multi/multi_helper.o $(P_OUT)/multi/multi_main.o \
+         $(P_OUT)/stress/stress.o
 
 .PHONY: patches
 patches: $(P_ALL)
@@ -87,6 +88,11 @@ $(P_OUT)/refuse/arch.o: $(P_DIR)/arch.c $(P_HDR)
 	clang --target=aarch64-linux-gnu -std=gnu11 -O2 -Wall -Wextra -Werror -c -o $@ $<
 
 # The same name, two contents: fix.o v1 and v2 (note_fixed_call(1), (2)).
+# test/stress.sh's LP_STRESS_LOAD=1 patch, for every torture daemon (test/daemons/common.h).
+$(P_OUT)/stress/stress.o: $(P_DIR)/stress.c $(P_DIR)/patches.mk
+	@mkdir -p $(dir $@)
+	gcc -std=gnu11 -g -Wall -Wextra -Werror -O2 -fPIC -c -o $@ $<
+
 $(P_OUT)/v1/fix.o $(P_OUT)/v2/fix.o: $(P_OUT)/v%/fix.o: $(P_DIR)/static_call.c $(P_HDR)
 	@mkdir -p $(dir $@)
 	gcc $(P_CFLAGS) -O2 -DPATCH_VERSION=$* -c -o $@ $<
