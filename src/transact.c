@@ -372,6 +372,8 @@ static int settle(struct tx *tx)
 	return ret;
 }
 
+#define INJECT_TRIES 64
+
 /*
  * A thread of the process's own to run --load's system calls: one stopped or stopped
  * now; in a stopped process, one of its group-stopped threads (@listening: to be put
@@ -379,8 +381,11 @@ static int settle(struct tx *tx)
  */
 static struct lp_thread *injection_thread(struct tx *tx, bool *listening)
 {
-	struct lp_thread *t = stopped_or_stop_one(tx);
+	struct lp_thread *t = NULL;
 
+	/* A signal may stop the thread before the interrupt does: it is passed on, try again. */
+	for (int i = 0; i < INJECT_TRIES && !t && tx_process_alive(tx); i++)
+		t = stopped_or_stop_one(tx);
 	*listening = false;
 	if (!t && (t = sync_stop_listening(tx)))
 		*listening = true;
