@@ -72,6 +72,9 @@ int proc_check_elf_arch(pid_t pid, const unsigned char *id, size_t n, struct lp_
  */
 struct lp_object *proc_add_object(struct lp_proc *p, const char *path);
 
+/* [@lo, @hi): from the lowest start to the highest end of @o's mappings (0, 0: none). */
+void proc_object_extent(const struct lp_object *o, uint64_t *lo, uint64_t *hi);
+
 /* The object and mapping that hold @addr, or NULL. */
 const struct lp_object *proc_object_at(const struct lp_proc *p, uint64_t addr,
 				       const struct lp_mapping **map);

@@ -448,7 +448,7 @@ uint64_t bind_find_gap(int maps_fd, uint64_t lo, uint64_t hi, uint64_t size, uin
 static int place(struct lp_proc *p, const struct lp_object *near, const struct lp_loads *all,
 		 struct lp_load *l, struct lp_diag *d)
 {
-	uint64_t lo = UINT64_MAX, hi = 0, brk = 0, taken[LP_PROC_SPARE_OBJS][2];
+	uint64_t lo, hi, brk = 0, taken[LP_PROC_SPARE_OBJS][2];
 	size_t ntaken = 0;
 	char stat[1024], path[64];
 
@@ -458,12 +458,7 @@ static int place(struct lp_proc *p, const struct lp_object *near, const struct l
 			taken[ntaken++][1] = e->base + e->size + GUARD;
 		}
 
-	for (size_t i = 0; i < near->nmaps; i++) {
-		if (near->maps[i].start < lo)
-			lo = near->maps[i].start;
-		if (near->maps[i].end > hi)
-			hi = near->maps[i].end;
-	}
+	proc_object_extent(near, &lo, &hi);
 	if (proc_stat_read(p->via, 0, stat, sizeof(stat)) > 0 && proc_stat_field(stat, 47))
 		brk = strtoull(proc_stat_field(stat, 47), NULL, 10);	/* start_brk */
 	snprintf(path, sizeof(path), "/proc/%d/maps", p->via);
@@ -528,17 +523,12 @@ static ssize_t loaded_before(const struct lp_proc *p, const struct lp_patchobj *
 
 static int reuse(struct lp_proc *p, struct lp_load *l, size_t obj)
 {
-	const struct lp_object *o = &p->objs[obj];
+	uint64_t end;
 
 	l->reused = true;
 	l->obj = obj;
-	l->base = UINT64_MAX;
-	for (size_t i = 0; i < o->nmaps; i++) {
-		if (o->maps[i].start < l->base)
-			l->base = o->maps[i].start;
-		if (o->maps[i].end - l->base > l->size)
-			l->size = o->maps[i].end - l->base;
-	}
+	proc_object_extent(&p->objs[obj], &l->base, &end);
+	l->size = end - l->base;
 	return 0;
 }
 

@@ -30,14 +30,11 @@ static void name_target(struct lp_proc *p, struct lp_change *c)
 	if (!s.obj->patch || object_patch_note(s.obj, c->patch_sha256, c->patch_name,
 					       sizeof(c->patch_name)))
 		return;
+	uint64_t end;
+
 	c->in_patch = true;
-	c->patch_base = UINT64_MAX;
-	for (size_t i = 0; i < s.obj->nmaps; i++)
-		if (s.obj->maps[i].start < c->patch_base)
-			c->patch_base = s.obj->maps[i].start;
-	for (size_t i = 0; i < s.obj->nmaps; i++)
-		if (s.obj->maps[i].end - c->patch_base > c->patch_size)
-			c->patch_size = s.obj->maps[i].end - c->patch_base;
+	proc_object_extent(s.obj, &c->patch_base, &end);
+	c->patch_size = end - c->patch_base;
 }
 
 /*
@@ -125,15 +122,12 @@ static int compare_mapping(struct lp_proc *p, const struct lp_object *obj,
 static int list_patches(struct lp_proc *p, struct lp_changes *out)
 {
 	for (size_t o = 0; o < p->nobjs; o++) {
-		struct lp_patch_info pi = { .obj = &p->objs[o], .base = UINT64_MAX };
+		struct lp_patch_info pi = { .obj = &p->objs[o] };
+		uint64_t end;
 		if (!p->objs[o].patch || object_patch_note(pi.obj, pi.sha256, pi.name, sizeof(pi.name)))
 			continue;
-		for (size_t i = 0; i < pi.obj->nmaps; i++)
-			if (pi.obj->maps[i].start < pi.base)
-				pi.base = pi.obj->maps[i].start;
-		for (size_t i = 0; i < pi.obj->nmaps; i++)
-			if (pi.obj->maps[i].end - pi.base > pi.size)
-				pi.size = pi.obj->maps[i].end - pi.base;
+		proc_object_extent(pi.obj, &pi.base, &end);
+		pi.size = end - pi.base;
 		for (size_t i = 0; i < out->n; i++)
 			pi.users += (out->v[i].ours || out->v[i].call) && out->v[i].target >= pi.base &&
 				    out->v[i].target < pi.base + pi.size;

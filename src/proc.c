@@ -517,6 +517,18 @@ int proc_open(struct lp_proc *p, pid_t pid, struct lp_diag *d)
 	return 0;
 }
 
+void proc_object_extent(const struct lp_object *o, uint64_t *lo, uint64_t *hi)
+{
+	*lo = o->nmaps ? UINT64_MAX : 0;
+	*hi = 0;
+	for (size_t i = 0; i < o->nmaps; i++) {
+		if (o->maps[i].start < *lo)
+			*lo = o->maps[i].start;
+		if (o->maps[i].end > *hi)
+			*hi = o->maps[i].end;
+	}
+}
+
 const struct lp_object *proc_object_at(const struct lp_proc *p, uint64_t addr,
 				       const struct lp_mapping **map)
 {
