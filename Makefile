@@ -48,7 +48,7 @@ deps-check:
 ifeq ($(PIE),1)
 LP_LDLIBS = $(PKG_LIBS)
 else
-LP_LDLIBS = -static -no-pie $(shell pkg-config --static --libs libelf capstone libbpf 2>/dev/null)
+LP_LDLIBS = -static -no-pie $(shell pkg-config --static --libs libdw libelf capstone libbpf 2>/dev/null)
 endif
 
 livepatch: $(LIB_OBJ) $(B)/cmd/livepatch.o

@@ -12,6 +12,9 @@
  * sits where the kernel puts one (on the sigaltstack its uc_stack names, or at most
  * LP_FRAME_SPAN below the stack pointer it saved), and the saved PC at its fixed
  * offset is inside a displaced range.
+ *
+ * frames_scan() walks the same stacks for `--where` and `--safe` (issue 17): besides the
+ * signal frames, every word that is a return address into the code asked about.
  */
 #ifndef LP_FRAMES_H
 #define LP_FRAMES_H
@@ -47,6 +50,10 @@ struct lp_stacks {
 	size_t ntramp;
 	uint64_t not_tramp[64];
 	size_t nnot;
+	uint64_t call[16];	/* return addresses after a call, and values known not to be */
+	size_t ncall;
+	uint64_t not_call[64];
+	size_t nnot_call;
 	uint8_t *buf;		/* LP_FRAME_SCAN_MAX */
 };
 
@@ -56,6 +63,34 @@ struct lp_stacks {
  */
 int frames_find(struct lp_stacks *st, uint64_t sp, bool (*inside)(void *arg, uint64_t pc),
 		void *arg, struct lp_frame *out, size_t max);
+/* Code a conservative scan looks for: [lo, hi). */
+struct lp_code_range {
+	uint64_t lo, hi;
+};
+
+enum lp_hit_kind { LP_HIT_PC, LP_HIT_RETURN, LP_HIT_SIGNAL };
+
+struct lp_hit {
+	enum lp_hit_kind kind;
+	uint64_t at;		/* stack address of the word (0 for LP_HIT_PC) */
+	uint64_t value;		/* the PC, the return address, or the sigframe's saved PC */
+	int range;		/* index into the ranges */
+};
+
+/*
+ * The conservative return-address scan: from @sp to the end of its mapping
+ * (LP_FRAME_STACK_MAX at most), following each rt_sigframe's saved SP onto another
+ * stack as frames_find() does. Hits, in stack order: @pc itself when inside a range
+ * (LP_HIT_PC); every word whose value - 1 is inside a range and whose value follows the
+ * bytes of a call (e8 rel32, or ff /2 in its register, memory, SIB, disp8, disp32 and
+ * RIP-relative forms) (LP_HIT_RETURN); each rt_sigframe whose saved PC is inside a
+ * range, whatever precedes it (LP_HIT_SIGNAL, @at = where the saved PC is stored). A
+ * word is decoded only when it points into a range, and the answer is cached per value.
+ * Returns the number of hits (at most @max: the scan stops when @out is full), or
+ * -errno. Reads through @st->mem_fd only: the thread may run.
+ */
+int frames_scan(struct lp_stacks *st, uint64_t pc, uint64_t sp, const struct lp_code_range *r,
+		size_t nr, struct lp_hit *out, size_t max) LP_MUST_CHECK;
 /* Read the process's mappings now, outside any thread's pause. */
 int frames_prepare(struct lp_stacks *st);
 void frames_free(struct lp_stacks *st);
