@@ -37,6 +37,10 @@ struct lp_thread {
 	struct timespec paused_at;
 	bool forkless;		/* no fork, clone or exec of its own is under way untraced */
 	int syscall_fd;		/* its /proc syscall file, kept open (thread_file); -1 if not */
+	bool checked;		/* looked at by this sync's check of who is inside (§9) */
+	bool inside;		/* and found inside: a trap of ours parks it */
+	long sys_nr;		/* blocked: its call, user SP and PC, as observed */
+	uint64_t sys_sp, sys_pc;
 };
 
 struct lp_threads {

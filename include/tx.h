@@ -20,6 +20,7 @@
 #include "plan.h"
 #include "seize.h"
 #include "sigstate.h"
+#include "unwind.h"
 #include "x86.h"
 #include "xol.h"
 
@@ -49,7 +50,56 @@ struct lp_tx_stats {
 	unsigned int loaded;		/* patches mapped (lp_tx_opts.loads) */
 	double load_ms;			/* mapping and filling them, in the process */
 	bool load_kept;			/* rolled back, but a thread may have run a patch: left mapped */
+	unsigned int unmapped;		/* lp_tx_opts.unmaps unmapped */
 };
+
+/*
+ * Who is inside (docs/design.md §9): threads with a frame in the code a transaction
+ * replaces, found by --safe, --where and --unload. Filled by the transaction, owned
+ * and freed by the caller (inside_free).
+ */
+#define LP_INSIDE_FRAMES 64	/* frames kept per thread */
+
+enum lp_inside_state { LP_INSIDE_STOPPED, LP_INSIDE_BLOCKED, LP_INSIDE_GROUP_STOPPED };
+
+struct lp_inside_frame {
+	uint64_t pc;		/* a return address, the PC, or a signal frame's saved PC */
+	uint64_t at;		/* where on the stack it was found (0: the registers) */
+	enum lp_hit_kind kind;	/* frames.h */
+	int range;		/* the range it is inside, or -1 */
+};
+
+struct lp_inside_thread {
+	pid_t tid;
+	char comm[16];
+	enum lp_inside_state state;
+	bool unwound;		/* frames from the precise unwind; else the scan's hits */
+	long syscall;		/* the call it is blocked in, or -1 */
+	struct lp_inside_frame frames[LP_INSIDE_FRAMES];
+	size_t nframes;
+	char why[96];		/* why an unwind stopped early ("" when it reached the end) */
+};
+
+/* A word the scan took for a return address that the precise unwind does not have. */
+struct lp_inside_stale {
+	pid_t tid;
+	char comm[16];
+	uint64_t at, value;
+	int range;
+};
+
+struct lp_inside {
+	struct lp_inside_thread *v;	/* inside at the last check */
+	size_t n, cap;
+	struct lp_inside_stale *stale;
+	size_t nstale, cap_stale;
+	unsigned int checks;		/* checks made (one per attempt) */
+	unsigned int threads;		/* threads looked at in the last check */
+	double waited_ms;		/* from the first check to the last */
+	bool ok;			/* the last check found nobody inside */
+};
+
+void inside_free(struct lp_inside *in);
 
 /* LP_TICK_US: the tracer's waitpid must be woken this often to check deadline and cancel. */
 #define LP_TICK_US 5000
@@ -97,6 +147,23 @@ struct lp_tx_opts {
 	size_t nloads;
 	int (*loaded)(void *arg, uint64_t *mid_lo, uint64_t *mid_hi, struct lp_diag *d);
 	void *loaded_arg;
+	/*
+	 * Who is inside (docs/design.md §9). With @ranges: --safe checks them in sync 1 and
+	 * retries until timeout_ms; @where_only makes no walk, only the check. @names
+	 * label the ranges in messages. @modules let the check unwind (unwind.h).
+	 */
+	const struct lp_code_range *ranges;
+	const uint64_t *entries;	/* per range: PC up to here has not begun it (0: none) */
+	const char *const *names;
+	size_t nranges;
+	bool safe, where_only;
+	unsigned int wait_ms;		/* how long threads may stay inside, from the first check */
+	const struct lp_unwind_module *modules;
+	size_t nmodules;
+	struct lp_inside *inside;	/* filled: who was inside */
+	/* --unload: regions unmapped once the walk is through and nobody is inside. */
+	const struct lp_code_range *unmaps;
+	size_t nunmaps;
 };
 
 /* The state of one transaction, private to its files. */
@@ -142,6 +209,10 @@ struct tx {
 	struct lp_sigstate sigs;		/* SIGTRAP's disposition, kept (sigstate.h) */
 	bool trap_sensitive;			/* SIGTRAP ignored or caught: a trap can change it */
 	unsigned int awaiting;			/* threads holding a SIGTRAP until it is repaired */
+	bool checking;				/* this sync checks who is inside (§9) */
+	bool inside_failed;			/* the check found someone: roll back, retry */
+	struct lp_unwinder *unwinder;		/* opened on first need */
+	bool unwinder_failed;
 };
 
 #define LOG(tx, ...) do { if ((tx)->log) (tx)->log(__VA_ARGS__); } while (0)

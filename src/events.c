@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include "events.h"
+#include "inside.h"
 #include "moveout.h"
 #include "ptrace_ops.h"
 #include "proc.h"
@@ -166,8 +167,16 @@ static int on_signal(struct tx *tx, struct lp_thread *t, int sig)
 		if (s && s->addr == r.rip - 1) {
 			t->interrupted = false;
 			t->synced = true;
-			/* Its first stop of sync 1 may be this trap: its frames are looked at too. */
-			int ret = moveout_frames_once(tx, t, r.rsp, 0, false);
+			/*
+			 * Its first stop of sync 1 may be this trap: its frames are looked at
+			 * too, and whether it is inside (then it is parked, not sent to the
+			 * new code: docs/design.md §9).
+			 */
+			struct user_regs_struct at = r;
+			at.rip = s->addr;	/* at the entry, not in the body: it has not begun F */
+			int ret = tx->checking ? inside_check_stopped(tx, t, &at) : 0;
+			if (ret >= 0)
+				ret = moveout_frames_once(tx, t, r.rsp, 0, false);
 			if (ret || t->state == TH_GONE)
 				return ret;
 			return trap_handle(tx, t, &r, s);	/* ours: never delivered */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "inside.h"
 #include "moveout.h"
 #include "proc.h"
 #include "ptrace_ops.h"
@@ -317,6 +318,9 @@ int moveout_examine(struct tx *tx, struct lp_thread *t, int *sig, bool in_event)
 			return 1;
 		}
 	}
+	/* Before any move: a thread in displaced bytes is inside, wherever it continues. */
+	if (tx->checking && !t->checked && (ret = inside_check_stopped(tx, t, &r)) < 0)
+		return ret;
 	if (tx->stepout && (ret = move_out(tx, t, &r, sig, in_event)))
 		return ret;
 	if (t->state != TH_GONE && (ret = moveout_frames_once(tx, t, r.rsp, *sig, in_event)))

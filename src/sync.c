@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "events.h"
+#include "inside.h"
 #include "moveout.h"
 #include "ptrace_ops.h"
 #include "proc.h"
@@ -66,6 +67,14 @@ static enum seen observe(struct tx *tx, struct lp_thread *t)
 		return SEEN_RUNNING;
 	char *last = strrchr(buf, ' ');
 	uint64_t pc = last ? strtoull(last + 1, NULL, 16) : 0;
+	if (tx->checking && last) {	/* "... SP PC": the SP for the check of who is inside */
+		char *p = last;
+		while (p > buf && p[-1] != ' ')
+			p--;
+		t->sys_nr = nr;
+		t->sys_sp = strtoull(p, NULL, 16);
+		t->sys_pc = pc;
+	}
 	/* No user PC and no call: past do_exit, its stack released. Its exit report is awaited. */
 	if (nr == -1 && !pc)
 		return SEEN_GONE;
@@ -276,12 +285,16 @@ static int sweep_threads(struct tx *tx, bool interrupt_running)
 			if (seen == SEEN_BLOCKED) {
 				t->synced = true;
 				tx->st->blocked_left_alone++;
+				if (tx->checking)
+					(void)inside_check_blocked(tx, t);
 			}
 			continue;
 		}
 		if (seen == SEEN_BLOCKED && !tx->fault.stop_blocked) {
 			t->synced = true;
 			tx->st->blocked_left_alone++;
+			if (tx->checking)
+				(void)inside_check_blocked(tx, t);
 			continue;
 		}
 		switch (seen) {

@@ -7,11 +7,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "events.h"
+#include "inside.h"
 #include "ptrace_ops.h"
 #include "sync.h"
 #include "transact.h"
@@ -164,8 +167,15 @@ static int run_phase(struct tx *tx, const struct phase *ph, bool first)
 	if ((ret = tx_fault_point(tx, ph->write_step)))
 		return ret;
 	tx->stepout = ph->moves_threads;
+	bool check = ph == &INT3_PHASE && tx->forward && tx->opts->nranges;
+	if (check)
+		inside_begin(tx);
 	ret = sync_threads(tx, ph->holds_after);
 	tx->stepout = false;
+	if (check && inside_finish(tx) && !ret) {
+		tx->inside_failed = true;
+		ret = LP_ERR(LP_EXIT_ABORTED);
+	}
 	if (!tx_process_alive(tx))
 		ret = tx_died(tx);
 	if (!ret)
@@ -336,7 +346,7 @@ static int settle(struct tx *tx)
 	int ret = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (tx->handlers)	/* the maps, read while no thread is held for it */
+	if (tx->handlers || tx->opts->nranges)	/* the maps, read while no thread is held for it */
 		(void)frames_prepare(&tx->stacks);
 	for (int round = 1; !ret; round++) {
 		tx->sync0 = true;
@@ -459,6 +469,163 @@ static int map_loads(struct tx *tx)
 	return ret;
 }
 
+/*
+ * Between two checks of who is inside (docs/design.md §9), nothing of ours is in the
+ * text: the threads run for @ms while their stops are handled as they come (signals
+ * passed on, group stops kept), and fork children, which hold the old bytes, go.
+ */
+static int idle(struct tx *tx, long ms)
+{
+	struct timespec until = lp_time_after(CLOCK_MONOTONIC, (unsigned int)ms);
+
+	release_children(tx);
+	while (lp_ms_since(&until) < 0) {
+		int status;
+		long left_us = (long)(-lp_ms_since(&until) * 1000) + 1;
+		tx->env.tick_in(left_us < LP_TICK_US ? left_us : LP_TICK_US);
+		pid_t w = waitpid(-1, &status, __WALL);
+		if (w < 0 && errno == ECHILD)
+			return tx_died(tx);
+		if (w < 0 && *tx->env.cancel)
+			return tx_fault_point(tx, "signal");
+		if (w < 0)
+			continue;
+		int ret = events_on_status(tx, w, status, false);
+		if (ret)
+			return ret;
+		if (tx->exec_seen || !tx_process_alive(tx))
+			return tx_died(tx);
+		release_children(tx);
+	}
+	return 0;
+}
+
+/* The check of who is inside without a walk: --where, or an --unload of an unused patch. */
+static int check_only(struct tx *tx)
+{
+	tx->stepout = true;	/* group-stopped threads are looked at too */
+	inside_begin(tx);
+	int ret = sync_threads(tx, false);
+	tx->stepout = false;
+	if (inside_finish(tx) && !ret) {
+		tx->inside_failed = true;
+		ret = LP_ERR(LP_EXIT_ABORTED);
+	}
+	return ret;
+}
+
+/*
+ * Someone stayed inside until the deadline: the failure names them, with what the
+ * last check saw (lp_tx_opts.inside holds their backtraces).
+ */
+static int inside_failure(struct tx *tx, unsigned int checks, double waited_ms)
+{
+	const struct lp_inside *in = tx->opts->inside;
+	char who[1024];
+	size_t n = in ? in->n : 0;
+
+	inside_names(tx, who, sizeof(who));
+	return lp_fail(tx->d, LP_EXIT_ABORTED, "%zu thread%s stayed inside %s for %.0f ms (%u "
+		       "check%s): %s; %s (retry when %s left, raise --timeout%s)", n,
+		       n == 1 ? "" : "s", tx->opts->nunmaps ? "the code to unload" :
+		       "a function being replaced", waited_ms, checks, checks == 1 ? "" : "s", who,
+		       tx->written ? "the patch was rolled back" : "nothing was changed",
+		       n == 1 ? "it has" : "they have", tx->opts->nunmaps ? "" : ", or drop --safe");
+}
+
+#define BACKOFF_FIRST_MS 1
+#define BACKOFF_MAX_MS 100
+
+/*
+ * The walk, again and again while a check finds a thread inside (docs/design.md §9):
+ * each failed check rolls back, lets the threads run a while (1, 2, 4 .. 100 ms), and
+ * starts over, until timeout_ms from the first check.
+ */
+static int walk_checked(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
+			const uint8_t (*to_old)[LP_SITE_MAX], int *back)
+{
+	struct lp_inside *in = tx->opts->inside;
+	struct timespec t0;
+	long backoff = BACKOFF_FIRST_MS;
+	unsigned int checks = 0;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		tx->inside_failed = false;
+		if (in)	/* from the first attempt to the start of the last */
+			in->waited_ms = checks ? lp_ms_since(&t0) : 0;
+		ret = tx->plan->nsites ? transition(tx) : check_only(tx);
+		checks += tx->opts->nranges != 0;
+		if (in) {
+			in->checks = checks;
+			in->ok = !tx->inside_failed && !ret;
+		}
+		if (!tx->inside_failed || tx->exec_seen || !tx_process_alive(tx))
+			return ret;
+		unsigned int wait = tx->opts->wait_ms ? tx->opts->wait_ms : tx->timeout_ms;
+		if (lp_ms_since(&t0) + (double)backoff >= wait)
+			return inside_failure(tx, checks, lp_ms_since(&t0));
+		LOG(tx, "check %u: %zu thread%s inside; %s, again in %ld ms", checks,
+		    in ? in->n : 0, in && in->n == 1 ? "" : "s",
+		    tx->written ? "rolling back" : "nothing written", backoff);
+		if (tx->written) {
+			tx->to = to_old;
+			tx->forward = false;
+			*back = transition(tx);
+			if (*back)
+				return inside_failure(tx, checks, lp_ms_since(&t0));
+			tx->to = to_new;
+			tx->forward = true;
+		}
+		if ((ret = idle(tx, backoff)))
+			return ret;
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+	}
+}
+
+/* --unload: the regions out, through one stopped thread, once nobody is inside them. */
+static int unmap_regions(struct tx *tx)
+{
+	const struct lp_tx_opts *o = tx->opts;
+
+	if (!o->nunmaps)
+		return 0;
+	bool listening = false;
+	struct lp_thread *t = injection_thread(tx, &listening);
+	if (!t)
+		return lp_fail(tx->d, LP_EXIT_ABORTED, "no thread of process %d could be stopped to "
+			       "unmap the patch; %s (retry)", tx->pid,
+			       tx->written ? "its functions were reverted, the patch stays mapped" :
+			       "nothing was changed");
+	struct lp_inject in;
+	struct lp_injector inj = tx_injector(tx, t, &in);
+	int ret = 0;
+	for (size_t i = 0; !ret && i < o->nunmaps; i++) {
+		ret = load_unmap(&inj, o->unmaps[i].lo, o->unmaps[i].hi - o->unmaps[i].lo);
+		if (!ret)
+			tx->st->unmapped++;
+	}
+	char why[sizeof(in.why)];
+	snprintf(why, sizeof(why), "%s", inj.why ? inj.why : "");
+	tx_injected(tx, t, &in);
+	if (listening)
+		sync_listen_again(tx, threads_find(&tx->ts, in.tid));
+	if (!ret)
+		return 0;
+	/* The caller rolls the reverts back: the patch stays mapped and in use, as before. */
+	uint64_t at = o->unmaps[tx->st->unmapped].lo;
+	if (why[0])
+		return lp_fail(tx->d, LP_EXIT_PROCESS, "process %d may not munmap the patch at 0x%"
+			       PRIx64 ": %s; %s (allow munmap in the filter, or keep the patch)",
+			       tx->pid, at, why, tx->written ? "the patch was rolled back" :
+			       "nothing was changed");
+	return lp_fail(tx->d, LP_EXIT_ABORTED, "munmap of the patch at 0x%" PRIx64 " failed in "
+		       "process %d: %s; %s (retry)", at, tx->pid,
+		       strerror(ret < 0 && ret > -LP_ERR_BASE ? -ret : EIO),
+		       tx->written ? "the patch was rolled back" : "nothing was changed");
+}
+
 static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
 		     const uint8_t (*to_old)[LP_SITE_MAX])
 {
@@ -472,9 +639,26 @@ static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
 		tx->st->rolled_back = true;
 	if (ret)
 		return ret;
-	ret = transition(tx);
+	if (tx->opts->where_only) {
+		ret = check_only(tx);
+		return ret == LP_ERR(LP_EXIT_ABORTED) && tx->inside_failed ? 0 : ret;
+	}
+	int back_failed = 0;
+	ret = tx->opts->nranges ? walk_checked(tx, to_new, to_old, &back_failed) : transition(tx);
+	if (!ret)
+		ret = unmap_regions(tx);
+	if (back_failed) {
+		if (sync_process_ending(tx))
+			return tx_died(tx);
+		return lp_fail(tx->d, LP_EXIT_INTERNAL, "roll-back failed after: %s", tx->d->msg);
+	}
 	if (!ret || tx->exec_seen)
 		return ret;
+	if (!tx->written) {	/* a check failed with nothing of ours in the text */
+		tx->st->rolled_back = true;
+		unmap_loads(tx);
+		return ret;
+	}
 	if (!tx_process_alive(tx))
 		return tx_died(tx);
 	/* Roll back with the same protocol; the first failure stays the reported one. */
@@ -543,6 +727,7 @@ static int tx_open(struct tx *tx, const struct lp_tx_opts *o)
 
 static void tx_close(struct tx *tx)
 {
+	unwind_close(tx->unwinder);
 	if (tx->mem_fd >= 0)
 		close(tx->mem_fd);
 	threads_free(&tx->ts);

@@ -114,7 +114,11 @@ static int emulate(struct tx *tx, struct lp_thread *t, struct user_regs_struct *
 	const struct lp_emulation *e = tx->forward ? &s->emul_new : &s->emul_old;
 	struct x86_push push;
 
-	switch (e->kind) {
+	/*
+	 * Checked walks (docs/design.md §9): no new code runs before the check has passed,
+	 * so a trap waits for the head write (unpark), or for the roll-back's.
+	 */
+	switch (tx->forward && tx->opts->nranges ? LP_EMUL_PARK : e->kind) {
 	case LP_EMUL_CALL:
 		push = x86_emulate_call(r, s->addr + e->len, e->target);
 		return pt_write(t->tid, push.addr, &push.value, sizeof(push.value));
