@@ -13,11 +13,13 @@
 
 static const char usage[] =
 	"Usage: livepatch --pid PID --func F --target G [--func F2 --target G2 ...] [--dry-run]\n"
-	"                 [--verify[=SECONDS]] [--json]\n"
+	"                 [--verify[=SECONDS]] [--safe] [--json]\n"
 	"       livepatch --pid PID --load PATCH.o [--load P2.o ...] --func F --target G [...]\n"
 	"       livepatch --pid PID --plan FILE|- [--dry-run] [--json]\n"
 	"       livepatch --pid PID --revert F [--revert F2 ...] [--dry-run] [--verify[=SECONDS]] [--json]\n"
-	"       livepatch --pid PID --revert-all [--dry-run] [--json]\n"
+	"       livepatch --pid PID --revert-all [--unload] [--dry-run] [--json]\n"
+	"       livepatch --pid PID --unload PATCH [--unload P2 ...] [--json]\n"
+	"       livepatch --pid PID --where F [F2 ...] [--json]\n"
 	"       livepatch --pid PID --list [--json]\n"
 	"       livepatch --pid PID --symbols [PREFIX] [--json]\n"
 	"\n"
@@ -33,6 +35,10 @@ static const char usage[] =
 	"      --load PATCH.o    link the relocatable object PATCH.o (cc -c) into the process\n"
 	"                        first; G may name its functions (NAME or PATCH.o:NAME); repeats\n"
 	"      --revert-all      restore every function that holds a jump livepatch wrote\n"
+	"                        (with --unload: and unmap every loaded patch)\n"
+	"      --unload PATCH    revert every jump into the loaded patch PATCH (its name as\n"
+	"                        --list shows it, or 0xBASE), then unmap it, once no thread\n"
+	"                        runs in it or will return into it; repeats\n"
 	"      --callsites       rewrite every direct 'call F' into 'call G' instead of F's entry\n"
 	"                        (with --revert F: back to 'call F'); others are listed, left alone\n"
 	"      --in OBJECT       with --callsites: only the calls inside OBJECT\n"
@@ -42,10 +48,18 @@ static const char usage[] =
 	"  -l, --list            list every function whose code differs from its file, and\n"
 	"                        where it jumps now\n"
 	"      --symbols [PREFIX]  list the function symbols, as OBJECT:SYMBOL\n"
+	"      --where F [F2 ...]  which threads are inside F now (its PC, a return address or\n"
+	"                        a signal frame), each with its backtrace; blocked threads are\n"
+	"                        not woken (attaches for a moment, writes nothing)\n"
 	"\n"
 	"How:\n"
 	"  -n, --dry-run         print the plan only; the process is not touched, not even attached\n"
-	"      --timeout MS      give up and roll back when a sync takes longer (default 3000)\n"
+	"      --timeout MS      give up and roll back when a sync takes longer (default 3000);\n"
+	"                        with --safe or --unload, also how long threads may stay\n"
+	"                        inside, from the first check (default 5000)\n"
+	"      --safe            write the last byte only when no thread is inside a function\n"
+	"                        being replaced (PC, return address, signal frame); retried\n"
+	"                        until --timeout, then rolled back naming the threads (exit 6)\n"
 	"      --verify[=SECONDS]  prove it with BPF: no breakpoint trap reached the program,\n"
 	"                        the new code runs and the old does not (window default 1 s)\n"
 	"      --verify-min-calls N  calls the window must see, else inconclusive (default 1)\n"
@@ -60,7 +74,8 @@ static const char usage[] =
 	"OBJECT is a mapped file's base name (counterd, libc.so.6) or its path.\n"
 	"Exit codes: 0 done (or nothing to do), 1 internal error, 2 usage (a patch file unsafe\n"
 	"to load), 3 process unusable, 4 symbol problem (a patch's name unresolved), 5 site or\n"
-	"patch refused, 6 aborted and rolled back, 7 verification failed.\n"
+	"patch refused, 6 aborted and rolled back (also: --safe or --unload found a thread\n"
+	"inside), 7 verification failed.\n"
 	"See livepatch(8).\n";
 
 static const struct option long_opts[] = {
@@ -74,6 +89,9 @@ static const struct option long_opts[] = {
 	{ "plan", required_argument, NULL, 'P' },
 	{ "load", required_argument, NULL, 'L' },
 	{ "list", no_argument, NULL, 'l' },
+	{ "where", required_argument, NULL, 'W' },
+	{ "safe", no_argument, NULL, 'F' },
+	{ "unload", optional_argument, NULL, 'U' },
 	{ "symbols", no_argument, NULL, 'S' },
 	{ "dry-run", no_argument, NULL, 'n' },
 	{ "timeout", required_argument, NULL, 'T' },
@@ -126,10 +144,28 @@ static int check_combination(const struct lp_options *o)
 	if (!o->pid)
 		return usage_error(o, "--pid is required (e.g. livepatch --pid 4242 --func F --target G)");
 	bool patch = o->nfuncs || o->ntargets || o->plan_file || o->nloads;
-	if (o->list + o->symbols + patch + !!o->nreverts + o->revert_all > 1)
+	bool unload = o->nunloads && !o->revert_all;
+	if (o->list + o->symbols + patch + !!o->nreverts + o->revert_all + !!o->nwheres + unload > 1)
 		return usage_error(o, "give one of --func/--target (or --plan), --revert, --revert-all, "
-				   "--list or --symbols (run them separately)");
-	if (o->list || o->symbols)
+				   "--unload, --where, --list or --symbols (run them separately)");
+	if (o->unload_all && !o->revert_all)
+		return usage_error(o, "--unload takes a patch's name (as --list shows it): --unload "
+				   "PATCH, or --revert-all --unload for every one");
+	if (o->revert_all && o->nunloads)
+		return usage_error(o, "--revert-all --unload unloads every patch: give no PATCH "
+				   "(or use --unload PATCH alone)");
+	if (o->safe && (o->list || o->symbols || o->nwheres))
+		return usage_error(o, "--safe guards a patch, a revert or an unload; --list, "
+				   "--symbols and --where write nothing (drop --safe)");
+	if (o->safe && o->callsites)
+		return usage_error(o, "--safe does not go with --callsites yet (patch F's entry, or "
+				   "drop --safe)");
+	if (o->nwheres && (o->dry_run || o->verify_s > 0 || o->callsites || o->in))
+		return usage_error(o, "--where only reads: it takes no --dry-run, --verify, "
+				   "--callsites or --in (drop them)");
+	if (o->nunloads && !o->revert_all && (o->callsites || o->verify_s > 0))
+		return usage_error(o, "--unload does not go with --callsites or --verify (drop them)");
+	if (o->list || o->symbols || o->nwheres || unload)
 		return -1;
 	if (o->verify_s > 0 && o->dry_run)
 		return usage_error(o, "--verify checks a patch that runs; it cannot go with --dry-run "
@@ -184,6 +220,14 @@ static int parse(int argc, char **argv, struct lp_options *o)
 		case 'C': o->callsites = true; break;
 		case 'I': o->in = optarg; break;
 		case 'l': o->list = true; break;
+		case 'W': o->wheres[o->nwheres++] = optarg; break;
+		case 'F': o->safe = true; break;
+		case 'U':
+			if (optarg)
+				o->unloads[o->nunloads++] = optarg;
+			else
+				o->unload_all = true;	/* the names follow, or --revert-all */
+			break;
 		case 'S': o->symbols = true; break;
 		case 'n': o->dry_run = true; break;
 		case 'j': o->json = true; break;
@@ -193,6 +237,7 @@ static int parse(int argc, char **argv, struct lp_options *o)
 			if (parse_number(optarg, 1, 600000, &v))
 				return usage_error(o, "--timeout takes milliseconds, 1 to 600000 (e.g. --timeout 3000)");
 			o->timeout_ms = (unsigned int)v;
+			o->timeout_given = true;
 			break;
 		case 'Y':
 			o->verify_s = 1.0;
@@ -220,6 +265,12 @@ static int parse(int argc, char **argv, struct lp_options *o)
 	}
 	if (o->symbols && optind < argc)
 		o->prefix = argv[optind++];	/* --symbols [PREFIX] */
+	while (o->nwheres && optind < argc)	/* --where F F2 ... */
+		o->wheres[o->nwheres++] = argv[optind++];
+	while (o->unload_all && !o->revert_all && optind < argc)	/* --unload PATCH */
+		o->unloads[o->nunloads++] = argv[optind++];
+	if (o->nunloads && o->unload_all && !o->revert_all)
+		o->unload_all = false;
 	if (optind < argc)
 		return usage_error(o, "unexpected argument (options only; see livepatch --help)");
 	return check_combination(o);
@@ -229,13 +280,15 @@ int main(int argc, char **argv)
 {
 	struct lp_options o = { .timeout_ms = DEFAULT_TIMEOUT_MS, .verify_min_calls = 1 };
 	/* Every --func, --target and --revert is one argument at least: argc bounds each list. */
-	const char **lists = calloc(3 * (size_t)argc + LP_MAX_LOADS, sizeof(*lists));
+	const char **lists = calloc(5 * (size_t)argc + LP_MAX_LOADS, sizeof(*lists));
 	if (!lists)
 		return LP_EXIT_INTERNAL;
 	o.funcs = lists;
 	o.targets = lists + argc;
 	o.reverts = lists + 2 * argc;
-	o.loads = lists + 3 * argc;
+	o.wheres = lists + 3 * argc;
+	o.unloads = lists + 4 * argc;
+	o.loads = lists + 5 * argc;
 	int ret = parse(argc, argv, &o);
 
 	if (ret < 0)

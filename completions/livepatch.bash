@@ -3,8 +3,9 @@
 # Works without the bash-completion package. The option lists must match
 # long_opts in cmd/livepatch.c (test/integration/cli.bats checks it).
 
-_livepatch_long_opts='--pid --func --target --revert --revert-all --plan --load --callsites --in
-	--list --symbols --dry-run --timeout --verify --verify-min-calls --json --quiet --verbose --help --version'
+_livepatch_long_opts='--pid --func --target --revert --revert-all --plan --load --unload --callsites --in
+	--list --symbols --where --dry-run --timeout --safe --verify --verify-min-calls --json --quiet --verbose
+	--help --version'
 _livepatch_short_opts='-p -f -t -r -l -n -j -q -v -h -V'
 
 # Set _livepatch_pid to the pid given by -p/--pid among the arguments (the
@@ -22,6 +23,28 @@ _livepatch_pid_of()
 		*) continue ;;
 		esac
 		[[ $w =~ ^[0-9]+$ ]] && _livepatch_pid=$w
+	done
+}
+
+# Add to COMPREPLY the OBJECT:SYMBOL names that start with $cur, from --symbols of the
+# process given by --pid among ${words[@]:0:cword} (variables of _livepatch).
+_livepatch_functions()
+{
+	local lp pid s
+	local -a syms
+	_livepatch_pid_of "${words[@]:0:cword}"
+	pid=$_livepatch_pid
+	[[ -n $pid ]] || return 0
+	lp=${words[0]}
+	[[ $lp == */* && -x $lp ]] || lp=livepatch
+	# --symbols may not exist in this livepatch: then offer nothing, quietly.
+	mapfile -t syms < <(if command -v timeout >/dev/null; then
+		timeout 5 "$lp" --pid "$pid" --symbols "$cur"
+	else
+		"$lp" --pid "$pid" --symbols "$cur"
+	fi 2>/dev/null </dev/null)
+	for s in "${syms[@]}"; do
+		[[ -n $s && $s != *[[:space:]]* && $s == "$cur"* ]] && COMPREPLY+=("$s")
 	done
 }
 
@@ -65,24 +88,27 @@ _livepatch()
 			[[ $s == "$cur"* ]] && COMPREPLY+=("$s")
 		done
 		;;
-	--func | -f | --target | -t | --revert | -r)
+	--func | -f | --target | -t | --revert | -r | --where)
+		_livepatch_functions
+		;;
+	--timeout | --verify-min-calls)
+		;;	# a number: nothing to offer
+	--unload)	# the names of the patches loaded in the process of --pid, from --list
 		_livepatch_pid_of "${words[@]:0:cword}"
 		pid=$_livepatch_pid
 		[[ -n $pid ]] || return 0
 		lp=${words[0]}
 		[[ $lp == */* && -x $lp ]] || lp=livepatch
-		# --symbols may not exist in this livepatch: then offer nothing, quietly.
+		# "patch     fix.o: sha256 ...": one line per loaded patch.
 		mapfile -t syms < <(if command -v timeout >/dev/null; then
-			timeout 5 "$lp" --pid "$pid" --symbols "$cur"
+			timeout 5 "$lp" --pid "$pid" --list
 		else
-			"$lp" --pid "$pid" --symbols "$cur"
-		fi 2>/dev/null </dev/null)
+			"$lp" --pid "$pid" --list
+		fi 2>/dev/null </dev/null | sed -n 's/^patch  *\([^ :][^ ]*\): .*/\1/p')
 		for s in "${syms[@]}"; do
-			[[ -n $s && $s != *[[:space:]]* && $s == "$cur"* ]] && COMPREPLY+=("$s")
+			[[ $s == "$cur"* ]] && COMPREPLY+=("$s")
 		done
 		;;
-	--timeout | --verify-min-calls)
-		;;	# a number: nothing to offer
 	--plan)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		;;
@@ -97,8 +123,13 @@ _livepatch()
 				cut -d: -f1 | sort -u | grep -F -- "$cur")
 		;;
 	*)
-		[[ -z $cur || $cur == -* ]] &&
+		if [[ -z $cur || $cur == -* ]]; then
 			mapfile -t COMPREPLY < <(compgen -W "$_livepatch_short_opts $_livepatch_long_opts" -- "$cur")
+		else	# the names after --where F are more functions
+			for s in "${words[@]:1:cword-1}"; do
+				[[ $s == --where || $s == --where=* ]] && { _livepatch_functions; break; }
+			done
+		fi
 		;;
 	esac
 

@@ -16,12 +16,14 @@ struct lp_tx_stats;
 struct lp_verify;
 struct lp_changes;
 struct lp_loads;
+struct lp_where;
 
 enum lp_report_kind {
 	LP_REPORT_ERROR,	/* a failure before there is anything else to show */
 	LP_REPORT_PATCH,	/* a patch or a revert: planned, done, nothing to do, rolled back */
 	LP_REPORT_CHANGES,	/* --list */
 	LP_REPORT_SYMBOLS,	/* --symbols */
+	LP_REPORT_WHERE,	/* --where */
 };
 
 enum lp_report_format {
@@ -50,6 +52,9 @@ struct lp_report {
 	const struct lp_tx_stats *tx;	/* NULL unless a transaction ran */
 	const struct lp_verify *verify;	/* NULL unless --verify ran */
 	const struct lp_loads *loads;	/* --load's patches, or NULL */
+
+	/* LP_REPORT_WHERE; for LP_REPORT_PATCH, --safe's or --unload's check (NULL: none) */
+	const struct lp_where *where;
 
 	/* LP_REPORT_CHANGES */
 	const struct lp_changes *changes;

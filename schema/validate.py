@@ -34,6 +34,8 @@ def branch_of(doc):
         return "list"
     if set(doc) == {"error"}:
         return "error_only"
+    if "where" in doc:
+        return "where_report"
     return "report"
 
 

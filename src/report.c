@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "where.h"
 #include "json.h"
 #include "report.h"
 #include "transact.h"
@@ -216,6 +217,28 @@ static void plain_outcome(FILE *f, const struct lp_report *r)
 		fprintf(f, "nothing to do: every pair is %s\n", pl->revert ? "not patched" : "already applied");
 }
 
+/* --safe and --unload: who held the walk back, or that nobody was inside; what went out. */
+static void plain_inside(FILE *f, const struct lp_report *r)
+{
+	const struct lp_where *w = r->where;
+
+	if (!w)
+		return;
+	for (size_t i = 0; r->dry_run && i < w->nunloaded; i++)
+		fprintf(f, "unload    %s (%" PRIu64 " KiB at 0x%" PRIx64 ")\n", w->unloaded[i].name,
+			(w->unloaded[i].size + 1023) >> 10, w->unloaded[i].base);
+	if (!w->in || r->dry_run)
+		return;
+	if (w->in->n)
+		where_plain_threads(f, w);
+	else if (w->in->checks)
+		fprintf(f, "safe: no thread inside (%u check%s, waited %.1f ms)\n", w->in->checks,
+			w->in->checks == 1 ? "" : "s", w->in->waited_ms);
+	for (size_t i = 0; !r->exit_code && i < w->nunloaded; i++)
+		fprintf(f, "unloaded  %s (%" PRIu64 " KiB at 0x%" PRIx64 ")\n", w->unloaded[i].name,
+			(w->unloaded[i].size + 1023) >> 10, w->unloaded[i].base);
+}
+
 static void plain_patch(FILE *f, const struct lp_report *r)
 {
 	const struct lp_plan *pl = r->plan;
@@ -223,10 +246,21 @@ static void plain_patch(FILE *f, const struct lp_report *r)
 	if (!pl) {
 		fprintf(f, "process   %d (%s): no function holds a jump livepatch wrote, nothing to "
 			"revert\n", r->proc->pid, r->proc->comm);
+		plain_inside(f, r);
 		return;
 	}
 	bool batch = pl->npairs > 1 || pl->callsites;	/* sites name their pairs */
 	fprintf(f, "process   %d (%s), %d threads\n", r->proc->pid, r->proc->comm, r->proc->threads);
+	if (!r->func) {	/* --unload of patches no function jumps into: nothing to revert */
+		if (r->tx)
+			plain_tx(f, r->tx);
+		plain_inside(f, r);
+		if (r->dry_run)
+			plain_outcome(f, r);
+		else if (!r->exit_code)
+			fprintf(f, "unloaded\n");
+		return;
+	}
 	if (!batch) {
 		plain_symbol(f, "function", r->func);
 		if (r->target)
@@ -243,6 +277,7 @@ static void plain_patch(FILE *f, const struct lp_report *r)
 		plain_tx(f, r->tx);
 	if (r->verify)
 		plain_verify(f, r->verify);
+	plain_inside(f, r);
 	plain_outcome(f, r);
 }
 
@@ -307,6 +342,9 @@ static void print_plain(FILE *f, const struct lp_report *r)
 		break;
 	case LP_REPORT_SYMBOLS:
 		plain_symbols(f, &r->symbols);
+		break;
+	case LP_REPORT_WHERE:
+		where_plain(f, r->where);
 		break;
 	}
 }
@@ -474,6 +512,10 @@ static void json_patch(struct json *j, const struct lp_report *r)
 		json_tx(j, r->tx);
 	if (r->verify)
 		json_verify(j, r->verify);
+	if (r->where && r->where->in && !r->dry_run)
+		where_json_safe(j, r->where);
+	if (r->where && r->where->nunloaded && (!r->exit_code || r->dry_run))
+		where_json_unloaded(j, r->where);
 	if (r->diag && r->exit_code)
 		json_error(j, r->exit_code, r->diag->msg);
 }
@@ -548,6 +590,10 @@ static void print_json(FILE *f, const struct lp_report *r)
 		break;
 	case LP_REPORT_SYMBOLS:
 		json_symbols(&j, r->proc, &r->symbols);
+		break;
+	case LP_REPORT_WHERE:
+		json_process(&j, r->proc);
+		where_json(&j, r->where);
 		break;
 	}
 	json_close(&j, '}');

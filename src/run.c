@@ -29,6 +29,9 @@
 #include "transact.h"
 #include "verify.h"
 #include "inspect.h"
+#include "resolve.h"
+#include "where.h"
+#include "x86.h"
 
 /* -q keeps errors only; the list --symbols was asked for is printed all the same. */
 static enum lp_report_format format_of(const struct lp_options *o)
@@ -324,11 +327,163 @@ static int check_verify(struct lp_verifier *v, const struct lp_tx_stats *st, str
 	return ret;
 }
 
+/*
+ * Who is inside (docs/design.md §9): the ranges a check looks at, with their names, the
+ * objects an unwind reads, what the check found, and the patches --unload takes out.
+ */
+struct inside_ctx {
+	struct lp_code_range *ranges;
+	uint64_t *entries;
+	char **names;
+	size_t n, cap;
+	struct lp_unwind_module *mods;
+	size_t nmods;
+	struct lp_inside found;
+	struct lp_unloaded *unloaded;
+	size_t nunloaded;
+	struct lp_code_range *unmaps;
+	struct lp_where w;
+};
+
+static int ictx_add(struct inside_ctx *c, uint64_t lo, uint64_t hi, uint64_t entry, const char *name)
+{
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		struct lp_code_range *r = realloc(c->ranges, cap * sizeof(*r));
+		if (r)
+			c->ranges = r;
+		uint64_t *e = r ? realloc(c->entries, cap * sizeof(*e)) : NULL;
+		if (e)
+			c->entries = e;
+		char **nm = e ? realloc(c->names, cap * sizeof(*nm)) : NULL;
+		if (!nm)
+			return -ENOMEM;
+		c->names = nm;
+		c->cap = cap;
+	}
+	if (!(c->names[c->n] = strdup(name)))
+		return -ENOMEM;
+	c->ranges[c->n] = (struct lp_code_range){ lo, hi };
+	c->entries[c->n++] = entry;
+	return 0;
+}
+
+/* proc_maps_walk() callback: the vDSO, which the unwinder reads from memory (path NULL). */
+static int add_vdso(const struct lp_maps_line *m, void *arg)
+{
+	struct inside_ctx *c = arg;
+
+	if (strcmp(m->path, "[vdso]"))
+		return 0;
+	c->mods[c->nmods++] = (struct lp_unwind_module){ .name = "[vdso]", .lo = m->start,
+							 .hi = m->end };
+	return 1;
+}
+
+/*
+ * Every mapped object, for the unwinder: its file through map_files, its bias, its
+ * extent; and the vDSO, where a thread calling time() or clock_gettime() is often
+ * stopped: without its CFI the unwind would go on by frame pointers.
+ */
+static int ictx_modules(struct inside_ctx *c, const struct lp_proc *proc)
+{
+	c->mods = calloc(proc->nobjs + 2, sizeof(*c->mods));
+	if (!c->mods)
+		return -ENOMEM;
+	for (size_t i = 0; i < proc->nobjs; i++) {
+		const struct lp_object *o = &proc->objs[i];
+		uint64_t lo, hi;
+		proc_object_extent(o, &lo, &hi);
+		if (hi <= lo || !o->open_path[0])
+			continue;
+		c->mods[c->nmods++] = (struct lp_unwind_module){ .name = o->name, .path = o->open_path,
+								 .bias = o->bias, .lo = lo, .hi = hi };
+	}
+	(void)proc_maps_walk(proc->via, add_vdso, c);
+	return 0;
+}
+
+static void ictx_free(struct inside_ctx *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->names[i]);
+	free(c->names);
+	free(c->ranges);
+	free(c->entries);
+	free(c->mods);
+	free(c->unloaded);
+	free(c->unmaps);
+	inside_free(&c->found);
+}
+
+/* The transaction's side of @c, and the report's. */
+static void ictx_apply(struct inside_ctx *c, struct lp_proc *proc, struct lp_tx_opts *txo)
+{
+	txo->ranges = c->ranges;
+	txo->entries = c->entries;
+	txo->names = (const char *const *)c->names;
+	txo->nranges = c->n;
+	txo->modules = c->mods;
+	txo->nmodules = c->nmods;
+	txo->inside = &c->found;
+	txo->unmaps = c->unmaps;
+	txo->nunmaps = c->nunloaded;
+	c->w = (struct lp_where){ .proc = proc, .in = &c->found, .ranges = c->ranges,
+				  .names = (const char *const *)c->names, .nranges = c->n,
+				  .unloaded = c->unloaded, .nunloaded = c->nunloaded };
+}
+
+/*
+ * "OBJECT:SYMBOL" of a function, and its whole body. A symbol without a size (hand-written
+ * assembly without .size) has no known end: refused, as --func refuses it (exit 5).
+ */
+static int ictx_add_function(struct inside_ctx *c, const struct lp_symbol *s, uint64_t entry,
+			     struct lp_diag *d)
+{
+	char name[300];
+
+	snprintf(name, sizeof(name), "%s:%s", s->obj ? s->obj->name : "?", s->name);
+	if (!s->size)
+		return lp_fail(d, LP_EXIT_SITE, "%s has no size in the symbol table: where it ends, "
+			       "and so who is inside it, cannot be told (give it a .size, or name the "
+			       "function it calls)", name);
+	uint64_t lo = s->addr - s->offset;
+	return ictx_add(c, lo, lo + s->size, entry, name);
+}
+
+/*
+ * --safe: the old bodies a walk replaces. A patch replaces F (a PC up to its site has
+ * not begun it); a revert, the code F jumps to now.
+ */
+static int ictx_for_plan(struct inside_ctx *c, struct lp_proc *proc, const struct lp_pairs *ps,
+			 const struct lp_plan *plan, struct lp_diag *d)
+{
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < plan->nsites; i++) {
+		const struct lp_site *s = &plan->sites[i];
+		struct lp_symbol sym;
+		uint64_t target;
+		if (!plan->revert) {
+			for (size_t k = 0; k < ps->n; k++)
+				if (ps->f[k].addr == s->func_addr) {
+					ret = ictx_add_function(c, &ps->f[k], s->addr, d);
+					break;
+				}
+		} else if (x86_decode_jmp(s->old_bytes, s->len, s->addr, &target) &&
+			   !resolve_symbolize(proc, target, &sym)) {
+			ret = ictx_add_function(c, &sym, 0, d);
+		}
+	}
+	return ret;
+}
+
 /* A patch or a revert's report, and the transaction's and verification's counts it shows. */
 struct patch_report {
 	struct lp_report r;
 	struct lp_tx_stats st;
 	struct lp_verify vr;
+	struct inside_ctx ic;
 };
 
 /* --load: the patches to map in the transaction, and what to do once they are. */
@@ -402,6 +557,14 @@ static int run_write(const struct lp_options *o, struct lp_proc *proc, const str
 	bool progress = !o->json && !o->quiet && isatty(STDERR_FILENO);
 	int ret = reserve_fds(proc, d);
 
+	if (!ret && (o->safe || pr->ic.nunloaded)) {
+		if (!(ret = ictx_for_plan(&pr->ic, proc, ps, pr->r.plan, d)) &&
+		    !(ret = ictx_modules(&pr->ic, proc)))
+			ictx_apply(&pr->ic, proc, &txo);
+		txo.safe = true;
+		txo.wait_ms = o->timeout_given ? o->timeout_ms : LP_WAIT_DEFAULT_MS;
+		pr->r.where = &pr->ic.w;
+	}
 	loading_init(&g, loads);
 	if (g.n) {	/* --verify's probes once the patches are there */
 		txo.loads = g.im;
@@ -440,14 +603,198 @@ static int run_plan(const struct lp_options *o, struct lp_proc *proc, const stru
 		.kind = LP_REPORT_PATCH, .proc = proc, .plan = plan, .dry_run = o->dry_run, .diag = d,
 		.loads = o->nloads ? loads : NULL,
 	};
+	if (pr->ic.nunloaded) {	/* shown by a dry run too */
+		pr->ic.w = (struct lp_where){ .proc = proc, .unloaded = pr->ic.unloaded,
+					      .nunloaded = pr->ic.nunloaded };
+		pr->r.where = &pr->ic.w;
+	}
 	if (plan) {
-		pr->r.func = &ps->f[0];
-		pr->r.target = ps->revert ? NULL : &ps->g[0];
-		if (!o->dry_run && plan->state == LP_PLAN_WRITE)
+		pr->r.func = ps->n ? &ps->f[0] : NULL;
+		pr->r.target = ps->revert || !ps->n ? NULL : &ps->g[0];
+		if (!o->dry_run && (plan->state == LP_PLAN_WRITE || pr->ic.nunloaded))
 			ret = run_write(o, proc, ps, loads, pr, d);
 	}
 	if (!ret)
 		report_print(stdout, &pr->r, format_of(o));
+	return ret;
+}
+
+/*
+ * --where: the check of who is inside, alone (docs/design.md §9): attached for a
+ * moment, every running thread stopped once, blocked ones read from /proc, nothing
+ * written.
+ */
+static int run_where(const struct lp_options *o, struct lp_proc *proc, struct lp_diag *d)
+{
+	struct patch_report *pr = calloc(1, sizeof(*pr));
+	struct lp_plan none = { 0 };
+	int ret = pr ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !ret && i < o->nwheres; i++) {
+		struct lp_symbol f;
+		if (!(ret = resolve_function(proc, o->wheres[i], "function", &f, d)))
+			ret = ictx_add_function(&pr->ic, &f, 0, d);
+	}
+	if (!ret)
+		ret = ictx_modules(&pr->ic, proc);
+	if (!ret)
+		ret = reserve_fds(proc, d);
+	if (!ret) {
+		struct lp_tx_opts txo = {
+			.timeout_ms = o->timeout_ms, .via = proc->via,
+			.log = o->verbose ? report_verbose : NULL, .fault = fault_from_env(),
+			.where_only = true,
+		};
+		ictx_apply(&pr->ic, proc, &txo);
+		bool progress = !o->json && !o->quiet && isatty(STDERR_FILENO);
+		ret = run_tracer(proc->pid, &none, &txo, progress, &pr->st, d);
+	}
+	if (!ret) {
+		pr->r = (struct lp_report){ .kind = LP_REPORT_WHERE, .proc = proc, .where = &pr->ic.w };
+		report_print(stdout, &pr->r, format_of(o));
+	}
+	if (pr)
+		ictx_free(&pr->ic);
+	free(pr);
+	return ret;
+}
+
+/* A loaded patch named as --list shows it, or by its base address; -1 when none is. */
+static ssize_t find_patch(const struct lp_changes *c, const char *want)
+{
+	char *end;
+	errno = 0;
+	unsigned long long base = strtoull(want, &end, 0);
+	bool by_base = !strncmp(want, "0x", 2) && !*end && !errno;
+	const char *slash = strrchr(want, '/');
+
+	for (size_t i = 0; i < c->npatches; i++)
+		if (by_base ? c->patches[i].base == base :
+		    !strcmp(c->patches[i].name, want) || (slash && !strcmp(c->patches[i].name, slash + 1)))
+			return (ssize_t)i;
+	return -1;
+}
+
+/*
+ * Another loaded patch that stays may call into one that goes (patches of one command bind
+ * to the ones before them, docs/design.md §8): its text's direct calls and jumps, and any
+ * aligned word of it (its GOT, a pointer in its data), are looked for in the regions going.
+ * Conservative: a stray word counts too. 0, or the refusal (exit 5).
+ */
+static int unload_users(struct lp_proc *proc, const struct lp_changes *c, const struct inside_ctx *ic,
+			struct lp_diag *d)
+{
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < c->npatches; i++) {
+		const struct lp_patch_info *p = &c->patches[i];
+		bool going = false;
+		for (size_t k = 0; k < ic->nunloaded; k++)
+			going |= ic->unloaded[k].base == p->base;
+		if (going || !p->size || p->size > (256u << 20))
+			continue;
+		uint8_t *img = malloc(p->size);
+		if (!img)
+			return -ENOMEM;
+		if (proc_read(proc, p->base, img, p->size)) {	/* a page not readable: each apart */
+			free(img);
+			continue;
+		}
+		for (size_t off = 0; !ret && off + 8 <= p->size; off++) {
+			uint64_t word, to = 0;
+			int32_t rel;
+			memcpy(&word, img + off, 8);
+			if (!(off & 7))
+				to = word;
+			for (size_t k = 0; !ret && k < ic->nunloaded; k++) {
+				const struct lp_unloaded *u = &ic->unloaded[k];
+				memcpy(&rel, img + off + 1, 4);
+				uint64_t call = (img[off] == 0xe8 || img[off] == 0xe9) ?
+						p->base + off + 5 + (uint64_t)(int64_t)rel : 0;
+				if ((to >= u->base && to < u->base + u->size) ||
+				    (call >= u->base && call < u->base + u->size))
+					ret = lp_fail(d, LP_EXIT_SITE, "loaded patch %s refers to %s (%s at "
+						      "0x%" PRIx64 "): it would call into unmapped memory (unload "
+						      "both: --unload %s --unload %s)", p->name, u->name,
+						      call ? "a call or jump" : "an address", p->base + off,
+						      u->name, p->name);
+			}
+		}
+		free(img);
+	}
+	return ret;
+}
+
+/*
+ * --unload PATCH and --revert-all --unload: which patches go, and the functions whose
+ * jumps into them are reverted first (as --revert names them).
+ */
+static int plan_unloads(const struct lp_options *o, struct lp_proc *proc, struct inside_ctx *ic,
+			const char ***reverts, size_t *nreverts, struct lp_diag *d)
+{
+	struct lp_changes c = { 0 };
+	int ret = inspect_changes(proc, &c, d);
+	size_t want = o->unload_all ? c.npatches : o->nunloads;
+
+	*reverts = NULL;
+	*nreverts = 0;
+	ic->unloaded = calloc(want + 1, sizeof(*ic->unloaded));
+	ic->unmaps = calloc(want + 1, sizeof(*ic->unmaps));
+	char **names = calloc(c.n + 1, sizeof(*names));
+	if (!ret && (!ic->unloaded || !ic->unmaps || !names))
+		ret = -ENOMEM;
+	for (size_t i = 0; !ret && i < want; i++) {
+		ssize_t k = o->unload_all ? (ssize_t)i : find_patch(&c, o->unloads[i]);
+		if (k < 0) {
+			ret = lp_fail(d, LP_EXIT_SYMBOL, "process %d has no loaded patch named %s (see "
+				      "--list)", proc->pid, o->unloads[i]);
+			break;
+		}
+		const struct lp_patch_info *p = &c.patches[k];
+		bool dup = false;
+		for (size_t m = 0; m < ic->nunloaded; m++)
+			dup |= ic->unloaded[m].base == p->base;
+		if (dup)
+			continue;
+		struct lp_unloaded *u = &ic->unloaded[ic->nunloaded];
+		snprintf(u->name, sizeof(u->name), "%s", p->name);
+		memcpy(u->sha256, p->sha256, sizeof(u->sha256));
+		u->base = p->base;
+		u->size = p->size;
+		ic->unmaps[ic->nunloaded++] = (struct lp_code_range){ p->base, p->base + p->size };
+		char label[300];
+		snprintf(label, sizeof(label), "patch %s", p->name);
+		ret = ictx_add(ic, p->base, p->base + p->size, 0, label);
+		for (size_t m = 0; !ret && m < c.n; m++) {
+			const struct lp_change *x = &c.v[m];
+			if (x->call && x->in_patch && x->patch_base == p->base) {
+				ret = lp_fail(d, LP_EXIT_SITE, "a call in %s:%s goes into %s (--callsites): "
+					      "it would call unmapped memory (revert the calls first: "
+					      "--revert %s --callsites)", x->func.obj ? x->func.obj->name :
+					      "?", x->func.name, p->name, x->was_name[0] ? x->was_name : "F");
+				break;
+			}
+			if (!x->ours || !x->in_patch || x->patch_base != p->base || names[m])
+				continue;
+			if (asprintf(&names[m], "%s:%s", x->func.obj ? x->func.obj->name : "?",
+				     x->func.name) < 0) {
+				names[m] = NULL;
+				ret = -ENOMEM;
+				break;
+			}
+			if (u->nreverted < LP_ARRAY_SIZE(u->reverted))
+				u->reverted[u->nreverted++] = names[m];
+		}
+	}
+	if (!ret)
+		ret = unload_users(proc, &c, ic, d);
+	size_t n = 0;
+	for (size_t m = 0; names && m < c.n; m++)	/* packed: the reverts of every patch */
+		if (names[m])
+			names[n++] = names[m];
+	*reverts = (const char **)names;
+	*nreverts = n;
+	inspect_free(&c);
 	return ret;
 }
 
@@ -484,15 +831,26 @@ int livepatch_run(const struct lp_options *o)
 	struct patch_report pr = { .vr = { .window_s = o->verify_s, .min_calls = o->verify_min_calls } };
 	int ret;
 
+	const char **unload_reverts = NULL;
+	size_t nunload_reverts = 0;
+	bool unload = o->nunloads || o->unload_all;
+
 	ret = proc_open(&proc, o->pid, &d);
 	if (!ret && (o->list || o->symbols)) {
 		ret = run_inspect(o, &proc, &d);
 		goto out;
 	}
+	if (!ret && o->nwheres) {
+		ret = run_where(o, &proc, &d);
+		goto out;
+	}
+	if (!ret && unload)
+		ret = plan_unloads(o, &proc, &pr.ic, &unload_reverts, &nunload_reverts, &d);
 	if (!ret) {
 		struct lp_pairs_want w = {
 			.funcs = o->funcs, .targets = o->targets, .nfuncs = o->nfuncs,
-			.reverts = o->reverts, .nreverts = o->nreverts,
+			.reverts = unload && !o->revert_all ? unload_reverts : o->reverts,
+			.nreverts = unload && !o->revert_all ? nunload_reverts : o->nreverts,
 			.plan_file = o->plan_file, .revert_all = o->revert_all,
 			.targets_later = o->nloads > 0,
 		};
@@ -502,9 +860,16 @@ int livepatch_run(const struct lp_options *o)
 		ret = prepare_loads(o, &proc, &ps, &loads, &d);
 	if (!ret && ps.n)	/* none: --revert-all found nothing livepatch wrote */
 		ret = build_plan(o, &proc, &ps, &plan, &d);
+	if (!ret && !ps.n && pr.ic.nunloaded)
+		plan.revert = true;	/* unused patches: nothing to revert, only to unmap */
 	if (!ret)
-		ret = run_plan(o, &proc, &ps, ps.n ? &plan : NULL, &loads, &pr, &d);
+		ret = run_plan(o, &proc, &ps, ps.n || pr.ic.nunloaded ? &plan : NULL, &loads, &pr, &d);
 out:
+	ictx_free(&pr.ic);
+	if (unload_reverts)
+		for (size_t i = 0; i < nunload_reverts; i++)
+			free((char *)unload_reverts[i]);
+	free(unload_reverts);
 	ret = ret ? fail(o, &d, ret) : pr.r.exit_code;
 	pairs_free(&ps);
 	loads_free(&loads);

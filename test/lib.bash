@@ -760,3 +760,113 @@ switched() {
 	stays_put 200 "$@" || return 1
 	grows_by "$new" 200 || fail "$new did not grow by 200: the new code gets (almost) no calls"
 }
+
+# --- threads by name, and what they are doing (insided: where.bats, safe.bats, unload.bats) --
+# From /proc only: no tracer, nothing that wakes a thread.
+
+# tid_of COMM [PID]: the TID of the first thread of PID (default: the daemon) named COMM.
+tid_of() {
+	local t c
+	for t in /proc/"${2:-$DAEMON_PID}"/task/*; do
+		read -r c <"$t/comm" 2>/dev/null || continue
+		if [[ $c == "$1" ]]; then
+			echo "${t##*/}"
+			return 0
+		fi
+	done
+	fail "tid_of: no thread named $1 in pid ${2:-$DAEMON_PID}"
+}
+
+# task_count [PID]: how many threads PID (default: the daemon) has.
+task_count() {
+	local t n=0
+	for t in /proc/"${1:-$DAEMON_PID}"/task/*; do
+		n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# blocked_in TID [PID]: SC = the system call number TID sleeps in (state S or D, its syscall
+# file not "running"); fails when it runs or is not in a system call.
+blocked_in() {
+	local d=/proc/${2:-$DAEMON_PID}/task/$1 line st
+	SC=
+	read -r line <"$d/stat" 2>/dev/null || return 1
+	st=${line##*) }
+	[[ ${st:0:1} == [SD] ]] || return 1
+	read -r line <"$d/syscall" 2>/dev/null || return 1
+	line=${line%% *}
+	[[ $line =~ ^[0-9]+$ ]] || return 1
+	SC=$line
+}
+
+# wait_blocked COMM [NR...]: poll (<= 5 s) until the daemon's thread COMM sleeps in a system
+# call (one of the numbers NR, when given: 0 read, 7 poll, 230 clock_nanosleep, 271 ppoll);
+# sets TID.
+wait_blocked() {
+	local comm=$1 n=0 nr
+	shift
+	TID=$(tid_of "$comm") || return 1
+	while :; do
+		if blocked_in "$TID"; then
+			(($# == 0)) && return 0
+			for nr; do
+				((SC == nr)) && return 0
+			done
+		fi
+		((++n < 500)) || fail "thread $TID ($comm) not asleep in system call ${*:-any} after 5 s: $(cat "/proc/$DAEMON_PID/task/$TID/syscall" 2>&1)" || return 1
+		nap 10
+	done
+}
+
+# switches TID [PID]: voluntary + involuntary context switches of TID so far. A thread asleep
+# in a system call that nobody wakes keeps the same count: livepatch leaves blocked threads
+# alone (docs/design.md §5), so the count before and after a run proves it never woke them.
+switches() {
+	awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { n += $2 } END { print n + 0 }' \
+		"/proc/${2:-$DAEMON_PID}/task/$1/status"
+}
+
+# sym_file_sum PATH SYMBOL LEN: the sha256 of LEN bytes of SYMBOL (.symtab, else .dynsym) in
+# the ELF file PATH (through its PT_LOAD segment): what text_sum must find in memory when the
+# process runs the file's code.
+sym_file_sum() {
+	local value v type o a f s rest off=
+	value=$(sym_field "$1" "$2" 2) || return 1
+	v=$((0x$value))
+	while read -r type o a _ f s rest; do
+		if [[ $type == LOAD ]] && ((v >= a && v < a + s)); then
+			off=$((v - a + o))
+			break
+		fi
+	done < <(LC_ALL=C readelf -lW "$1")
+	[[ -n $off ]] || fail "sym_file_sum: $2 (0x$value) is in no PT_LOAD segment of $1" || return 1
+	dd if="$1" bs=4096 iflag=skip_bytes,count_bytes skip="$off" count=$(($3)) status=none |
+		sha256sum | cut -d' ' -f1
+}
+
+# stack_hits TID LO HI [PID]: how many 8-byte words in [LO, HI) the stack of thread TID of PID
+# (default: the daemon) holds, from the stack pointer its syscall file shows (asleep in a
+# call, or stopped: -1) up to 64 KiB or the end of that mapping: return addresses, saved
+# PCs of signal frames, stale words alike. Read through /proc/PID/mem: no tracer, nothing
+# woken.
+stack_hits() {
+	"$PY" - "${4:-$DAEMON_PID}" "$1" "$(($2))" "$(($3))" <<-'EOF'
+		import struct, sys
+		pid, tid, lo, hi = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+		sc = open(f"/proc/{pid}/task/{tid}/syscall").read().split()
+		if sc[0] == "running":
+		    sys.exit(f"thread {tid} runs: no stack pointer to read from")
+		sp = int(sc[-2], 16)
+		end = sp + 65536
+		for l in open(f"/proc/{pid}/maps"):
+		    a, b = (int(x, 16) for x in l.split()[0].split("-"))
+		    if a <= sp < b:
+		        end = min(end, b)
+		with open(f"/proc/{pid}/mem", "rb") as m:
+		    m.seek(sp)
+		    data = m.read(end - sp)
+		words = struct.unpack_from(f"<{len(data) // 8}Q", data)
+		print(sum(1 for w in words if lo <= w < hi))
+	EOF
+}

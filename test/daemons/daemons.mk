@@ -109,3 +109,14 @@ $(D_OUT)/patchd-stripped: $(D_OBJ)/patchd.o $(D_OBJ)/patchd_aux.o $(D_BASE) $(D_
 	$(CC) $(D_CFLAGS) $(D_CET) -rdynamic -o $@.full $(filter %.o,$^) -L$(D_OUT) -lpatchd \
 		-Wl,-rpath,'$$ORIGIN'
 	strip --strip-all -o $@ $@.full && rm -f $@.full
+
+# insided: threads with a function on their stack in each of the ways `--where`, `--safe`
+# and `--unload` must see (issue 17: where.bats, safe.bats, unload.bats; sleeper.o is its
+# patch, insided.h their contract).
+D_ALL    += $(D_OUT)/insided
+daemons: $(D_OUT)/insided
+
+$(D_OBJ)/insided.o: $(D_DIR)/insided.h
+
+$(D_OUT)/insided: $(D_OBJ)/insided.o $(D_BASE) | $(D_OUT)
+	$(CC) $(D_CFLAGS) $(D_CET) -o $@ $^

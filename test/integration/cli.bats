@@ -372,6 +372,41 @@ assert isinstance(d["error"]["message"], str) and d["error"]["message"], d' <<<"
 	[ -z "$output" ] || fail "offered names without --pid: $output"
 }
 
+@test "bash completion: --where offers OBJECT:SYMBOL, and so do the names after --where F" {
+	cat >"$BATS_TEST_TMPDIR/livepatch" <<-'EOF'
+		#!/bin/sh
+		[ "$1 $2 $3" = "--pid 4242 --symbols" ] || exit 2
+		printf '%s\n' counterd:compute counterd:compute_v2 libc.so.6:malloc
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/livepatch"
+	local lp=$BATS_TEST_TMPDIR/livepatch
+	run bash_complete "$lp" --pid 4242 --where counterd : comp
+	[ "$output" = $'compute\ncompute_v2' ] || fail "--where: $output"
+	run bash_complete "$lp" --pid 4242 --where counterd:compute lib
+	[ "$output" = "libc.so.6:malloc" ] || fail "after --where F: $output"
+	run bash_complete "$lp" --pid 4242 --func compute lib
+	[ -z "$output" ] || fail "a stray name completed without --where: $output"
+}
+
+@test "bash completion: --unload offers the names of the loaded patches from --list" {
+	cat >"$BATS_TEST_TMPDIR/livepatch" <<-'EOF'
+		#!/bin/sh
+		[ "$1 $2 $3" = "--pid 4242 --list" ] || exit 2
+		echo 'process   4242 (patchd): 1 function(s) differ from their files (1.5 MiB compared in 14.1 ms)'
+		echo 'patchd:format_id at 0x564dfbce08d0: jumps to fix.o:format_id_fixed (loaded patch fix.o, sha256 5251186cf8d2..., 12 KiB at 0x564dfbcda000)'
+		echo 'patch     fix.o: sha256 5251186cf8d2d61faa0b4126636dcc8d1f3d8177dfda170485036bd6663ed859, 12 KiB at 0x564dfbcda000, 1 function jumps into it'
+		echo 'patch     fix2.o: sha256 6251186cf8d2d61faa0b4126636dcc8d1f3d8177dfda170485036bd6663ed859, 12 KiB at 0x564dfbce0000, unused: nothing jumps into it'
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/livepatch"
+	local lp=$BATS_TEST_TMPDIR/livepatch
+	run bash_complete "$lp" --pid 4242 --unload ''
+	[ "$output" = $'fix.o\nfix2.o' ] || fail "--unload: $output"
+	run bash_complete "$lp" -p 4242 --unload fix2
+	[ "$output" = "fix2.o" ] || fail "--unload fix2: $output"
+	run bash_complete "$lp" --unload ''
+	[ -z "$output" ] || fail "offered names without --pid: $output"
+}
+
 # --- zsh completion --------------------------------------------------------------
 
 @test "zsh completion: the file parses and compinit autoloads it for livepatch" {
@@ -416,6 +451,22 @@ assert isinstance(d["error"]["message"], str) and d["error"]["message"], d' <<<"
 	[ "$(sort <<<"$output")" = $'counterd:compute\ncounterd:compute_v2' ] || fail "--func: $output"
 	PATH=$BATS_TEST_TMPDIR/bin:$PATH run zsh_complete livepatch --pid 4243 --func c
 	[ -z "$output" ] || fail "offered names when --symbols failed: $output"
+}
+
+@test "zsh completion: --unload offers the names of the loaded patches from --list" {
+	need_zsh
+	mkdir -p "$BATS_TEST_TMPDIR/bin"
+	cat >"$BATS_TEST_TMPDIR/bin/livepatch" <<-'EOF'
+		#!/bin/sh
+		[ "$1 $2 $3" = "--pid 4242 --list" ] || exit 2
+		echo 'process   4242 (patchd): 0 function(s) differ from their files (1.5 MiB compared in 14.1 ms)'
+		echo 'patch     fix.o: sha256 5251186cf8d2d61faa0b4126636dcc8d1f3d8177dfda170485036bd6663ed859, 12 KiB at 0x564dfbcda000, unused: nothing jumps into it'
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/bin/livepatch"
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH run zsh_complete livepatch --pid 4242 --unload ''
+	[ "$output" = "fix.o" ] || fail "--unload: $output"
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH run zsh_complete livepatch --pid 4243 --unload ''
+	[ -z "$output" ] || fail "offered names when --list failed: $output"
 }
 
 # --- man page ------------------------------------------------------------------

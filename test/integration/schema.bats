@@ -117,6 +117,62 @@ assert not open_, "open objects: %s" % open_
 EOF
 }
 
+@test "--where, --safe, --unload: the contract's example objects are valid, and each rule rejects" {
+	# The objects of issue 17 as its contract writes them (THREAD, FRAME, STALE), checked
+	# against the schema alone: the reports of the real binary are checked below.
+	"$PY" - "$SCHEMA" <<'EOF'
+import copy, json, sys, jsonschema
+s = json.load(open(sys.argv[1]))
+cls = jsonschema.validators.validator_for(s)
+def ok(name, doc):
+    sub = dict(s); sub.pop("oneOf"); sub["$ref"] = "#/$defs/" + name
+    errs = list(cls(sub).iter_errors(doc))
+    assert not errs, (name, [e.message for e in errs], doc)
+def bad(name, doc, why):
+    sub = dict(s); sub.pop("oneOf"); sub["$ref"] = "#/$defs/" + name
+    assert not cls(sub).is_valid(doc), ("accepted", why, doc)
+frame_pc = {"pc": "0x7f0000112233", "symbol": "libc.so.6:read+0x12", "in": None, "kind": "pc", "at": None}
+frame_ret = {"pc": "0x401240", "symbol": "insided:compute+0x20", "in": "insided:compute",
+             "kind": "return", "at": "0x7f00001fe0e8"}
+thread = {"tid": 4251, "comm": "reader", "state": "blocked", "method": "scan", "syscall": "read",
+          "inside": ["insided:compute"], "frames": [frame_pc, frame_ret]}
+stale = {"tid": 4252, "comm": "spinner", "at": "0x7ffd1234", "value": "0x401240",
+         "symbol": "insided:compute+0x20"}
+where = {"pid": 4242, "comm": "insided",
+         "where": {"functions": [{"name": "insided:compute", "addr": "0x401210", "size": 96}],
+                   "threads_total": 9, "threads": [thread], "stale": [stale]}}
+safe = {"checks": 3, "waited_ms": 40.1, "ok": True, "blockers": [], "stale": [stale]}
+unloaded = {"name": "fix.o", "base": "0x7f0000200000", "size": 12288, "sha256": "ab" * 32,
+            "reverted": ["insided:compute"]}
+for name, doc in (("frame", frame_pc), ("frame", frame_ret), ("thread", thread), ("stale", stale),
+                  ("where_report", where), ("safe", safe), ("unloaded_patch", unloaded)):
+    ok(name, doc)
+assert cls(s).is_valid(where), "a --where report is not one branch of oneOf"
+ok("safe", dict(safe, ok=False, blockers=[thread]))
+ok("thread", dict(thread, state="stopped", method="unwind", syscall=None))
+ok("thread", dict(thread, state="group_stopped"))
+ok("frame", dict(frame_ret, kind="signal"))
+ok("frame", dict(frame_ret, at=None, symbol=None))
+for k in ("frame", "thread", "stale", "safe", "unloaded_patch"):
+    d = copy.deepcopy({"frame": frame_ret, "thread": thread, "stale": stale, "safe": safe,
+                       "unloaded_patch": unloaded}[k])
+    bad(k, dict(d, new_member=1), "extra member in " + k)
+    for m in list(d):
+        bad(k, {x: v for x, v in d.items() if x != m}, k + " without " + m)
+bad("where_report", dict(where, new_member=1), "extra member")
+bad("where_report", {"pid": 4242, "comm": "insided", "where": dict(where["where"], x=1)}, "extra in where")
+bad("frame", dict(frame_pc, at="0x10"), "a pc frame has no stack slot")
+bad("frame", dict(frame_ret, kind="caller"), "kind enum")
+bad("frame", dict(frame_ret, pc=0x401240), "pc as a number")
+bad("thread", dict(thread, state="running"), "state enum")
+bad("thread", dict(thread, method="guess"), "method enum")
+bad("thread", dict(thread, inside=[]), "a thread inside nothing")
+bad("thread", dict(thread, frames=[]), "a thread without frames")
+bad("safe", dict(safe, blockers=[thread]), "ok with a blocker")
+bad("unloaded_patch", dict(unloaded, sha256="abc"), "short sha256")
+EOF
+}
+
 # --- reports ------------------------------------------------------------------------------
 
 @test "dry run of a patch, of a revert (not patched) and of a revert of a patch: valid" {
@@ -473,4 +529,75 @@ EOF
 	lpj 0 --pid "$DAEMON_PID" --list
 	lpj 5 --pid "$DAEMON_PID" --load "$p/refuse/tls.o" --func handle_request --target handle_request_fixed
 	lpj 4 --pid "$DAEMON_PID" --load "$p/refuse/unresolved.o" --func handle_request --target handle_request_fixed
+}
+
+# --- who is inside: --where, --safe, --unload (issue 17) -------------------------------------
+
+@test "--where: every worker inside compute_worker, none inside tiny, two functions: valid" {
+	need_root
+	daemon_start counterd --threads 2
+	local x=$BATS_TEST_TMPDIR/x.json
+	lpj 0 --pid "$DAEMON_PID" --where compute_worker
+	expect 'd["where"]["functions"][0]["name"]' counterd:compute_worker
+	expect 'len(d["where"]["threads"])' 2
+	expect 'sorted(set(i for t in d["where"]["threads"] for i in t["inside"]))' "['counterd:compute_worker']"
+	expect 'all(f["kind"] == "pc" for t in d["where"]["threads"] for f in t["frames"][:1])' true
+	edit 'd["where"]["threads"][0]["state"] = "running"' "$x" && invalid "$x"
+	edit 'd["where"]["threads"][0]["frames"][0]["new_member"] = 1' "$x" && invalid "$x"
+	edit 'd["where"]["new_member"] = 1' "$x" && invalid "$x"
+	edit 'd["new_member"] = 1' "$x" && invalid "$x"
+	lpj 0 --pid "$DAEMON_PID" --where tiny
+	expect 'd["where"]["threads"]' '[]'
+	lpj 0 --pid "$DAEMON_PID" --where compute_worker tiny
+	expect 'len(d["where"]["functions"])' 2
+	lpj 4 --pid "$DAEMON_PID" --where nosuch
+	lpj 2 --pid "$DAEMON_PID" --where tiny --func compute --target compute_v2
+}
+
+@test "--safe: no thread inside (one check), every worker inside (exit 6, blockers), a safe revert: valid" {
+	need_root
+	daemon_start counterd --threads 2
+	local x=$BATS_TEST_TMPDIR/x.json
+	# The workers never leave compute_worker: refused, rolled back, both named.
+	lpj 6 --pid "$DAEMON_PID" --func compute_worker --target compute_v2 --safe --timeout 200
+	expect 'd["status"]' rolled_back
+	expect 'd["safe"]["ok"]' false
+	expect 'len(d["safe"]["blockers"])' 2
+	expect 'd["error"]["code"]' 6
+	edit 'del d["error"]' "$x" && invalid "$x"
+	edit 'd["safe"]["ok"] = True' "$x" && invalid "$x"	# ok with blockers
+	edit 'd["safe"]["blockers"][0]["method"] = "guess"' "$x" && invalid "$x"
+	# Only --mode slow calls compute_slow: no thread is inside, one check passes.
+	lpj 0 --pid "$DAEMON_PID" --func compute_slow --target compute_slow_v2 --safe
+	expect 'd["status"]' applied
+	expect 'd["safe"]["ok"]' true
+	expect 'd["safe"]["checks"] >= 1' true
+	lpj 0 --pid "$DAEMON_PID" --revert compute_slow --safe
+	expect 'd["status"]' reverted
+	expect 'd["safe"]["blockers"]' '[]'
+}
+
+@test "--unload: a used patch (its jump reverted, then unmapped), --revert-all --unload, no such patch: valid" {
+	need_root
+	local p=$LP_BUILD/patches x=$BATS_TEST_TMPDIR/x.json
+	daemon_start patchd --threads 4
+	lpj 0 --pid "$DAEMON_PID" --load "$p/gcc-O2/libc.o" --func format_id --target format_id_fixed
+	lpj 0 --pid "$DAEMON_PID" --unload libc.o
+	expect 'd["action"]' revert
+	expect 'd["unloaded"][0]["name"]' libc.o
+	expect 'd["unloaded"][0]["reverted"]' "['patchd:format_id']"
+	expect 'd["safe"]["ok"]' true
+	edit 'd["unloaded"][0]["sha256"] = "abc"' "$x" && invalid "$x"
+	edit 'd["unloaded"][0]["new_member"] = 1' "$x" && invalid "$x"
+	edit 'd["action"] = "patch"' "$x" && invalid "$x"
+	lpj 0 --pid "$DAEMON_PID" --list
+	expect 'd["load"]' '[]'
+	lpj 4 --pid "$DAEMON_PID" --unload libc.o
+	lpj 0 --pid "$DAEMON_PID" --load "$p/gcc-O2/libc.o" --func format_id --target format_id_fixed
+	lpj 0 --pid "$DAEMON_PID" --revert-all --unload
+	expect 'len(d["unloaded"])' 1
+	lpj 0 --pid "$DAEMON_PID" --list
+	expect 'd["changed"]' '[]'
+	expect 'd["load"]' '[]'
+	lpj 2 --pid "$DAEMON_PID" --unload
 }

@@ -31,7 +31,8 @@ P_ALL := $(foreach c,$(P_CONFIGS),$(P_KINDS:%=$(P_OUT)/$(c)/%.o)) \
          $(P_OUT)/refuse/etdyn.o $(P_OUT)/refuse/etexec.o $(P_OUT)/refuse/arch.o \
          $(P_OUT)/v1/fix.o $(P_OUT)/v2/fix.o \
          $(P_OUT)/multi/multi_helper.o $(P_OUT)/multi/multi_main.o \
-         $(P_OUT)/stress/stress.o
+         $(P_OUT)/stress/stress.o \
+         $(P_OUT)/sleeper/sleeper.o $(P_OUT)/timespin/timespin.o
 
 .PHONY: patches
 patches: $(P_ALL)
@@ -99,5 +100,17 @@ $(P_OUT)/v1/fix.o $(P_OUT)/v2/fix.o: $(P_OUT)/v%/fix.o: $(P_DIR)/static_call.c $
 
 # Two objects for one command: multi_main.o calls multi_helper.o's patch_header.
 $(P_OUT)/multi/%.o: $(P_DIR)/%.c $(P_HDR)
+	@mkdir -p $(dir $@)
+	gcc $(P_CFLAGS) -O2 -c -o $@ $<
+
+# insided's patch (unload.bats): waiter -> wait_in_patched, which sleeps in read(2) inside
+# the loaded text (test/daemons/insided.h is the contract).
+$(P_OUT)/sleeper/sleeper.o: $(P_DIR)/sleeper.c $(D_DIR)/insided.h $(P_DIR)/patches.mk
+	@mkdir -p $(dir $@)
+	gcc $(P_CFLAGS) -O2 -c -o $@ $<
+
+# insided --time-spin's patch (unload.bats): gate -> gate_patched, which spins in the
+# daemon's time_spin (time(), the vDSO) with its return address in the loaded text.
+$(P_OUT)/timespin/timespin.o: $(P_DIR)/timespin.c $(D_DIR)/insided.h $(P_DIR)/patches.mk
 	@mkdir -p $(dir $@)
 	gcc $(P_CFLAGS) -O2 -c -o $@ $<
