@@ -32,8 +32,12 @@ $(BN_OUT)/patch_big.o: $(BN_OUT)/patch_big.c
 	$(CC) -c -O0 -fPIC -Wall -Werror -o $@ $<
 
 # Under 10 minutes: the whole matrix, the baselines and the loaded service, one table.
+# `make bench ONLY=safe,where`: only those parts (run.c --only), written into build/bench/
+# so that bench/results.* keep the whole run.
+ONLY ?=
 bench: livepatch bench-build
-	@$(BN_OUT)/run --livepatch ./livepatch --bin $(BN_OUT) --out $(BN_DIR)
+	@$(BN_OUT)/run --livepatch ./livepatch --bin $(BN_OUT) \
+		--out $(if $(ONLY),$(BN_OUT),$(BN_DIR)) $(if $(ONLY),--only $(ONLY))
 
 # Under 2 minutes: the planner (--dry-run) over every function of libc, libssl, libcrypto, nginx.
 reach: livepatch

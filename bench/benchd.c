@@ -12,8 +12,9 @@
  * saturated and a gap is a stop, not a wait for a CPU. --hot K: the first K workers never
  * sleep (a thread always busy, as in a request loop under load): whatever T is, some worker
  * is running when the tool stops it, so every patch shows what a running thread felt.
- * The main thread only waits for SIGTERM/SIGINT (blocked in the kernel) and copies the call
- * counters to the shared page every 10 ms.
+ * never_called and never_called_g are called by nobody: the --safe row patches one to the
+ * other (no thread is ever inside). The main thread only waits for SIGTERM/SIGINT (blocked in
+ * the kernel) and copies the call counters to the shared page every 10 ms.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +53,21 @@ static inline void count(_Atomic unsigned long *c)
 	PAIRS10(a, 5) PAIRS10(a, 6) PAIRS10(a, 7) PAIRS10(a, 8) PAIRS10(a, 9)
 PAIRS100(0) PAIRS100(1) PAIRS100(2) PAIRS100(3) PAIRS100(4)
 PAIRS100(5) PAIRS100(6) PAIRS100(7) PAIRS100(8) PAIRS100(9)
+
+/* Never called, by a worker or anyone: what the --safe row of bench/run.c patches
+ * (never_called -> never_called_g), so no thread is ever inside it and the check of --safe
+ * passes at its first try. Bodies of their own, not f/g's: no identical twin to fold into. */
+__attribute__((noipa, noinline, used)) int never_called(int x)
+{
+	count(&calls_f);
+	return x * 5 + 7;
+}
+
+__attribute__((noipa, noinline, used)) int never_called_g(int x)
+{
+	count(&calls_g);
+	return x * 7 + 5;
+}
 
 #define REF10(a, b) f0##a##b##0, f0##a##b##1, f0##a##b##2, f0##a##b##3, f0##a##b##4, \
 	f0##a##b##5, f0##a##b##6, f0##a##b##7, f0##a##b##8, f0##a##b##9,

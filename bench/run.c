@@ -4,6 +4,7 @@
  *   run --livepatch PATH --bin DIR --out DIR [--runs N] [--threads 1,8,64,256]
  *       [--sites 1,100,1000] [--gdb-runs N] [--svc-seconds S] [--svc-period-ms MS]
  *       [--util CPUS] [--hot-util CPUS] [--burst-us US] [--budget-s S]
+ *       [--only matrix,hot,load,service,spin,safe,where]
  *
  * For every T (worker threads of benchd, bench/benchd.c) and N (sites in one transaction):
  * livepatch end to end (fork to exit) and its JSON transaction numbers, and the largest gap
@@ -15,6 +16,9 @@
  * a plain patch and a load + patch of bench/patch_benchd.c alternating, then link + write of
  * the ~1 MiB patch bench/gen_bigpatch.py writes. Then the loaded service: bench/svcd.c with 8
  * workers under bench/loadc.c, one quiet window and one window patched and reverted every period.
+ * Then --safe at T=64 with no thread inside (never_called, beside the same patch without
+ * --safe) and --where at T=256 (beside floor-all), each pair run by run alternately.
+ * --only: just the parts named (default: all), for example `--only safe,where`.
  */
 #include <dirent.h>
 #include <elf.h>
@@ -40,8 +44,36 @@
 #define MAX_LIST 8
 #define OUT_MAX (1 << 20)
 
+/* Parts of the run (--only): every one by default. */
+enum {
+	ONLY_MATRIX = 1 << 0,	/* duty rows of every T and N, floor, floor-all, gdb */
+	ONLY_HOT = 1 << 1,	/* hot rows: the daemon-view pause */
+	ONLY_LOAD = 1 << 2,	/* --load pair at T=8 and the 1 MiB patch */
+	ONLY_SERVICE = 1 << 3,	/* svcd under loadc */
+	ONLY_SPIN = 1 << 4,	/* saturated rows */
+	ONLY_SAFE = 1 << 5,	/* --safe beside no --safe at T=64 */
+	ONLY_WHERE = 1 << 6,	/* --where beside floor-all at T=256 */
+	ONLY_ALL = (1 << 7) - 1,
+};
+
+static const char *const only_names[] = { "matrix", "hot", "load", "service", "spin", "safe",
+					  "where" };
+
+/* The parts in @m as "safe,where". */
+static void only_text(unsigned int m, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (size_t k = 0; k < sizeof(only_names) / sizeof(only_names[0]); k++)
+		if (m & (1u << k))
+			len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%s%s",
+						len ? "," : "", only_names[k]);
+}
+
 struct opts {
 	const char *lp, *bin, *out;
+	unsigned int only;
 	int runs, gdb_runs, spin_runs;
 	int threads[MAX_LIST], nthreads;
 	int sites[MAX_LIST], nsites;
@@ -59,6 +91,9 @@ struct sample {
 	double stop_gap_us, off_us, stop_gaps, quiet_stop_gaps;
 	/* --load rows: the JSON's load[0].link_ms, transaction.load_ms, and their sum. */
 	double link_ms, load_ms, linkload_ms;
+	/* --safe rows: safe.checks, safe.waited_ms. --where rows: where.threads_total and how
+	 * many threads where.threads lists (inside). */
+	double safe_checks, safe_wait_ms, where_total, where_inside;
 };
 
 struct row {
@@ -202,6 +237,8 @@ struct daemon {
 	bool spin;
 	struct bench_shm *shm;
 	char dir[64], shm_path[96];
+	/* The function of the N=1 patch and its G; NULL: f0000 -> g0000. */
+	const char *f1, *g1;
 };
 
 enum load { LOAD_DUTY, LOAD_SPIN, LOAD_HOT };
@@ -452,9 +489,15 @@ static void fill_from_json(struct sample *s, const char *j)
 	s->parked = jnum(j, "traps_parked");
 	s->stepouts = jnum(j, "stepouts");
 	s->blocked = jnum(j, "blocked_left_alone");
+	const char *safe = strstr(j, "\"safe\":{");
+	if (safe) {
+		s->safe_checks = jnum(safe, "checks");
+		s->safe_wait_ms = jnum(safe, "waited_ms");
+	}
 }
 
-/* argv of a livepatch patch (N == 1: -f/-t; else --plan FILE) or revert. */
+/* argv of a livepatch patch (N == 1: -f/-t, f0000 -> g0000 unless the daemon names another
+ * pair; else --plan FILE) or revert. */
 static int lp_argv(const struct opts *o, const struct daemon *d, int N, bool revert,
 		   const char *plan, char *pid, char **argv)
 {
@@ -466,12 +509,12 @@ static int lp_argv(const struct opts *o, const struct daemon *d, int N, bool rev
 	argv[n++] = pid;
 	if (N == 1 && !revert) {
 		argv[n++] = "--func";
-		argv[n++] = "f0000";
+		argv[n++] = d->f1 ? (char *)d->f1 : "f0000";
 		argv[n++] = "--target";
-		argv[n++] = "g0000";
+		argv[n++] = d->g1 ? (char *)d->g1 : "g0000";
 	} else if (N == 1) {
 		argv[n++] = "--revert";
-		argv[n++] = "f0000";
+		argv[n++] = d->f1 ? (char *)d->f1 : "f0000";
 	} else if (!revert) {
 		argv[n++] = "--plan";
 		argv[n++] = (char *)plan;
@@ -854,6 +897,12 @@ static void run_service(const struct opts *o)
 /* ---- loading a patch object (--load) ------------------------------------------------ */
 
 #define LOAD_T 8	/* the targets for --load are at T=8 */
+#define SAFE_T 64	/* --safe overhead with nobody inside: T=64 */
+#define WHERE_T 256	/* --where: T=256 */
+#define SAFE_BASE_ROW "livepatch cold"
+#define SAFE_ROW "livepatch cold --safe"
+#define WHERE_BASE_ROW "floor-all beside where"
+#define WHERE_ROW "livepatch --where"
 
 /* A patch object run.c loads: its bytes, read once, and what was measured of it. */
 struct patch_obj {
@@ -1059,6 +1108,58 @@ static void print_loads(FILE *f)
 	}
 }
 
+/* min / max of a field over a row's runs, as "a" or "a..b"; "-" when none. */
+static void fmt_range(char *buf, size_t cap, const struct row *r, size_t off)
+{
+	double v[3];
+
+	if (!stat3(r, off, v))
+		snprintf(buf, cap, "-");
+	else if (v[0] == v[2])
+		snprintf(buf, cap, "%.0f", v[0]);
+	else
+		snprintf(buf, cap, "%.0f..%.0f", v[0], v[2]);
+}
+
+/* The --safe pair and the --where pair, each beside its baseline, run by run alternately. */
+static void print_safe_where(FILE *f)
+{
+	const struct row *r[4] = { row_find("duty", SAFE_BASE_ROW, SAFE_T, 1),
+				   row_find("duty", SAFE_ROW, SAFE_T, 1),
+				   row_find("duty", WHERE_BASE_ROW, WHERE_T, 0),
+				   row_find("duty", WHERE_ROW, WHERE_T, 0) };
+	const char *what[4] = {
+		"never_called -> never_called_g (nothing ever calls it), reverted untimed",
+		"the same with --safe",
+		"bench/floor --all: seize, interrupt every thread at once, exit",
+		"--where f0000 --json (the function every iteration calls)" };
+
+	if (!r[0] && !r[1] && !r[2] && !r[3])
+		return;
+	fprintf(f, "\n| --safe, --where (duty load; each pair run by run alternately) | T | runs | end to "
+		"end ms (min / med / max) | transaction ms (min / med / max) | safe.checks (min..max) "
+		"| safe.waited_ms (med) | where.threads_total (min..max) | threads inside (med) | "
+		"what |\n|---|--:|--:|---|---|--:|--:|--:|--:|---|\n");
+	for (int i = 0; i < 4; i++) {
+		char e2e[64], tx[64], ck[32], wt[32], tt[32], in[32];
+		if (!r[i])
+			continue;
+		fmt3(e2e, sizeof(e2e), r[i], F(e2e_ms), 1);
+		fmt3(tx, sizeof(tx), r[i], F(tx_ms), 2);
+		fmt_range(ck, sizeof(ck), r[i], F(safe_checks));
+		fmt1(wt, sizeof(wt), med(r[i], F(safe_wait_ms)), 2);
+		fmt_range(tt, sizeof(tt), r[i], F(where_total));
+		fmt1(in, sizeof(in), med(r[i], F(where_inside)), 0);
+		char note[300];
+		if (r[i]->failed)
+			snprintf(note, sizeof(note), "; %d failed: %s", r[i]->failed, r[i]->note);
+		else
+			snprintf(note, sizeof(note), "%s%s", r[i]->note[0] ? "; " : "", r[i]->note);
+		fprintf(f, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s%s |\n", r[i]->tool,
+			r[i]->T, r[i]->nruns, e2e, tx, ck, wt, tt, in, what[i], note);
+	}
+}
+
 static void print_service(FILE *f)
 {
 	if (!svc.ran) {
@@ -1143,10 +1244,66 @@ static void evaluate_load(void)
 		       med(bg, F(link_ms)), med(bg, F(load_ms)));
 }
 
+/*
+ * 6: --safe when no thread is inside costs <= 1 ms of transaction (medians, with minus
+ * without, alternating on one daemon at T=64), and passes at its first check.
+ * 7: --where at T=256 < 50 ms end to end (median), every thread looked at.
+ */
+static void evaluate_safe_where(const struct opts *o)
+{
+	const struct row *pl = row_find("duty", SAFE_BASE_ROW, SAFE_T, 1),
+		  *sf = row_find("duty", SAFE_ROW, SAFE_T, 1),
+		  *fa = row_find("duty", WHERE_BASE_ROW, WHERE_T, 0),
+		  *wh = row_find("duty", WHERE_ROW, WHERE_T, 0);
+
+	if (o->only & ONLY_SAFE) {
+		double a = med(pl, F(tx_ms)), b = med(sf, F(tx_ms)), ea = med(pl, F(e2e_ms)),
+		       eb = med(sf, F(e2e_ms)), c[3], d[MAX_RUNS];
+		int nd = 0;
+		/* Run i of one and run i of the other ran side by side (when none failed): their
+		 * differences too. */
+		for (int i = 0; pl && sf && !pl->failed && !sf->failed && i < pl->nruns &&
+		     i < sf->nruns; i++)
+			d[nd++] = sf->s[i].tx_ms - pl->s[i].tx_ms;
+		qsort(d, nd, sizeof(d[0]), cmp_double);
+		double pd = !nd ? NAN : nd % 2 ? d[nd / 2] : (d[nd / 2 - 1] + d[nd / 2]) / 2;
+		bool checked = stat3(sf, F(safe_checks), c);
+		if (isnan(a) || isnan(b))
+			target(-1, "--safe overhead with no thread inside at T=%d: not measured%s%s",
+			       SAFE_T, sf && sf->note[0] ? ": " : "", sf ? sf->note : "");
+		else
+			target(b - a <= 1 && checked && c[0] == 1 && c[2] == 1 && !sf->failed,
+			       "--safe overhead with no thread inside at T=%d (never_called -> "
+			       "never_called_g): transaction %.2f ms with --safe - %.2f ms without = "
+			       "%+.2f ms (target <= 1 ms; medians of %d and %d runs, alternating; median "
+			       "of the run-by-run differences %+.2f ms); end to end %.1f ms - %.1f ms = "
+			       "%+.1f ms; safe.checks %s%.0f..%.0f (must be 1)%s", SAFE_T, b, a, b - a,
+			       sf->nruns, pl->nruns, pd, eb, ea, eb - ea, checked ? "" : "missing ",
+			       checked ? c[0] : NAN, checked ? c[2] : NAN,
+			       sf->failed ? "; --safe runs failed" : "");
+	}
+	if (o->only & ONLY_WHERE) {
+		double v[3], t[3], base = med(fa, F(e2e_ms));
+		if (!stat3(wh, F(e2e_ms), v))
+			target(-1, "--where at T=%d: not measured%s%s", WHERE_T,
+			       wh && wh->note[0] ? ": " : "", wh ? wh->note : "");
+		else {
+			bool all = stat3(wh, F(where_total), t) && t[0] == WHERE_T + 1 &&
+				   t[2] == WHERE_T + 1;
+			target(v[1] < 50 && all && !wh->failed, "--where f0000 at T=%d: end to end "
+			       "median %.1f ms (min %.1f, max %.1f; %d runs) (target < 50 ms); "
+			       "where.threads_total %.0f..%.0f (must be %d: every thread); floor-all "
+			       "beside it %.1f ms = %.1fx%s", WHERE_T, v[1], v[0], v[2], wh->nruns,
+			       t[0], t[2], WHERE_T + 1, base, v[1] / base,
+			       wh->failed ? "; --where runs failed" : "");
+		}
+	}
+}
+
 static void evaluate(const struct opts *o)
 {
 	/* 1: livepatch at least 100x faster than gdb end to end at T=8 and T=64. */
-	for (int T = 8; T <= 64; T *= 8) {
+	for (int T = 8; (o->only & ONLY_MATRIX) && T <= 64; T *= 8) {
 		const struct row *g = row_find("duty", "gdb", T, 1),
 			  *l = row_find("duty", "livepatch", T, 1);
 		double gm = med(g, F(e2e_ms)), lm = med(l, F(e2e_ms)), ratio = gm / lm;
@@ -1163,7 +1320,7 @@ static void evaluate(const struct opts *o)
 	 */
 	double first = NAN, last = NAN;
 	int tfirst = 0, tlast = 0;
-	for (int i = 0; i < o->nthreads; i++) {
+	for (int i = 0; (o->only & ONLY_HOT) && i < o->nthreads; i++) {
 		int T = o->threads[i];
 		const struct row *l = row_find("hot", "livepatch", T, 1),
 			  *fl = row_find("hot", "floor", T, 0);
@@ -1195,7 +1352,7 @@ static void evaluate(const struct opts *o)
 		target(last / first <= 2, "daemon max pause flat in T: T=%d %.0f us, T=%d %.0f us = %.1fx "
 		       "(target: roughly flat, <= 2x)", tfirst, first, tlast, last, last / first);
 	/* 3: a 1000-site transaction within 3x of one site. */
-	for (int i = 0; i < o->nthreads; i++) {
+	for (int i = 0; (o->only & ONLY_MATRIX) && i < o->nthreads; i++) {
 		int T = o->threads[i];
 		const struct row *a = row_find("duty", "livepatch", T, 1),
 			  *b = row_find("duty", "livepatch", T, 1000);
@@ -1218,10 +1375,12 @@ static void evaluate(const struct opts *o)
 		       "(target >= 99%%)", rp, rq, 100 * rp / rq);
 		target(pp <= 2 * pq, "service: p99.9 patching / quiet = %.0f us / %.0f us = %.2fx "
 		       "(target <= 2x)", pp, pq, pp / pq);
-	} else {
+	} else if (o->only & ONLY_SERVICE) {
 		target(-1, "service: not run");
 	}
-	evaluate_load();
+	if (o->only & ONLY_LOAD)
+		evaluate_load();
+	evaluate_safe_where(o);
 }
 
 static void print_targets(FILE *f)
@@ -1263,6 +1422,11 @@ static void write_md(const struct opts *o, const char *mach, double total_s)
 	if (!(f = fopen(path, "w")))
 		return;
 	fprintf(f, "# livepatch benchmark (`make bench`)\n\n%s\n\n", mach);
+	if (o->only != ONLY_ALL) {
+		char parts[128];
+		only_text(o->only, parts, sizeof(parts));
+		fprintf(f, "Parts run: %s (`--only`), not the whole benchmark.\n\n", parts);
+	}
 	fprintf(f, "T: worker threads of bench/benchd.c, in a session (autogroup) of its own like "
 		"a service. load *duty*: each worker runs %d us bursts of iterations and sleeps so "
 		"that all T together want %.2g CPUs; the CPUs are not saturated, "
@@ -1280,9 +1444,18 @@ static void write_md(const struct opts *o, const char *mach, double total_s)
 		"same 5 bytes (undone by `livepatch --revert`, untimed). floor: bench/floor.c, seize "
 		"+ one interrupt/wait/continue round per thread + exit (floor-all: every thread "
 		"interrupted at once, as one sync).\n\n", o->burst_us, o->util, o->burst_us, o->hot_util);
+	if (o->only & (ONLY_SAFE | ONLY_WHERE))
+		fprintf(f, "--safe (T=%d, duty): `--func never_called --target never_called_g`, a "
+			"function of benchd nothing ever calls, with and without `--safe`, run by run "
+			"alternately on one daemon, each reverted untimed; safe.checks from the JSON. "
+			"--where (T=%d, duty): `--where f0000 --json` end to end (fork to exit), run by "
+			"run alternately with floor-all on one daemon; where.threads_total from the "
+			"JSON (benchd has T + 1 threads).\n\n", SAFE_T, WHERE_T);
 	print_table(f);
 	print_loads(f);
-	print_service(f);
+	print_safe_where(f);
+	if (o->only & ONLY_SERVICE)
+		print_service(f);
 	print_targets(f);
 	fprintf(f, "\nWhole run: %.0f s.\n", total_s);
 	fclose(f);
@@ -1294,7 +1467,10 @@ static void json_sample(FILE *f, const struct sample *s)
 				"quiet_gap_us", "syncs", "stops", "traps_emulated", "traps_late",
 				"traps_parked", "stepouts", "blocked_left_alone", "stop_gap_us",
 				"stop_off_runqueue_us", "stop_gaps", "quiet_stop_gaps", "link_ms",
-				"load_ms", "link_plus_load_ms" };
+				"load_ms", "link_plus_load_ms", "safe_checks", "safe_waited_ms",
+				"where_threads_total", "where_threads_inside" };
+	_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(*s) / sizeof(double),
+		       "one name per field of struct sample");
 	const double *v = (const double *)s;
 
 	fputc('{', f);
@@ -1331,6 +1507,9 @@ static void write_json(const struct opts *o, const char *mach, double total_s)
 		return;
 	fprintf(f, "{\"machine\":");
 	json_escaped(f, mach);
+	char parts[128];
+	only_text(o->only, parts, sizeof(parts));
+	fprintf(f, ",\"parts\":\"%s\"", parts);
 	fprintf(f, ",\"total_s\":%.1f,\"duty_burst_us\":%d,\"duty_util_cpus\":%.3f,"
 		"\"hot_others_util_cpus\":%.3f", total_s, o->burst_us, o->util, o->hot_util);
 	fprintf(f, ",\n\"rows\":[\n");
@@ -1384,8 +1563,32 @@ static void usage(void)
 	fprintf(stderr, "usage: run --livepatch PATH --bin DIR --out DIR [--runs N] [--gdb-runs N]\n"
 		"       [--threads 1,8,64,256] [--sites 1,100,1000] [--util CPUS] [--hot-util CPUS]\n"
 		"       [--burst-us US] [--spin-threads 8,64,256|-] [--spin-runs N] [--svc-seconds S]\n"
-		"       [--svc-period-ms MS] [--budget-s S]\n");
+		"       [--svc-period-ms MS] [--budget-s S]\n"
+		"       [--only matrix,hot,load,service,spin,safe,where]\n");
 	exit(2);
+}
+
+/* "safe,where" -> ONLY_SAFE | ONLY_WHERE; an unknown name is a usage error. */
+static unsigned int parse_only(const char *v)
+{
+	unsigned int m = 0;
+
+	for (const char *p = v; *p;) {
+		size_t n = strcspn(p, ","), k;
+		for (k = 0; k < sizeof(only_names) / sizeof(only_names[0]); k++)
+			if (strlen(only_names[k]) == n && !strncmp(p, only_names[k], n))
+				break;
+		if (k == sizeof(only_names) / sizeof(only_names[0])) {
+			fprintf(stderr, "run: --only: unknown part '%.*s' (one of matrix, hot, load, "
+				"service, spin, safe, where)\n", (int)n, p);
+			exit(2);
+		}
+		m |= 1u << k;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return m;
 }
 
 /* Runs for this combination: fewer when the time left would not hold the full count. */
@@ -1568,6 +1771,117 @@ static void run_load(const struct opts *o)
 	stop_noted(&d, big);
 }
 
+/*
+ * --safe when no thread is inside (T=64, duty load): never_called -> never_called_g of
+ * benchd, a function nothing ever calls, patched with and without --safe run by run
+ * alternately on one daemon, each reverted (untimed, without --safe). Target: the median
+ * transaction.total_ms with --safe at most 1 ms above the one without, and safe.checks 1
+ * in every --safe run (nobody inside: the first check passes).
+ */
+static void run_safe(const struct opts *o)
+{
+	struct daemon d;
+	char pid[16], *argv[16];
+
+	cur_load = "duty";
+	if (!lp_has("--safe")) {
+		struct row *r = row_new(SAFE_ROW, SAFE_T, 1);
+		snprintf(r->note, sizeof(r->note), "pending: livepatch has no --safe yet");
+		return;
+	}
+	if (!daemon_ready(o, &d, SAFE_T, LOAD_DUTY))
+		return;
+	d.f1 = "never_called";
+	d.g1 = "never_called_g";
+	warm_up(o, &d);	/* the first patch of this pair, untimed */
+	msg("duty T=%d: livepatch %s -> %s x%d and the same with --safe x%d, alternating", SAFE_T,
+	    d.f1, d.g1, o->runs, o->runs);
+	struct row *plain = row_new(SAFE_BASE_ROW, SAFE_T, 1),
+		   *safe = row_new(SAFE_ROW, SAFE_T, 1);
+	for (int i = 0; i < o->runs; i++) {
+		lp_argv(o, &d, 1, false, NULL, pid, argv);
+		if (measure(o, &d, plain, argv, 1, false) < 0)
+			break;
+		lp_argv(o, &d, 1, false, NULL, pid, argv);
+		argv[7] = "--safe";	/* before --json */
+		argv[8] = "--json";
+		argv[9] = NULL;
+		if (measure(o, &d, safe, argv, 1, false) < 0)
+			break;
+	}
+	stop_noted(&d, safe);
+}
+
+/*
+ * --where at T=256 (duty load): `livepatch --pid P --where f0000 --json`, end to end, run by
+ * run alternately with floor-all (seize, interrupt every thread at once, exit) on one daemon,
+ * the least any tool that stops every thread pays. Target: median end to end < 50 ms, and
+ * where.threads_total = T + 1 (every thread of benchd looked at) in every run. f0000 is the
+ * function every iteration calls: a worker mid-burst may be inside it.
+ */
+static void run_where(const struct opts *o)
+{
+	struct daemon d;
+	char pid[16], bin[512];
+
+	cur_load = "duty";
+	if (!lp_has("--where")) {
+		struct row *r = row_new(WHERE_ROW, WHERE_T, 0);
+		snprintf(r->note, sizeof(r->note), "pending: livepatch has no --where yet");
+		return;
+	}
+	if (!daemon_ready(o, &d, WHERE_T, LOAD_DUTY))
+		return;
+	snprintf(pid, sizeof(pid), "%d", d.pid);
+	snprintf(bin, sizeof(bin), "%s/floor", o->bin);
+	char *where[] = { (char *)o->lp, "--pid", pid, "--where", "f0000", "--json", NULL };
+	char *floor_all[] = { bin, pid, "--all", NULL };
+	run_capture(where, out, sizeof(out), NULL);	/* warm-up, untimed */
+	msg("duty T=%d: livepatch --where f0000 x%d and floor-all x%d, alternating", WHERE_T,
+	    o->runs, o->runs);
+	struct row *base = row_new(WHERE_BASE_ROW, WHERE_T, 0),
+		   *w = row_new(WHERE_ROW, WHERE_T, 0);
+	for (int i = 0; i < o->runs && daemon_alive(&d); i++) {
+		for (int k = 0; k < 2; k++) {
+			struct row *r = k ? w : base;
+			struct sample *s = &r->s[r->nruns];
+			*s = blank();
+			if (window_open(&d))
+				goto out;
+			double t0 = now_ms();
+			int rc = run_capture(k ? where : floor_all, out, sizeof(out), &s->e2e_ms);
+			double len = now_ms() - t0;
+			close_into(&d, s);
+			const char *wj = k ? strstr(out, "\"where\":{") : NULL;
+			if (rc || (k && !wj)) {
+				r->failed++;
+				snprintf(r->note, sizeof(r->note), "exit %d: %.200s", rc, out);
+				continue;
+			}
+			if (k) {
+				s->where_total = jnum(wj, "threads_total");
+				/* THREADs listed (those inside), up to the stale list. */
+				const char *t = strstr(wj, "\"threads\":["),
+					   *e = strstr(wj, "\"stale\":");
+				s->where_inside = 0;
+				for (const char *p = t; p && (p = strstr(p, "\"tid\":")) &&
+				     (!e || p < e); p++)
+					s->where_inside++;
+				s->tx_ms = jnum(out, "total_ms");	/* if it reports one */
+			} else {
+				s->tx_ms = jnum(out, "total_ms");
+				s->pause_max_us = jnum(out, "rtt_max_us");
+				s->pause_med_us = jnum(out, "rtt_median_us");
+				s->stops = jnum(out, "rounds");
+			}
+			quiet_into(&d, len, s);
+			r->nruns++;
+		}
+	}
+out:
+	stop_noted(&d, w);
+}
+
 static void loadavg(char *buf, size_t cap)
 {
 	FILE *f = fopen("/proc/loadavg", "r");
@@ -1581,7 +1895,8 @@ static void loadavg(char *buf, size_t cap)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .runs = 31, .gdb_runs = 11, .spin_runs = 3, .svc_seconds = 10,
+	struct opts o = { .only = ONLY_ALL, .runs = 31, .gdb_runs = 11, .spin_runs = 3,
+			  .svc_seconds = 10,
 			  .svc_period_ms = 200, .budget_s = 480, .util = 0.5, .hot_util = 0.1,
 			  .burst_us = 1000 };
 	char mach[512], load0[128], load1[128];
@@ -1624,10 +1939,13 @@ int main(int argc, char **argv)
 			o.burst_us = atoi(v);
 		else if (!strcmp(a, "--budget-s"))
 			o.budget_s = atof(v);
+		else if (!strcmp(a, "--only"))
+			o.only = parse_only(v);
 		else
 			usage();
 	}
-	if (!o.lp || !o.bin || !o.out || o.runs < 1 || o.runs > MAX_RUNS || o.gdb_runs > MAX_RUNS ||
+	if (!o.lp || !o.bin || !o.out || !o.only || o.runs < 1 || o.runs > MAX_RUNS ||
+	    o.gdb_runs > MAX_RUNS ||
 	    o.spin_runs > MAX_RUNS || o.util <= 0 || o.hot_util <= 0 || o.burst_us < 1)
 		usage();
 	if (geteuid() != 0) {
@@ -1648,12 +1966,20 @@ int main(int argc, char **argv)
 	msg("livepatch %s --plan (batches)%s", lp_has("--plan") ? "has" : "has no",
 	    lp_has("--plan") ? "" : ": N>1 is pending");
 
-	run_matrix(&o);
-	run_hot(&o);
-	run_load(&o);
-	if (o.svc_seconds > 0)
+	if (o.only & ONLY_MATRIX)
+		run_matrix(&o);
+	if (o.only & ONLY_HOT)
+		run_hot(&o);
+	if (o.only & ONLY_LOAD)
+		run_load(&o);
+	if ((o.only & ONLY_SERVICE) && o.svc_seconds > 0)
 		run_service(&o);
-	run_saturated(&o);
+	if (o.only & ONLY_SPIN)
+		run_saturated(&o);
+	if (o.only & ONLY_SAFE)
+		run_safe(&o);
+	if (o.only & ONLY_WHERE)
+		run_where(&o);
 	evaluate(&o);
 	loadavg(load1, sizeof(load1));
 	double total_s = (now_ms() - t_start) / 1e3;
@@ -1662,7 +1988,9 @@ int main(int argc, char **argv)
 	printf("\n%s\n\n", mach);
 	print_table(stdout);
 	print_loads(stdout);
-	print_service(stdout);
+	print_safe_where(stdout);
+	if (o.only & ONLY_SERVICE)
+		print_service(stdout);
 	print_targets(stdout);
 	printf("\nWhole run: %.0f s. Wrote %s/results.md and %s/results.json\n", total_s, o.out, o.out);
 	write_md(&o, mach, total_s);
