@@ -38,6 +38,7 @@ struct lp_frame {
 
 struct lp_span {
 	uint64_t lo, hi;
+	bool rw;	/* readable and writable, as a stack is (a guard page is not) */
 };
 
 /* The process's mappings, read once and again when a stack is not among them. */

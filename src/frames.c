@@ -32,7 +32,8 @@ static int add_span(const struct lp_maps_line *m, void *arg)
 			return -ENOMEM;
 		st->maps = v;
 	}
-	st->maps[st->nmaps++] = (struct lp_span){ m->start, m->end };
+	st->maps[st->nmaps++] = (struct lp_span){ m->start, m->end,
+						  m->perms[0] == 'r' && m->perms[1] == 'w' };
 	return 0;
 }
 
@@ -127,7 +128,8 @@ static bool where_kernel_puts(const uint8_t *f, uint64_t a)
  * The end of the run of mappings from the one holding @addr, each starting where the one
  * before ends: a stack split in two by mlock(2) or madvise(2) on part of it (libsodium's
  * sodium_mlock does that on a buffer of the stack) is still one stack. A guard page above
- * (another thread's) is not readable: the read stops there. Joined up to
+ * (another thread's, ---p, though /proc/PID/mem reads it) ends the run: only rw-
+ * mappings are joined. Joined up to
  * LP_FRAME_STACK_JOINED from @addr (a default stack's size), so that a stack next to a
  * large mapping does not make every scan read it. 0: @addr is not mapped.
  */
@@ -144,6 +146,7 @@ static uint64_t stack_end(const struct lp_stacks *st, uint64_t addr)
 			lo = mid + 1;
 		else {
 			while (mid + 1 < st->nmaps && st->maps[mid + 1].lo == st->maps[mid].hi &&
+			       st->maps[mid].rw && st->maps[mid + 1].rw &&
 			       st->maps[mid + 1].hi - addr <= LP_FRAME_STACK_JOINED)
 				mid++;
 			return st->maps[mid].hi;
@@ -225,7 +228,7 @@ static void follow(struct walk *w, const uint8_t *f, uint64_t lo, size_t n)
 	for (size_t j = 0; j < w->ntodo; j++)
 		if (rsp >= w->todo[j].lo && mapping_end(st, rsp) == mapping_end(st, w->todo[j].lo))
 			return;
-	w->todo[w->ntodo++] = (struct lp_span){ rsp, 0 };
+	w->todo[w->ntodo++] = (struct lp_span){ rsp, 0, false };
 }
 
 /*
@@ -350,7 +353,7 @@ static int walk(struct walk *w, uint64_t sp)
 		return -ENOMEM;
 	if (!st->maps && (ret = read_maps(st)))
 		return ret;
-	w->todo[w->ntodo++] = (struct lp_span){ sp, 0 };
+	w->todo[w->ntodo++] = (struct lp_span){ sp, 0, false };
 	for (size_t k = 0; k < w->ntodo && !full(w); k++) {
 		uint64_t lo = w->todo[k].lo, end = stack_end(st, lo);
 		if (!end && (ret = read_maps(st)))	/* a stack mapped since: read maps again */
