@@ -17,6 +17,23 @@ struct lp_inject {
 	int mem_fd;		/* /proc/VIA/mem */
 	uint64_t insn;		/* a `syscall` instruction in the process; 0: find one */
 	const struct timespec *deadline;	/* CLOCK_MONOTONIC: the call must have begun */
+	/*
+	 * Nonzero: @insn is the shield's trampoline (shield.h) and this is a free resume
+	 * block in the process. The thread's registers, as the kernel would restart an
+	 * interrupted call, and its mask are written there first: if livepatch dies
+	 * during the call, the thread puts them back itself.
+	 */
+	uint64_t resume_at;
+	/*
+	 * Without a trampoline (the shield's own mmap): run the call at a `syscall; ret`
+	 * of the process, whose `ret` goes to a sigreturn of the process (`mov $15, %eax;
+	 * syscall`) with a signal frame written below the thread's red zone. If
+	 * livepatch dies during the call, rt_sigreturn puts the thread back: registers,
+	 * mask and FPU state. Found on first use (0: none; then the call is made as usual).
+	 */
+	bool bootstrap;
+	const char *die_at;	/* lp_tx_fault.kill_at */
+	uint64_t gadget, restorer;
 	bool gone;		/* the thread exited meanwhile */
 	char why[200];		/* why a call was not even tried (its seccomp filter), or "" */
 };

@@ -27,6 +27,8 @@ int pt_getsigmask(pid_t tid, uint64_t *mask) LP_MUST_CHECK;
 int pt_setsigmask(pid_t tid, uint64_t mask) LP_MUST_CHECK;
 int pt_getregs(pid_t tid, struct user_regs_struct *r) LP_MUST_CHECK;
 int pt_setregs(pid_t tid, const struct user_regs_struct *r) LP_MUST_CHECK;
+/* The thread's XSAVE area (NT_X86_XSTATE) into @buf: its size, or -errno. */
+long pt_getxstate(pid_t tid, void *buf, size_t cap) LP_MUST_CHECK;
 int pt_getsiginfo(pid_t tid, siginfo_t *si) LP_MUST_CHECK;
 int pt_geteventmsg(pid_t tid, unsigned long *msg) LP_MUST_CHECK;
 /* Is a SIGTRAP with si_code SI_KERNEL queued on @tid's private queue? 1, 0 or -errno. */

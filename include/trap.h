@@ -15,6 +15,8 @@ int trap_handle(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r,
 		const struct lp_site *s) LP_MUST_CHECK;
 /* Whether @t blocks SIGTRAP, noted at a stop that is not one of our traps. */
 void trap_note_mask(struct tx *tx, struct lp_thread *t);
+/* A single step's forced SIGTRAP in @t could reset SIGTRAP's disposition. */
+bool trap_step_resets(struct tx *tx, struct lp_thread *t);
 /*
  * A SIGTRAP of the program's own, in a process where our traps reset the
  * disposition: kept by @t, stopped, until the transaction ends. False: deliver it.

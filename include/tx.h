@@ -19,6 +19,7 @@
 #include "load.h"
 #include "plan.h"
 #include "seize.h"
+#include "shield.h"
 #include "sigstate.h"
 #include "unwind.h"
 #include "x86.h"
@@ -43,6 +44,9 @@ struct lp_tx_stats {
 	unsigned int frames_moved;	/* signal frames whose saved PC was moved there */
 	unsigned int xol_regions;	/* regions made for the copies in this run */
 	unsigned int dispositions_restored; /* SIGTRAP dispositions a trap had reset, put back */
+	bool shielded;			/* the shield (shield.h) was up for the writes */
+	bool shield_made;		/* this run mapped the shield's region */
+	char shield_why[160];		/* why not, when it could not be raised */
 	/* Threads seen stopped between [mid_lo, mid_hi] of lp_tx_opts: inside the old body. */
 	pid_t mid[LP_MID_MAX];
 	unsigned int nmid;
@@ -123,6 +127,12 @@ struct lp_tx_fault {
 	const char *at;		/* fail the walk at this step: sync0, int3, sync1, tail, ... */
 	long sleep_ms;		/* pause this long at every step */
 	bool stop_blocked;	/* interrupt threads blocked in the kernel too */
+	/*
+	 * SIGKILL ourselves at this step (either walk), or in the middle of an injected
+	 * call ("inject": through the trampoline; "inject-boot": the bootstrap): our
+	 * death, on purpose, where the shield must take over (docs/design.md §10).
+	 */
+	const char *kill_at;
 };
 
 struct lp_tx_opts {
@@ -157,6 +167,7 @@ struct lp_tx_opts {
 	const char *const *names;
 	size_t nranges;
 	bool safe, where_only;
+	bool unshielded;		/* no shield (shield.h): the tests' and bench's baseline */
 	unsigned int wait_ms;		/* how long threads may stay inside, from the first check */
 	const struct lp_unwind_module *modules;
 	size_t nmodules;
@@ -207,6 +218,7 @@ struct tx {
 	bool own_handlers;			/* besides glibc's own two (read_signal_state) */
 	struct lp_stacks stacks;
 	struct lp_sigstate sigs;		/* SIGTRAP's disposition, kept (sigstate.h) */
+	struct lp_shield shield;		/* the handler that outlives us (shield.h) */
 	bool trap_sensitive;			/* SIGTRAP ignored or caught: a trap can change it */
 	unsigned int awaiting;			/* threads holding a SIGTRAP until it is repaired */
 	bool checking;				/* this sync checks who is inside (§9) */

@@ -13,6 +13,7 @@
 #include "inside.h"
 #include "moveout.h"
 #include "proc.h"
+#include "trap.h"
 #include "ptrace_ops.h"
 
 #define ERESTARTSYS 512		/* the kernel's restart codes, seen in rax at a stop */
@@ -226,7 +227,7 @@ static int move_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct 
 	 * that was running. Not when a step's forced SIGTRAP could reset the program's
 	 * disposition, nor over a system call (it may block): the copy then.
 	 */
-	if (inside && !t->group_stop && !tx->trap_sensitive && !restart_pending(r)) {
+	if (inside && !t->group_stop && !trap_step_resets(tx, t) && !restart_pending(r)) {
 		int st = step_out(tx, t, r, sig, true);
 		if (st != -EAGAIN || t->state == TH_GONE)
 			return st;

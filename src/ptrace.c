@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/uio.h>
 #include "ptrace_ops.h"
 
 #define SEIZE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | \
@@ -48,6 +49,14 @@ int pt_setsigmask(pid_t tid, uint64_t mask)
 int pt_getregs(pid_t tid, struct user_regs_struct *r)
 {
 	return call(PTRACE_GETREGS, tid, 0, (unsigned long)r);
+}
+
+long pt_getxstate(pid_t tid, void *buf, size_t cap)
+{
+	struct iovec iov = { buf, cap };
+	int ret = call(PTRACE_GETREGSET, tid, 0x202 /* NT_X86_XSTATE */, (unsigned long)&iov);
+
+	return ret ? ret : (long)iov.iov_len;
 }
 
 int pt_setregs(pid_t tid, const struct user_regs_struct *r)

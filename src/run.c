@@ -216,6 +216,7 @@ static struct lp_tx_fault fault_from_env(void)
 	const char *at = getenv("LP_FAULT"), *ms = getenv("LP_FAULT_SLEEP_MS");
 
 	return (struct lp_tx_fault){ .at = at, .sleep_ms = ms ? atol(ms) : 0,
+				     .kill_at = getenv("LP_KILL_AT"),
 				     .stop_blocked = at && !strcmp(at, "stop-blocked") };
 }
 
@@ -549,6 +550,7 @@ static int run_write(const struct lp_options *o, struct lp_proc *proc, const str
 	struct lp_tx_opts txo = {
 		.timeout_ms = o->timeout_ms, .via = proc->via,
 		.log = o->verbose ? report_verbose : NULL, .fault = fault_from_env(),
+		.unshielded = getenv("LP_NO_SHIELD") != NULL,
 	};
 	struct lp_verifier *verifier = NULL;
 	struct loading g = { .o = o, .proc = proc, .ps = ps, .plan = pr->r.plan,

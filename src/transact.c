@@ -253,6 +253,34 @@ static bool child_has_loads(struct tx *tx, const struct lp_thread *t)
 }
 
 /*
+ * A fork child copied SIGTRAP's disposition while the shield's handler was it: the
+ * program's is put back in the child, through its own memory.
+ */
+static void shield_off_child(struct tx *tx, struct lp_thread *t)
+{
+	char path[64];
+
+	if (!tx->st->shielded)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/mem", t->tid);
+	struct lp_shield c = tx->shield;
+	c.via = t->tid;
+	c.installed = true;
+	if ((c.mem_fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		return;
+	struct lp_inject in = { .tid = t->tid, .via = t->tid, .mem_fd = c.mem_fd,
+				.insn = shield_addr(c.base, lp_shield_tramp),
+				.resume_at = shield_resume_block(&c), .deadline = &tx->deadline };
+	struct lp_injector inj = { inject_syscall, &in, in.why };
+	tx->deadline = lp_time_after(CLOCK_MONOTONIC, tx->timeout_ms);
+	if (shield_remove(&c, &inj) || shield_disarm(&c))
+		LOG(tx, "fork child %d: SIGTRAP's disposition could not be put back", t->tid);
+	close(c.mem_fd);
+	if (in.gone)
+		t->state = TH_GONE;
+}
+
+/*
  * A fork child copied the text at some moment: give it the final bytes, then let it
  * go. A child without --load's patches keeps the code it forked with: a jump there
  * would crash it.
@@ -285,6 +313,7 @@ static void release_children(struct tx *tx)
 			if (!pt_read(t->tid, s->addr, cur, s->len) && memcmp(cur, want, s->len))
 				(void)!pt_write(t->tid, s->addr, want, s->len);
 		}
+		shield_off_child(tx, t);
 		(void)!pt_detach(t->tid, 0);
 		t->state = TH_GONE;
 	}
@@ -340,6 +369,77 @@ static struct lp_thread *stopped_or_stop_one(struct tx *tx)
  */
 #define SETTLE_ROUNDS 4
 
+/*
+ * The shield (docs/design.md §10) before the first write: its region, the table for
+ * the forward walk, and the handler as SIGTRAP's disposition, through the thread held
+ * for the write. Without it the transaction runs as before, our death mid-way fatal
+ * to the process: that is said with -v and in the report, never a failure.
+ */
+static void shield_up(struct tx *tx)
+{
+	struct lp_diag d = { 0 };
+	struct lp_inject in;
+	int ret = 0;
+
+	if (tx->opts->where_only || !tx->plan->nsites || tx->opts->unshielded)
+		goto without;
+	struct lp_thread *h = held_or_stop_one(tx);
+	if (!h) {
+		snprintf(tx->st->shield_why, sizeof(tx->st->shield_why), "no thread could be stopped");
+		goto without;
+	}
+	struct lp_injector inj = tx_injector(tx, h, &in);
+	ret = shield_prepare(&tx->shield, &inj, &d);
+	tx_injected(tx, h, &in);
+	tx->st->shield_made = tx->shield.made;
+	if (ret || h->state == TH_GONE) {
+		snprintf(tx->st->shield_why, sizeof(tx->st->shield_why), "%s",
+			 ret ? d.msg : "its thread exited");
+		goto without;
+	}
+	inj = tx_injector(tx, h, &in);
+	shield_finish(&tx->shield, &inj);
+	tx_injected(tx, h, &in);
+	if ((ret = shield_arm(&tx->shield, tx->plan, true, tx->opts->nranges != 0))) {
+		snprintf(tx->st->shield_why, sizeof(tx->st->shield_why), "%s", ret == -E2BIG ?
+			 "more sites than its table holds" : strerror(-ret));
+		goto without;
+	}
+	inj = tx_injector(tx, h, &in);
+	ret = shield_install(&tx->shield, &inj, tx->trap_sensitive);
+	tx_injected(tx, h, &in);
+	if (ret || !tx->shield.installed) {
+		snprintf(tx->st->shield_why, sizeof(tx->st->shield_why), "rt_sigaction in the process "
+			 "failed: %s", strerror(ret < 0 && ret > -LP_ERR_BASE ? -ret : EIO));
+		goto without;
+	}
+	/* From now on the disposition to keep is the handler's (trap.c repairs a reset). */
+	tx->sigs.ignored = false;
+	tx->sigs.caught = tx->sigs.saved = true;
+	memcpy(tx->sigs.act, tx->shield.ours, sizeof(tx->sigs.act));
+	tx->st->shielded = true;
+	LOG(tx, "shield up: handler at 0x%" PRIx64 "%s", tx->shield.base,
+	    tx->shield.made ? " (region made)" : "");
+	return;
+without:
+	if (tx->st->shield_why[0])
+		LOG(tx, "no shield: %s; livepatch's death mid-way would be fatal to process %d",
+		    tx->st->shield_why, tx->pid);
+	if (tx->trap_sensitive && !tx->shield.installed)
+		trap_save_disposition(tx, held_or_stop_one(tx));
+}
+
+/* The walk's direction, and the shield's table with it (before the walk's first write). */
+static void walk_towards(struct tx *tx, const uint8_t (*to)[LP_SITE_MAX], bool forward)
+{
+	tx->to = to;
+	tx->forward = forward;
+	if (tx->shield.installed && shield_arm(&tx->shield, tx->plan, forward,
+					       forward && tx->opts->nranges))
+		LOG(tx, "the shield's table could not be written for the %s walk",
+		    forward ? "forward" : "backward");
+}
+
 static int settle(struct tx *tx)
 {
 	struct timespec t0;
@@ -372,8 +472,8 @@ static int settle(struct tx *tx)
 				      "through %d syncs; nothing was written (retry when it is calmer)",
 				      tx->pid, SETTLE_ROUNDS);
 	}
-	if (!ret && tx->trap_sensitive)
-		trap_save_disposition(tx, held_or_stop_one(tx));
+	if (!ret)
+		shield_up(tx);
 	if (!ret)
 		ret = tx_fault_point(tx, "sync0");
 	tx->st->sync0_ms = lp_ms_since(&t0);
@@ -570,13 +670,11 @@ static int walk_checked(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
 		    in ? in->n : 0, in && in->n == 1 ? "" : "s",
 		    tx->written ? "rolling back" : "nothing written", backoff);
 		if (tx->written) {
-			tx->to = to_old;
-			tx->forward = false;
+			walk_towards(tx, to_old, false);
 			*back = transition(tx);
 			if (*back)
 				return inside_failure(tx, checks, lp_ms_since(&t0));
-			tx->to = to_new;
-			tx->forward = true;
+			walk_towards(tx, to_new, true);
 		}
 		if ((ret = idle(tx, backoff)))
 			return ret;
@@ -662,8 +760,7 @@ static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
 	if (!tx_process_alive(tx))
 		return tx_died(tx);
 	/* Roll back with the same protocol; the first failure stays the reported one. */
-	tx->to = to_old;
-	tx->forward = false;
+	walk_towards(tx, to_old, false);
 	LOG(tx, "rolling back: %s", tx->d->msg);
 	int back = transition(tx);
 	tx->st->rolled_back = !back;
@@ -721,6 +818,7 @@ static int tx_open(struct tx *tx, const struct lp_tx_opts *o)
 	snprintf(path, sizeof(path), "/proc/%d/mem", tx->via);
 	tx->mem_fd = open(path, O_RDWR | O_CLOEXEC);
 	tx->xol = (struct lp_xol){ .via = tx->via, .mem_fd = tx->mem_fd };
+	tx->shield = (struct lp_shield){ .via = tx->via, .mem_fd = tx->mem_fd };
 	tx->stacks = (struct lp_stacks){ .via = tx->via, .mem_fd = tx->mem_fd };
 	return 0;
 }
@@ -738,6 +836,37 @@ static void tx_close(struct tx *tx)
 	free(tx->img);
 	free(tx->runs);
 	free(tx->bytes);
+}
+
+/*
+ * The program's disposition back once no int3 of ours is left in the text. After a
+ * roll-back that failed, the handler stays: it keeps the process alive.
+ */
+static void shield_down(struct tx *tx)
+{
+	if (!tx->shield.installed || tx->exec_seen || !tx_process_alive(tx))
+		return;
+	for (size_t i = 0; i < tx->plan->nsites; i++) {
+		uint8_t b;
+		if (!tx_mem_rw(tx, tx->plan->sites[i].addr, &b, 1, false) && b == X86_INT3) {
+			LOG(tx, "an int3 is left at 0x%" PRIx64 ": the shield stays up",
+			    tx->plan->sites[i].addr);
+			return;
+		}
+	}
+	struct lp_thread *t = stopped_or_stop_one(tx);
+	if (!t) {
+		LOG(tx, "no thread could be stopped to take the shield down: it stays up");
+		return;
+	}
+	struct lp_inject in;
+	struct lp_injector inj = tx_injector(tx, t, &in);
+	tx->deadline = lp_time_after(CLOCK_MONOTONIC, tx->timeout_ms);
+	int ret = shield_remove(&tx->shield, &inj);
+	tx_injected(tx, t, &in);
+	if (!ret)
+		ret = shield_disarm(&tx->shield);
+	LOG(tx, "shield %s", ret ? "could not be taken down: it stays up" : "down");
 }
 
 int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts *o,
@@ -765,6 +894,7 @@ int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts 
 			      tx.via);
 	if (!ret)
 		ret = run_walks(&tx, tx.bytes, tx.bytes + plan->nsites);
+	shield_down(&tx);
 	if (!tx.exec_seen && tx_process_alive(&tx) && trap_ignored_reset(&tx))
 		trap_ignore_again(&tx, stopped_or_stop_one(&tx));
 	release_children(&tx);

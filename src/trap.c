@@ -10,12 +10,30 @@
 #include "trap.h"
 #include "x86.h"
 
+/*
+ * A trap can change SIGTRAP's disposition: the program's is not the default, or the
+ * shield's handler is installed (a thread that blocks SIGTRAP resets it).
+ */
+static bool sensitive(const struct tx *tx)
+{
+	return tx->trap_sensitive || tx->shield.installed;
+}
+
+bool trap_step_resets(struct tx *tx, struct lp_thread *t)
+{
+	uint64_t mask;
+
+	if (tx->trap_sensitive)
+		return true;
+	return tx->shield.installed && (pt_getsigmask(t->tid, &mask) || mask & 1ULL << (SIGTRAP - 1));
+}
+
 /* Whether the thread blocks SIGTRAP, seen at a stop that is not one of our traps. */
 void trap_note_mask(struct tx *tx, struct lp_thread *t)
 {
 	uint64_t mask;
 
-	if (tx->trap_sensitive && !t->mask_known && !pt_getsigmask(t->tid, &mask)) {
+	if (sensitive(tx) && !t->mask_known && !pt_getsigmask(t->tid, &mask)) {
 		t->mask_known = true;
 		t->trap_blocked = mask & 1ULL << (SIGTRAP - 1);
 	}
@@ -87,7 +105,7 @@ void trap_ignore_again(struct tx *tx, struct lp_thread *h)
  */
 bool trap_hold_own(struct tx *tx, struct lp_thread *t, int sig)
 {
-	if (!tx->trap_sensitive || sig != SIGTRAP)
+	if (!sensitive(tx) || sig != SIGTRAP)
 		return false;
 	t->sig = sig;
 	t->await_repair = true;
@@ -148,7 +166,7 @@ int trap_handle(struct tx *tx, struct lp_thread *t, struct user_regs_struct *r,
 
 	if (ret)
 		return ret == -ESRCH ? 0 : ret;
-	if (tx->trap_sensitive && ((ret = repair_disposition(tx, t, r->rsp)) || t->state == TH_GONE))
+	if (sensitive(tx) && ((ret = repair_disposition(tx, t, r->rsp)) || t->state == TH_GONE))
 		return ret;
 	if (cur[0] != X86_INT3) {
 		x86_emulate_jmp(r, s->addr);	/* reported late: run the completed instruction */

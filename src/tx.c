@@ -25,6 +25,8 @@ const struct lp_site *tx_site_at(const struct tx *tx, uint64_t addr, size_t *idx
  */
 int tx_fault_point(struct tx *tx, const char *name)
 {
+	if (tx->fault.kill_at && !strcmp(tx->fault.kill_at, name))
+		kill(getpid(), SIGKILL);
 	if (tx->forward && tx->fault.sleep_ms && !*tx->env.cancel) {
 		struct timespec ts = { tx->fault.sleep_ms / 1000, (tx->fault.sleep_ms % 1000) * 1000000L };
 		while (nanosleep(&ts, &ts) && errno == EINTR && !*tx->env.cancel)
@@ -105,12 +107,19 @@ struct lp_injector tx_injector(struct tx *tx, struct lp_thread *t, struct lp_inj
 {
 	*in = (struct lp_inject){ .tid = t->tid, .via = tx->via, .mem_fd = tx->mem_fd,
 				  .insn = tx->syscall_insn, .deadline = &tx->deadline };
+	in->die_at = tx->fault.kill_at;
+	/* Through the shield's trampoline once it is there: our death mid-call is survived. */
+	if (tx->shield.base) {
+		in->insn = shield_addr(tx->shield.base, lp_shield_tramp);
+		in->resume_at = shield_resume_block(&tx->shield);
+	}
 	return (struct lp_injector){ inject_syscall, in, in->why };
 }
 
 void tx_injected(struct tx *tx, struct lp_thread *t, const struct lp_inject *in)
 {
-	tx->syscall_insn = in->insn;
+	if (!in->resume_at)
+		tx->syscall_insn = in->insn;
 	if (in->gone)
 		t->state = TH_GONE;
 }
