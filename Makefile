@@ -51,14 +51,14 @@ else
 LP_LDLIBS = -static -no-pie $(shell pkg-config --static --libs libdw libelf capstone libbpf 2>/dev/null)
 endif
 
-livepatch: $(LIB_OBJ) $(B)/cmd/livepatch.o
+livepatch: $(LIB_OBJ) $(B)/cmd/livepatch.o $(B)/cmd/args.o
 	$(CC) $(CFLAGS) -o $@ $^ $(LP_LDLIBS)
 
 $(B)/src/%.o: src/%.c $(wildcard include/*.h) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DLP_VERSION='"$(VERSION)"' -c -o $@ $<
 
-$(B)/cmd/%.o: cmd/%.c $(wildcard include/*.h) | deps-check
+$(B)/cmd/%.o: cmd/%.c $(wildcard include/*.h cmd/*.h) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DLP_VERSION='"$(VERSION)"' -c -o $@ $<
 
