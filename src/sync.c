@@ -133,8 +133,8 @@ static int timed_out(struct tx *tx)
 	static const char *const why[] = {
 		[SEEN_RUNNING] = "it was interrupted but did not stop",
 		[SEEN_BLOCKED] = "it is blocked in the kernel",
-		[SEEN_BLOCKED_IN_SITE] = "it is blocked in the kernel with its PC or a signal "
-					 "frame inside the bytes to replace, and did not stop to be moved",
+		[SEEN_BLOCKED_IN_SITE] = ("it is blocked in the kernel with its PC or a signal "
+					  "frame inside the bytes to replace, and did not stop to be moved"),
 		[SEEN_TRACED] = "its ptrace stop was never reported",
 		[SEEN_GONE] = "it is exiting",
 	};
