@@ -85,10 +85,11 @@ $(B)/src/verify.o $(B)/asan/verify.o: $(B)/verify.skel.h
 include test/daemons/daemons.mk
 include test/patches/patches.mk
 include test/unit/unit.mk
+include test/fuzz/fuzz.mk
 -include bench/bench.mk
 
 check: deps
-	@$(MAKE) --no-print-directory all daemons patches unit-build
+	@$(MAKE) --no-print-directory all daemons patches unit-build fuzz-build
 	@test/run.sh
 
 demo: deps
