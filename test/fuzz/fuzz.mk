@@ -4,7 +4,8 @@
 #                         with -fsanitize=fuzzer,address,undefined
 # `make fuzz` runs each harness for FUZZ_SECONDS (default 60), one at a time, from its
 # seed corpus (test/fuzz/corpus/NAME) and regressions (test/fuzz/regressions/NAME), and
-# fails on the first crash, leak or sanitizer report; new inputs go to $(B)/fuzz/corpus.
+# fails on any crash, leak or sanitizer report (the input in $(B)/fuzz/crashes/fuzz_NAME, the
+# log in $(B)/fuzz/logs/fuzz_NAME.log); new inputs go to $(B)/fuzz/corpus/fuzz_NAME.
 # test/fuzz/replay.sh $(B)/fuzz replays every seed and regression once (make check).
 # Uses only B, CFLAGS_BASE, PKG_CFLAGS, PKG_LIBS and LIB_SRC from the top.
 
@@ -40,7 +41,16 @@ $(F_OUT)/obj/%.o: $(F_DIR)/%.c $(F_HDR) | deps-check
 $(F_OUT)/obj/src/verify.o: $(B)/verify.skel.h
 
 $(F_BINS): $(F_OUT)/%: $(F_OUT)/obj/%.o $(F_LIB)
-	$(F_CC) $(F_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+	$(F_CC) $(F_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter %.o,$^) \
+		$(F_LDLIBS) $(PKG_LIBS)
+
+# The plan harness resolves names against a small library of its own (fuzz_plan.c).
+$(F_OUT)/libfuzzplan.so: $(F_DIR)/plan_lib.S $(F_DIR)/plan_lib.map $(F_DIR)/fuzz.mk
+	@mkdir -p $(dir $@)
+	$(F_CC) -shared -nostdlib -fPIC -Wl,--version-script=$(F_DIR)/plan_lib.map -o $@ $<
+
+$(F_OUT)/fuzz_plan: $(F_OUT)/libfuzzplan.so
+$(F_OUT)/fuzz_plan: F_LDLIBS := -L$(F_OUT) -lfuzzplan -Wl,-rpath,'$$ORIGIN'
 
 # Lines longer than the maps reader's 16 KiB buffer and the plan reader's 4 KiB need
 # inputs larger than libFuzzer's default 4 KiB; ELF files and patch objects too.
@@ -53,7 +63,7 @@ fuzz: deps
 	@$(MAKE) --no-print-directory fuzz-build
 	@rc=0; for r in $(foreach n,$(F_NAMES),$(n):$(or $(F_MAXLEN_$(n)),4096)); do \
 		f=$${r%%:*}; maxlen=$${r#*:}; \
-		mkdir -p $(F_OUT)/corpus/$$f $(F_OUT)/crashes/$$f; \
+		mkdir -p $(F_OUT)/corpus/$$f $(F_OUT)/crashes/$$f $(F_OUT)/logs; \
 		dirs="$(F_OUT)/corpus/$$f"; \
 		for d in $(F_DIR)/corpus/$$f $(F_DIR)/regressions/$$f; do \
 			[ -d $$d ] && dirs="$$dirs $$d"; \
@@ -61,13 +71,13 @@ fuzz: deps
 		echo "== $$f ($(FUZZ_SECONDS) s)"; \
 		if $(F_OUT)/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=$$maxlen -timeout=10 \
 			-artifact_prefix=$(F_OUT)/crashes/$$f/ -print_final_stats=1 $$dirs \
-			>$(F_OUT)/$$f.log 2>&1; then \
+			>$(F_OUT)/logs/$$f.log 2>&1; then \
 			awk '/^stat::number_of_executed_units/ { n = $$2 } \
 			     /^stat::average_exec_per_sec/ { s = $$2 } \
-			     END { printf "   %s executions, %s exec/s\n", n, s }' $(F_OUT)/$$f.log; \
+			     END { printf "   %s executions, %s exec/s\n", n, s }' $(F_OUT)/logs/$$f.log; \
 		else \
 			rc=1; grep -E '^(==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)' \
-				$(F_OUT)/$$f.log | head -n 20; \
-			echo "   crashed: see $(F_OUT)/$$f.log and $(F_OUT)/crashes/$$f/"; \
+				$(F_OUT)/logs/$$f.log | head -n 20; \
+			echo "   crashed: see $(F_OUT)/logs/$$f.log and $(F_OUT)/crashes/$$f/"; \
 		fi; \
 	done; exit $$rc

@@ -9,21 +9,27 @@ set -uo pipefail
 dir=${1:?usage: test/fuzz/replay.sh DIR (e.g. build/fuzz)}
 src=$(cd "$(dirname "$0")" && pwd)
 shopt -s nullglob
-bins=("$dir"/fuzz_*)
-if ((${#bins[@]} == 0)); then
-	echo "replay.sh: error: no harnesses in $dir (run make fuzz-build)" >&2
+harnesses=("$src"/fuzz_*.c)	# every harness the tree has, built or not
+if [[ ! -d $dir ]]; then
+	echo "replay.sh: error: no directory $dir (run make fuzz-build)" >&2
 	exit 2
 fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:halt_on_error=1
 
-echo "1..${#bins[@]}"
+echo "1..${#harnesses[@]}"
 n=0 rc=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for bin in "${bins[@]}"; do
-	name=${bin##*/}
+for c in "${harnesses[@]}"; do
+	name=$(basename "$c" .c)
+	bin=$dir/$name
 	n=$((n + 1))
+	if [[ ! -x $bin ]]; then
+		echo "not ok $n - $name: not built (run make fuzz-build)"
+		rc=1
+		continue
+	fi
 	inputs=("$src/corpus/${name#fuzz_}"/* "$src/regressions/${name#fuzz_}"/*)
 	if ((${#inputs[@]} == 0)); then
 		echo "not ok $n - $name: no seed or regression input"
