@@ -7,7 +7,7 @@
 # fails on any crash, leak or sanitizer report (the input in $(B)/fuzz/crashes/fuzz_NAME, the
 # log in $(B)/fuzz/logs/fuzz_NAME.log); new inputs go to $(B)/fuzz/corpus/fuzz_NAME.
 # test/fuzz/replay.sh $(B)/fuzz replays every seed and regression once (make check).
-# Uses only B, CFLAGS_BASE, PKG_CFLAGS, PKG_LIBS and LIB_SRC from the top.
+# Uses only B, CFLAGS_BASE, PKG_CFLAGS, PKG_LIBS, LIB_SRC, VERSION and deps-check from the top.
 
 F_DIR    := test/fuzz
 F_SRC    := $(sort $(wildcard $(F_DIR)/fuzz_*.c))
