@@ -51,14 +51,14 @@ else
 LP_LDLIBS = -static -no-pie $(shell pkg-config --static --libs libdw libelf capstone libbpf 2>/dev/null)
 endif
 
-livepatch: $(LIB_OBJ) $(B)/cmd/livepatch.o
+livepatch: $(LIB_OBJ) $(B)/cmd/livepatch.o $(B)/cmd/args.o
 	$(CC) $(CFLAGS) -o $@ $^ $(LP_LDLIBS)
 
 $(B)/src/%.o: src/%.c $(wildcard include/*.h) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DLP_VERSION='"$(VERSION)"' -c -o $@ $<
 
-$(B)/cmd/%.o: cmd/%.c $(wildcard include/*.h) | deps-check
+$(B)/cmd/%.o: cmd/%.c $(wildcard include/*.h cmd/*.h) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DLP_VERSION='"$(VERSION)"' -c -o $@ $<
 
@@ -85,10 +85,11 @@ $(B)/src/verify.o $(B)/asan/verify.o: $(B)/verify.skel.h
 include test/daemons/daemons.mk
 include test/patches/patches.mk
 include test/unit/unit.mk
+include test/fuzz/fuzz.mk
 -include bench/bench.mk
 
 check: deps
-	@$(MAKE) --no-print-directory all daemons patches unit-build
+	@$(MAKE) --no-print-directory all daemons patches unit-build fuzz-build
 	@test/run.sh
 
 demo: deps

@@ -1,4 +1,4 @@
-/* The library's entry point: what cmd/livepatch.c calls after parsing options. */
+/* The library's entry point: what cmd/livepatch.c calls after cmd/args.c parsed the options. */
 #ifndef LIVEPATCH_H
 #define LIVEPATCH_H
 

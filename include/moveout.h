@@ -16,9 +16,9 @@ int moveout_examine(struct tx *tx, struct lp_thread *t, int *sig, bool in_event)
 /* In sync 1, a stopped thread's signal frames are looked at once, whatever its first stop. */
 int moveout_frames_once(struct tx *tx, struct lp_thread *t, uint64_t sp, int sig, bool in_event);
 /*
- * Blocked thread @t at user PC @pc must stop to be moved: @line is its syscall file
- * ("NR ARG1 .. ARG6 SP PC", or "-1 SP PC"). Its stack is scanned for signal frames
- * only where the program has handlers of its own, once per sleep.
+ * Blocked thread @t at user PC @pc and SP @sp (its syscall file, proc.h) must stop to
+ * be moved. Its stack is scanned for signal frames only where the program has handlers
+ * of its own, once per sleep.
  */
-bool moveout_needed(struct tx *tx, struct lp_thread *t, const char *line, uint64_t pc);
+bool moveout_needed(struct tx *tx, struct lp_thread *t, uint64_t sp, uint64_t pc);
 #endif

@@ -103,6 +103,20 @@ const char *proc_status_value(const char *status, const char *key);
 /* One numeric field of /proc/TID/status ("Tgid", "TracerPid"), or -1. */
 long proc_status_field(pid_t tid, const char *key);
 
+/* What /proc/PID/task/TID/syscall says of a thread. */
+struct lp_syscall {
+	bool running;		/* "running": in user space, nothing else known */
+	long nr;		/* the call it sleeps in, -1 for none (a fault, a signal) */
+	uint64_t sp, pc;	/* its user SP and PC (0 once it has exited) */
+};
+
+/*
+ * Parse a syscall line: "running", "-1 SP PC" or "NR ARG1 .. ARG6 SP PC" (hex with
+ * 0x, as the kernel writes them): 0, or -EINVAL for anything else. The one parser
+ * of that file: sync, inside and moveout read the same fields.
+ */
+int proc_syscall_parse(const char *line, struct lp_syscall *s) LP_MUST_CHECK;
+
 /* One line of /proc/PID/maps. */
 struct lp_maps_line {
 	uint64_t start, end, offset;

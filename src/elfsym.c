@@ -614,10 +614,13 @@ static int note_in(const uint8_t *b, size_t len, uint8_t sha[32], char *name, si
 		while (end - n >= (long)sizeof(Elf64_Nhdr)) {
 			Elf64_Nhdr nh;
 			memcpy(&nh, n, sizeof(nh));
-			size_t nsz = (nh.n_namesz + 3u) & ~3u, dsz = (nh.n_descsz + 3u) & ~3u;
-			const uint8_t *desc = n + sizeof(nh) + nsz;
-			if (nsz > (size_t)(end - n) || dsz > (size_t)(end - desc))
+			/* In size_t: a 32-bit size near 4 GiB rounded up in 32 bits wraps to 0. */
+			size_t nsz = ((size_t)nh.n_namesz + 3) & ~(size_t)3;
+			size_t dsz = ((size_t)nh.n_descsz + 3) & ~(size_t)3;
+			size_t room = (size_t)(end - n) - sizeof(nh);
+			if (nsz > room || dsz > room - nsz)
 				break;
+			const uint8_t *desc = n + sizeof(nh) + nsz;
 			if (nh.n_type == LP_NOTE_TYPE && nh.n_namesz == sizeof(LP_NOTE_NAME) &&
 			    !memcmp(n + sizeof(nh), LP_NOTE_NAME, sizeof(LP_NOTE_NAME)) && nh.n_descsz > 32) {
 				memcpy(sha, desc, 32);

@@ -251,17 +251,13 @@ static bool stopped_by_signal(struct tx *tx, struct lp_thread *t)
 /* The thread still sleeps where it was seen: its stack did not change under the unwind. */
 static bool still_asleep(struct tx *tx, struct lp_thread *t)
 {
+	struct lp_syscall sc;
 	char buf[512];
 
-	if (thread_file(&tx->ts, t, &t->syscall_fd, "syscall", buf, sizeof(buf)) < 0)
+	if (thread_file(&tx->ts, t, &t->syscall_fd, "syscall", buf, sizeof(buf)) < 0 ||
+	    proc_syscall_parse(buf, &sc) || sc.running)
 		return false;
-	char *last = strrchr(buf, ' ');
-	if (!last || strtol(buf, NULL, 10) != t->sys_nr || strtoull(last + 1, NULL, 16) != t->sys_pc)
-		return false;
-	char *p = last;
-	while (p > buf && p[-1] != ' ')
-		p--;
-	return strtoull(p, NULL, 16) == t->sys_sp;
+	return sc.nr == t->sys_nr && sc.pc == t->sys_pc && sc.sp == t->sys_sp;
 }
 
 /*

@@ -330,7 +330,7 @@ int moveout_examine(struct tx *tx, struct lp_thread *t, int *sig, bool in_event)
 	return 0;
 }
 
-bool moveout_needed(struct tx *tx, struct lp_thread *t, const char *line, uint64_t pc)
+bool moveout_needed(struct tx *tx, struct lp_thread *t, uint64_t sp, uint64_t pc)
 {
 	struct lp_frame f;
 	size_t idx;
@@ -345,18 +345,6 @@ bool moveout_needed(struct tx *tx, struct lp_thread *t, const char *line, uint64
 	 */
 	if (!tx->own_handlers)
 		return false;
-	uint64_t v[9], sp;
-	const char *p = line;
-	char *e;
-	int n = 0;
-	while (n < 9) {		/* decimal nr, then 0x-prefixed arguments, SP and PC */
-		v[n] = strtoull(p, &e, 0);
-		if (e == p)
-			break;
-		n++;
-		p = e;
-	}
-	sp = n >= 2 ? v[n - 2] : 0;
 	/* Asleep at the same place since its last scan in this sync: its stack has not changed. */
 	if (t->framed && t->scanned_sp == sp && t->scanned_pc == pc)
 		return t->frames_inside;

@@ -3,6 +3,7 @@
  * mappings, memory reads, and the readers of stat, status and maps. Nothing here
  * attaches or stops anything.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <stdbool.h>
 #include <elf.h>
@@ -61,6 +62,37 @@ const char *proc_stat_field(const char *stat, int n)
 			return q + 1;
 		q += 1 + strcspn(q + 1, " \n");
 	}
+}
+
+int proc_syscall_parse(const char *line, struct lp_syscall *s)
+{
+	uint64_t v[8];
+	const char *q;
+	char *e;
+	int n = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (!strncmp(line, "running", 7) && (!line[7] || line[7] == '\n')) {
+		s->running = true;
+		return 0;
+	}
+	errno = 0;
+	s->nr = strtol(line, &e, 10);
+	if (e == line || errno || (*e != ' ' && *e != '\n' && *e))
+		return -EINVAL;
+	for (q = e; *q == ' ' && n < 8; n++, q = e) {	/* the arguments, SP and PC */
+		if (!isxdigit((unsigned char)q[1]))	/* strtoull would take blanks and signs */
+			return -EINVAL;
+		errno = 0;
+		v[n] = strtoull(q + 1, &e, 16);
+		if (e == q + 1 || errno)
+			return -EINVAL;
+	}
+	if ((*q && *q != '\n') || (n != 2 && n != 8) || (n == 2) != (s->nr < 0))
+		return -EINVAL;
+	s->sp = v[n - 2];
+	s->pc = v[n - 1];
+	return 0;
 }
 
 bool proc_task_exiting(pid_t pid, pid_t tid)

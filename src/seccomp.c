@@ -24,10 +24,13 @@
 #define SECCOMP_RET_ACTION_FULL 0xffff0000U
 #endif
 
-/* The 32-bit word at byte @off of struct seccomp_data for the call; false past its end. */
+/*
+ * The 32-bit word at byte @off of struct seccomp_data for the call; false past its end.
+ * @off is the filter's k, any 32-bit value: off + 4 would wrap to 0 for 0xfffffffc.
+ */
 static bool data_word(const struct seccomp_data *d, uint32_t off, uint32_t *out)
 {
-	if (off % 4 || off + 4 > sizeof(*d))
+	if (off % 4 || off > sizeof(*d) - 4)
 		return false;
 	memcpy(out, (const uint8_t *)d + off, 4);
 	return true;

@@ -45,6 +45,7 @@ static enum seen vfork_parent(struct tx *tx, pid_t tid)
  */
 static enum seen observe(struct tx *tx, struct lp_thread *t)
 {
+	struct lp_syscall sc;
 	char buf[512];
 
 	/*
@@ -55,9 +56,10 @@ static enum seen observe(struct tx *tx, struct lp_thread *t)
 	 */
 	if (thread_file(&tx->ts, t, &t->syscall_fd, "syscall", buf, sizeof(buf)) < 0)
 		return SEEN_GONE;
-	if (!strncmp(buf, "running", 7))
+	/* A line we cannot read proves nothing: the thread is stopped to be sure. */
+	if (proc_syscall_parse(buf, &sc) || sc.running)
 		return SEEN_RUNNING;
-	long nr = strtol(buf, NULL, 10);
+	long nr = sc.nr;
 	/*
 	 * A fork or clone in flight has a child to report, an execve is about to
 	 * replace the image: never synced as blocked, their stop is waited for
@@ -65,14 +67,10 @@ static enum seen observe(struct tx *tx, struct lp_thread *t)
 	 */
 	if (spawning_call(nr))
 		return SEEN_RUNNING;
-	char *last = strrchr(buf, ' ');
-	uint64_t pc = last ? strtoull(last + 1, NULL, 16) : 0;
-	if (tx->checking && last) {	/* "... SP PC": the SP for the check of who is inside */
-		char *p = last;
-		while (p > buf && p[-1] != ' ')
-			p--;
+	uint64_t pc = sc.pc;
+	if (tx->checking) {	/* the SP for the check of who is inside */
 		t->sys_nr = nr;
-		t->sys_sp = strtoull(p, NULL, 16);
+		t->sys_sp = sc.sp;
 		t->sys_pc = pc;
 	}
 	/* No user PC and no call: past do_exit, its stack released. Its exit report is awaited. */
@@ -92,7 +90,7 @@ static enum seen observe(struct tx *tx, struct lp_thread *t)
 	 * re-enter, or with a signal frame that returns inside them: it must be moved to
 	 * the out-of-line copy before the tail changes, which takes a stop.
 	 */
-	if (tx->stepout && moveout_needed(tx, t, buf, pc))
+	if (tx->stepout && moveout_needed(tx, t, sc.sp, pc))
 		return SEEN_BLOCKED_IN_SITE;
 	return nr == SYS_vfork && !t->sharer ? vfork_parent(tx, t->tid) : SEEN_BLOCKED;
 }
@@ -135,8 +133,8 @@ static int timed_out(struct tx *tx)
 	static const char *const why[] = {
 		[SEEN_RUNNING] = "it was interrupted but did not stop",
 		[SEEN_BLOCKED] = "it is blocked in the kernel",
-		[SEEN_BLOCKED_IN_SITE] = "it is blocked in the kernel with its PC or a signal "
-					 "frame inside the bytes to replace, and did not stop to be moved",
+		[SEEN_BLOCKED_IN_SITE] = ("it is blocked in the kernel with its PC or a signal "
+					  "frame inside the bytes to replace, and did not stop to be moved"),
 		[SEEN_TRACED] = "its ptrace stop was never reported",
 		[SEEN_GONE] = "it is exiting",
 	};

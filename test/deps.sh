@@ -3,7 +3,7 @@
 # As root this runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 pkgs=(build-essential pkg-config libelf-dev zlib1g-dev libdw-dev libbz2-dev liblzma-dev libcapstone-dev libbpf-dev clang
-      bpftool libcmocka-dev bats groff-base man-db zsh binutils procps util-linux
+      libclang-rt-14-dev bpftool libcmocka-dev bats groff-base man-db zsh binutils procps util-linux
       libcap2-bin psmisc iproute2 python3 nginx-light strace python3-jsonschema)
 missing=()
 for p in "${pkgs[@]}"; do

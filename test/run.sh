@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The one test command behind `make check`: unit tests (plain and under ASan/UBSan)
-# and the bats integration suites, all as TAP; the last line is "N passed, N failed".
+# The one test command behind `make check`: unit tests (plain and under ASan/UBSan),
+# the fuzzers' seeds and regressions replayed once, and the bats integration suites,
+# all as TAP; the last line is "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)
@@ -25,6 +26,7 @@ run_suite() {	# NAME CMD...: run one suite, keep its TAP, show failures as they 
 
 run_suite unit test/unit/run.sh build/unit
 run_suite unit-asan test/unit/run.sh build/unit-asan
+run_suite fuzz-replay test/fuzz/replay.sh build/fuzz
 jobs=$(nproc)
 bats_args=(--tap)
 if bats --help 2>&1 | grep -q -- '--jobs' && command -v parallel >/dev/null; then

@@ -68,13 +68,13 @@ man_short() { man_option_tags | sed -nE 's/^(-[A-Za-z]), --.*/\1/p' | sort -u; }
 
 # { "pid", required_argument, NULL, 'p' } lines of long_opts.
 source_long() {
-	sed -n '/long_opts\[\] = {/,/^};/p' "$ROOT/cmd/livepatch.c" |
+	sed -n '/long_opts\[\] = {/,/^};/p' "$ROOT/cmd/args.c" |
 		sed -nE 's/^[[:space:]]*\{ *"([a-z][a-z-]*)".*/--\1/p' | sort -u
 }
 
 # The short options of getopt_long's optstring, e.g. ":p:f:njh".
 source_short() {
-	sed -nE 's/.*getopt_long\([^"]*"([^"]*)".*/\1/p' "$ROOT/cmd/livepatch.c" |
+	sed -nE 's/.*getopt_long\([^"]*"([^"]*)".*/\1/p' "$ROOT/cmd/args.c" |
 		tr -d ':' | grep -o . | sed 's/^/-/' | sort -u
 }
 
@@ -147,9 +147,9 @@ assert isinstance(d["error"]["message"], str) and d["error"]["message"], d' <<<"
 	man_long >"$d/man"
 	bash_long >"$d/bash"
 	zsh_long >"$d/zsh"
-	grep -qx -- --pid "$d/source" || fail "cannot read long_opts from cmd/livepatch.c"
+	grep -qx -- --pid "$d/source" || fail "cannot read long_opts from cmd/args.c"
 	local rc=0	# report every difference, not only the first
-	same_set "cmd/livepatch.c long_opts" "$d/source" "livepatch --help" "$d/help" || rc=1
+	same_set "cmd/args.c long_opts" "$d/source" "livepatch --help" "$d/help" || rc=1
 	same_set "livepatch --help" "$d/help" "man page OPTIONS" "$d/man" || rc=1
 	same_set "livepatch --help" "$d/help" "completions/livepatch.bash" "$d/bash" || rc=1
 	same_set "livepatch --help" "$d/help" "completions/_livepatch" "$d/zsh" || rc=1
@@ -162,7 +162,7 @@ assert isinstance(d["error"]["message"], str) and d["error"]["message"], d' <<<"
 	help_short >"$d/help"
 	man_short >"$d/man"
 	local rc=0
-	same_set "cmd/livepatch.c optstring" "$d/source" "livepatch --help" "$d/help" || rc=1
+	same_set "cmd/args.c optstring" "$d/source" "livepatch --help" "$d/help" || rc=1
 	same_set "livepatch --help" "$d/help" "man page OPTIONS" "$d/man" || rc=1
 	return "$rc"
 }

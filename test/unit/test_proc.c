@@ -215,6 +215,31 @@ static void test_stat_field_comm_with_parens(void **state)
 	assert_null(proc_stat_field("42 (x)", 3));
 }
 
+/* The three shapes of a syscall line, and lines that are none of them. */
+static void test_syscall_parse_shapes(void **state)
+{
+	struct lp_syscall s;
+
+	(void)state;
+	assert_int_equal(proc_syscall_parse("running\n", &s), 0);
+	assert_true(s.running);
+	assert_int_equal(proc_syscall_parse("-1 0x7ffc1000 0x401a2b\n", &s), 0);
+	assert_false(s.running);
+	assert_int_equal(s.nr, -1);
+	assert_int_equal(s.sp, 0x7ffc1000);
+	assert_int_equal(s.pc, 0x401a2b);
+	assert_int_equal(proc_syscall_parse("7 0x1 0x2 0x3 0x4 0x5 0x6 0x7ffd0 0x4010\n", &s), 0);
+	assert_int_equal(s.nr, 7);
+	assert_int_equal(s.sp, 0x7ffd0);
+	assert_int_equal(s.pc, 0x4010);
+	assert_int_equal(proc_syscall_parse("", &s), -EINVAL);
+	assert_int_equal(proc_syscall_parse("runningx", &s), -EINVAL);
+	assert_int_equal(proc_syscall_parse("-1 0x10", &s), -EINVAL);		/* no PC */
+	assert_int_equal(proc_syscall_parse("7 0x1 0x2", &s), -EINVAL);		/* a call, no arguments */
+	assert_int_equal(proc_syscall_parse("-1 0x1 -0x2", &s), -EINVAL);
+	assert_int_equal(proc_syscall_parse("-1 0x1 0x2 junk", &s), -EINVAL);
+}
+
 /* Our own stat, read while this thread's comm holds ") (" and spaces. */
 static void test_stat_read_own_thread(void **state)
 {
@@ -439,6 +464,7 @@ int main(void)
 		T(test_proc_check_elf_arch),
 		T(test_stat_field_comm_with_parens),
 		T(test_stat_read_own_thread),
+		T(test_syscall_parse_shapes),
 		T(test_task_exiting_zombie),
 		T(test_status_value),
 		T(test_status_field_missing),

@@ -83,6 +83,10 @@ static void test_invalid_programs_are_not_trusted(void **state)
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 64),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
+	static const struct sock_filter wraps[] = {	/* k + 4 is 0: once read 4 GiB away */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0xfffffffc),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
 	static const struct sock_filter div_zero[] = {
 		BPF_STMT(BPF_ALU | BPF_DIV | BPF_K, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
@@ -91,6 +95,7 @@ static void test_invalid_programs_are_not_trusted(void **state)
 	(void)state;
 	assert_false(seccomp_runs(seccomp_run(off_end, 1, NR_MMAP, no_args, 0)));
 	assert_false(seccomp_runs(seccomp_run(past_data, 2, NR_MMAP, no_args, 0)));
+	assert_false(seccomp_runs(seccomp_run(wraps, 2, NR_MMAP, no_args, 0)));
 	assert_false(seccomp_runs(seccomp_run(div_zero, 2, NR_MMAP, no_args, 0)));
 }
 
