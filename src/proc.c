@@ -188,7 +188,10 @@ static int yama_scope(void)
 	return v[0] ? atoi(v) : -1;
 }
 
-/* The initial user namespace maps every id to itself: "0 0 4294967295", one line. */
+/*
+ * The initial user namespace maps every id to itself: "0 0 4294967295", one line. A
+ * child given that whole identity map reads the same; only userns_of() tells it apart.
+ */
 static bool in_init_userns(void)
 {
 	char map[256];
