@@ -64,6 +64,49 @@ void proc_close(struct lp_proc *p);
  */
 int proc_check_elf_arch(pid_t pid, const unsigned char *id, size_t n, struct lp_diag *d) LP_MUST_CHECK;
 
+/*
+ * Why the kernel refuses to let livepatch trace a process (EPERM, EACCES): what
+ * proc_perm_facts() finds in /proc and /sys, judged by proc_perm_diagnose(). That one
+ * is pure, so the unit tests give it what no test machine can have (Yama at 3, which
+ * only a reboot undoes; AppArmor or SELinux refusing).
+ */
+enum lp_userns {
+	LP_USERNS_UNKNOWN,	/* the target's cannot be read (the kernel refuses that too) */
+	LP_USERNS_SAME,		/* livepatch's own */
+	LP_USERNS_BELOW,	/* a descendant of livepatch's: its capabilities count there */
+	LP_USERNS_OUTSIDE,	/* an ancestor of livepatch's, or an unrelated one */
+};
+
+struct lp_perm_facts {
+	pid_t pid, tid;			/* tid: the thread refused (0: the process) */
+	uid_t euid, target_euid;	/* livepatch's, the target's (as this namespace sees it) */
+	bool cap_eff, cap_bnd;		/* CAP_SYS_PTRACE in livepatch's effective, bounding set */
+	bool dumpable;			/* the target's /proc files are its own, not root's */
+	bool kthread;			/* the target is a kernel thread */
+	bool self;			/* the target is livepatch's own process */
+	pid_t tracer;			/* TracerPid of the thread (or process), 0: none */
+	char tracer_comm[64];
+	int yama;			/* kernel.yama.ptrace_scope; -1: no Yama */
+	bool init_userns;		/* livepatch runs in the initial user namespace */
+	enum lp_userns userns;		/* the target's, seen from livepatch's */
+	bool uid_map_differs;		/* the target's /proc/PID/uid_map reads unlike livepatch's */
+	char lsm[128];			/* active security modules, "a,b,c" */
+	bool lsm_listed;		/* @lsm is securityfs's whole list, not only AppArmor/SELinux */
+	int selinux_enforcing;		/* 1, 0, or -1: unknown */
+	char label[160], self_label[160];	/* attr/current of the target, of livepatch ("": unread) */
+};
+
+/* Gather the facts about tracing thread @tid (0: the process) of process @pid. */
+void proc_perm_facts(pid_t pid, pid_t tid, struct lp_perm_facts *f);
+/*
+ * The one-line reason and fix for @f: LP_EXIT_PROCESS. With CAP_SYS_PTRACE it never
+ * advises getting it: it names the user namespace, Yama, AppArmor or SELinux, or says
+ * that the cause could not be determined.
+ */
+int proc_perm_diagnose(const struct lp_perm_facts *f, struct lp_diag *d) LP_MUST_CHECK;
+/* proc_perm_facts() then proc_perm_diagnose(). */
+int proc_explain_eperm(pid_t pid, pid_t tid, struct lp_diag *d) LP_MUST_CHECK;
+
 #define LP_PROC_SPARE_OBJS 16	/* objects proc_add_object() may add (one per --load) */
 
 /*

@@ -1,7 +1,8 @@
 /*
  * Report: the only stage that prints. The pipeline fills one struct lp_report with
  * whatever the run has to show; report_print() hands it to the plain printer or the
- * JSON printer (docs/design.md §1: with --json, exactly one object on stdout).
+ * JSON printer (docs/design.md §1: with --json, exactly one object on stdout); and
+ * the audit record of a transaction, to syslog (report_audit).
  */
 #ifndef LP_REPORT_H
 #define LP_REPORT_H
@@ -89,6 +90,12 @@ void report_error(const struct lp_diag *d, int exit_code, bool json);
  */
 bool report_progress(const char *what, const struct timespec *since, unsigned int timeout_ms);
 void report_progress_done(void);
+
+/*
+ * A transaction ran for the patch report @r (exit code set): its audit record to
+ * syslog (audit.h). With @verbose, one line on stderr says whether it was delivered.
+ */
+void report_audit(const struct lp_report *r, bool verbose);
 
 /* -v: one line per protocol step, with a timestamp, on stderr. */
 void report_verbose(const char *fmt, ...) LP_PRINTF(1, 2);

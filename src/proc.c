@@ -10,9 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/nsfs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "proc.h"
@@ -202,59 +204,247 @@ int proc_count_threads(pid_t pid)
 	return n > 0 ? (int)n : 0;
 }
 
-static int yama_scope(void)
+/* The first line of @path into @buf, without its newline; "" when it cannot be read. */
+static void read_line(const char *path, char *buf, size_t cap)
 {
-	int v = -1;
-	FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
-
-	if (f) {
-		if (fscanf(f, "%d", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
+	if (read_once(path, buf, cap) < 0)
+		buf[0] = 0;
+	buf[strcspn(buf, "\n")] = 0;
 }
 
-/* strace-style: say which of the ptrace access rules refused us, and the fix. */
-static int diagnose_eperm(pid_t pid, const struct status *st, struct lp_diag *d)
+static int yama_scope(void)
 {
-	struct status self;
-	struct stat sb;
+	char v[16];
+
+	read_line("/proc/sys/kernel/yama/ptrace_scope", v, sizeof(v));
+	return v[0] ? atoi(v) : -1;
+}
+
+/*
+ * The initial user namespace maps every id to itself: "0 0 4294967295", one line. A
+ * child given that whole identity map reads the same; only userns_of() tells it apart.
+ */
+static bool in_init_userns(void)
+{
+	char map[256];
+	unsigned long first, lower, count;
+	int used = 0;
+
+	read_line("/proc/self/uid_map", map, sizeof(map));
+	return sscanf(map, "%lu %lu %lu%n", &first, &lower, &count, &used) == 3 &&
+	       !first && !lower && count == 4294967295UL && !map[used + strspn(map + used, " ")];
+}
+
+/*
+ * Where process @pid's user namespace is, seen from livepatch's. NS_GET_PARENT fails
+ * with EPERM once the parent would be above livepatch's own namespace, so a walk up
+ * the target's chain either meets livepatch's (the target's is below it: livepatch's
+ * capabilities reach it) or stops short (an ancestor's, or an unrelated one). Its
+ * /proc/PID/ns/user cannot be opened when the kernel refuses even to read the process.
+ */
+static enum lp_userns userns_of(pid_t pid)
+{
 	char path[64];
-	uid_t me = geteuid();
-	int yama = yama_scope();
+	struct stat self, ns;
+	enum lp_userns where = LP_USERNS_UNKNOWN;
 
-	if (read_status(getpid(), &self))
-		memset(&self, 0, sizeof(self));
-	bool has_cap = self.cap_eff & (1ULL << CAP_SYS_PTRACE_BIT);
-	bool cap_possible = self.cap_bnd & (1ULL << CAP_SYS_PTRACE_BIT);
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || stat("/proc/self/ns/user", &self)) {
+		if (fd >= 0)
+			close(fd);
+		return LP_USERNS_UNKNOWN;
+	}
+	for (int depth = 0; depth <= 33 && !fstat(fd, &ns); depth++) {	/* 32 levels at most */
+		if (ns.st_dev == self.st_dev && ns.st_ino == self.st_ino) {
+			where = depth ? LP_USERNS_BELOW : LP_USERNS_SAME;
+			break;
+		}
+		int up = ioctl(fd, NS_GET_PARENT);
+		if (up < 0) {
+			where = errno == EPERM ? LP_USERNS_OUTSIDE : LP_USERNS_UNKNOWN;
+			break;
+		}
+		close(fd);
+		fd = up;
+	}
+	close(fd);
+	return where;
+}
 
-	if (!has_cap && me == 0 && !cap_possible)
+/*
+ * The security modules: securityfs's list when it is mounted; else only the two that
+ * label processes, from their own files (@listed false: others may be active).
+ */
+static void active_lsms(struct lp_perm_facts *f)
+{
+	char aa[8];
+
+	read_line("/sys/kernel/security/lsm", f->lsm, sizeof(f->lsm));
+	f->lsm_listed = f->lsm[0] != 0;
+	if (!f->lsm_listed) {
+		read_line("/sys/module/apparmor/parameters/enabled", aa, sizeof(aa));
+		bool se = !access("/sys/fs/selinux/enforce", F_OK);
+		snprintf(f->lsm, sizeof(f->lsm), "%s%s%s", aa[0] == 'Y' ? "apparmor" : "",
+			 aa[0] == 'Y' && se ? "," : "", se ? "selinux" : "");
+	}
+	read_line("/sys/fs/selinux/enforce", aa, sizeof(aa));
+	f->selinux_enforcing = aa[0] ? aa[0] == '1' : -1;
+}
+
+static bool is_kernel_thread(pid_t pid);
+
+void proc_perm_facts(pid_t pid, pid_t tid, struct lp_perm_facts *f)
+{
+	struct status self, st;
+	struct stat sb;
+	char path[96], a[4096], b[4096];
+
+	memset(f, 0, sizeof(*f));
+	f->pid = pid;
+	f->tid = tid;
+	f->euid = geteuid();
+	f->self = pid == getpid();
+	f->kthread = is_kernel_thread(pid);
+	if (!read_status(getpid(), &self)) {
+		f->cap_eff = self.cap_eff & (1ULL << CAP_SYS_PTRACE_BIT);
+		f->cap_bnd = self.cap_bnd & (1ULL << CAP_SYS_PTRACE_BIT);
+	}
+	f->target_euid = read_status(pid, &st) ? (uid_t)-1 : st.uid[1];
+	f->tracer = (pid_t)proc_status_field(tid ? tid : pid, "TracerPid");
+	if (f->tracer > 0)
+		read_comm(f->tracer, f->tracer_comm, sizeof(f->tracer_comm));
+	/* A non-dumpable process's /proc files (not its directory) belong to root. */
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f->dumpable = stat(path, &sb) || sb.st_uid == f->target_euid;
+	f->yama = yama_scope();
+	f->init_userns = in_init_userns();
+	f->userns = userns_of(pid);
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	read_line(path, a, sizeof(a));
+	read_line("/proc/self/uid_map", b, sizeof(b));
+	f->uid_map_differs = a[0] && b[0] && strcmp(a, b);
+	active_lsms(f);
+	snprintf(path, sizeof(path), "/proc/%d/attr/current", pid);
+	read_line(path, f->label, sizeof(f->label));
+	read_line("/proc/self/attr/current", f->self_label, sizeof(f->self_label));
+}
+
+static bool lsm_active(const struct lp_perm_facts *f, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = f->lsm; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		if (!strncmp(p, name, n) && (p[n] == ',' || !p[n]))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The ptrace access rules a process without CAP_SYS_PTRACE meets (strace's diagnosis):
+ * its capability, the uids, dumpability, Yama's scope 1 and 2.
+ */
+static int diagnose_no_cap(const struct lp_perm_facts *f, struct lp_diag *d)
+{
+	pid_t pid = f->pid;
+
+	if (f->euid == 0 && !f->cap_bnd)
 		return lp_fail(d, LP_EXIT_PROCESS,
 			       "not permitted to trace process %d: CAP_SYS_PTRACE is not in this "
 			       "process's bounding set (in a container, add --cap-add=SYS_PTRACE "
 			       "or run livepatch in the host's namespace)", pid);
-	if (!has_cap && me == 0)
+	if (f->euid == 0)
 		return lp_fail(d, LP_EXIT_PROCESS,
 			       "not permitted to trace process %d: livepatch runs as root but without "
 			       "CAP_SYS_PTRACE in its effective set (securebits or a capability-dropping "
 			       "wrapper; run it with CAP_SYS_PTRACE, e.g. from a root shell)", pid);
-	if (!has_cap && st->uid[1] != me)
+	if (f->target_euid != f->euid)
 		return lp_fail(d, LP_EXIT_PROCESS,
 			       "not permitted to trace process %d: it runs as uid %u and livepatch as "
-			       "uid %u (run livepatch as root or as uid %u)", pid, st->uid[1], me, st->uid[1]);
-	/* A non-dumpable process's /proc files (not its directory) belong to root. */
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (!has_cap && !stat(path, &sb) && sb.st_uid != st->uid[1])
+			       "uid %u (run livepatch as root or as uid %u)", pid, f->target_euid, f->euid,
+			       f->target_euid);
+	if (!f->dumpable)
 		return lp_fail(d, LP_EXIT_PROCESS,
 			       "not permitted to trace process %d: it is not dumpable (setuid, or "
 			       "prctl(PR_SET_DUMPABLE, 0)) (run livepatch as root with CAP_SYS_PTRACE)", pid);
-	if (!has_cap && yama >= 1)
+	if (f->yama >= 1)
 		return lp_fail(d, LP_EXIT_PROCESS,
 			       "not permitted to trace process %d: Yama ptrace_scope is %d (run as root, "
-			       "or lower /proc/sys/kernel/yama/ptrace_scope to 0)", pid, yama);
+			       "or lower /proc/sys/kernel/yama/ptrace_scope to 0)", pid, f->yama);
 	return lp_fail(d, LP_EXIT_PROCESS,
 		       "not permitted to trace process %d (run livepatch as root with CAP_SYS_PTRACE)", pid);
+}
+
+/*
+ * With CAP_SYS_PTRACE, in the order the kernel checks (__ptrace_may_access): the
+ * capability counts only in the target's user namespace or an ancestor of it; then
+ * the security modules: Yama, AppArmor (never for an unconfined tracer, nor one in
+ * complain mode), SELinux (when enforcing).
+ */
+static int diagnose_cap(const struct lp_perm_facts *f, struct lp_diag *d)
+{
+	pid_t pid = f->pid;
+
+	if (f->userns == LP_USERNS_OUTSIDE ||
+	    (f->userns == LP_USERNS_UNKNOWN && !f->init_userns && f->uid_map_differs))
+		return lp_fail(d, LP_EXIT_PROCESS,
+			       "not permitted to trace process %d: it is in a user namespace that is "
+			       "neither livepatch's nor below it (an ancestor's, such as the host's, or an "
+			       "unrelated one), where livepatch's CAP_SYS_PTRACE does not count (run "
+			       "livepatch in the process's user namespace or an ancestor of it, e.g. on "
+			       "the host instead of in a container)", pid);
+	if (lsm_active(f, "apparmor") && strcmp(f->self_label, "unconfined") &&
+	    !strstr(f->self_label, "(complain)"))
+		return lp_fail(d, LP_EXIT_PROCESS,
+			       "not permitted to trace process %d: livepatch has CAP_SYS_PTRACE, so "
+			       "AppArmor refused (livepatch's profile: %s; the process's: %s) (allow "
+			       "ptrace (trace) between the two profiles, or run livepatch unconfined)", pid,
+			       f->self_label[0] ? f->self_label : "unknown", f->label[0] ? f->label : "unknown");
+	if (lsm_active(f, "selinux") && f->selinux_enforcing)
+		return lp_fail(d, LP_EXIT_PROCESS,
+			       "not permitted to trace process %d: livepatch has CAP_SYS_PTRACE, so "
+			       "SELinux refused (livepatch's context: %s; the process's: %s) (allow the "
+			       "ptrace permission between the two domains, see the AVC denial in the "
+			       "audit log, or check the deny_ptrace boolean)", pid,
+			       f->self_label[0] ? f->self_label : "unknown", f->label[0] ? f->label : "unknown");
+	return lp_fail(d, LP_EXIT_PROCESS,
+		       "not permitted to trace process %d: the kernel refused although livepatch has "
+		       "CAP_SYS_PTRACE, and the cause could not be determined (%s%s; look for a "
+		       "denial in the kernel log and the audit log)", pid,
+		       f->lsm_listed ? "active security modules: " : "securityfs is not mounted, so "
+		       "the active security modules are unknown", f->lsm_listed ? f->lsm : "");
+}
+
+int proc_perm_diagnose(const struct lp_perm_facts *f, struct lp_diag *d)
+{
+	pid_t pid = f->pid;
+
+	if (f->self)
+		return lp_fail(d, LP_EXIT_PROCESS, "process %d is livepatch itself: the kernel lets no "
+			       "process trace its own threads (give the pid of another program)", pid);
+	if (f->kthread)
+		return lp_fail(d, LP_EXIT_PROCESS, "process %d is a kernel thread: the kernel lets "
+			       "nobody trace it (give the pid of a user-space program)", pid);
+	if (f->tracer > 0 && f->tid)
+		return lp_fail(d, LP_EXIT_PROCESS, "thread %d of process %d is already traced by pid "
+			       "%d (%s) (detach that debugger or tracer, then retry)", f->tid, pid,
+			       f->tracer, f->tracer_comm[0] ? f->tracer_comm : "?");
+	if (f->yama == 3)
+		return lp_fail(d, LP_EXIT_PROCESS,
+			       "not permitted to trace process %d: Yama ptrace_scope is 3, which forbids "
+			       "every attach, root's with CAP_SYS_PTRACE included, until the next boot "
+			       "(set kernel.yama.ptrace_scope to 2 or less at boot, e.g. in "
+			       "/etc/sysctl.d, and reboot)", pid);
+	return f->cap_eff ? diagnose_cap(f, d) : diagnose_no_cap(f, d);
+}
+
+int proc_explain_eperm(pid_t pid, pid_t tid, struct lp_diag *d)
+{
+	struct lp_perm_facts f;
+
+	proc_perm_facts(pid, tid, &f);
+	return proc_perm_diagnose(&f, d);
 }
 
 int proc_check_elf_arch(pid_t pid, const unsigned char *id, size_t n, struct lp_diag *d)
@@ -535,7 +725,7 @@ int proc_open(struct lp_proc *p, pid_t pid, struct lp_diag *d)
 	snprintf(path, sizeof(path), "/proc/%d/mem", p->via);
 	p->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (p->mem_fd < 0 && (errno == EACCES || errno == EPERM))
-		return diagnose_eperm(pid, &st, d);
+		return proc_explain_eperm(pid, 0, d);
 	if (p->mem_fd < 0)
 		return lp_fail(d, LP_EXIT_PROCESS, "cannot open %s: %s (did the process exit?)", path,
 			       strerror(errno));

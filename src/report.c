@@ -2,12 +2,14 @@
  * Report: one struct lp_report, a plain printer and a JSON printer (bpftool's split).
  * Every JSON byte goes through json.c; docs/design.md §1 says what each printer owes.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "audit.h"
 #include "where.h"
 #include "json.h"
 #include "report.h"
@@ -648,6 +650,52 @@ void report_free(struct lp_report *r)
 {
 	free(r->symbols.buf);
 	memset(&r->symbols, 0, sizeof(r->symbols));
+}
+
+/*
+ * The audit record of a transaction that ran (docs/design.md §10), from the same
+ * report. Syslog missing never fails a patch: -v says so, in one line.
+ */
+void report_audit(const struct lp_report *r, bool verbose)
+{
+	const struct lp_plan *pl = r->plan ? r->plan : &nothing_to_revert;
+	size_t nloads = r->loads ? r->loads->n : 0, nun = r->where ? r->where->nunloaded : 0;
+	struct audit_site *sites = calloc(pl->nsites + 1, sizeof(*sites));
+	struct audit_patch *patches = calloc(nloads + nun + 1, sizeof(*patches));
+	struct audit_rec a;
+	char why[300] = "out of memory";
+	int n = -ENOMEM;
+
+	audit_rec_init(&a, r->proc->pid, r->proc->via);
+	for (size_t i = 0; sites && i < pl->nsites; i++) {
+		const struct lp_site *s = &pl->sites[i];
+		sites[i] = (struct audit_site){ .func = s->func, .addr = s->addr, .len = s->len,
+						.old_bytes = s->old_bytes, .new_bytes = s->new_bytes };
+	}
+	for (size_t i = 0; patches && i < nloads; i++)
+		patches[i] = (struct audit_patch){ r->loads->v[i].po.path, r->loads->v[i].po.sha256 };
+	for (size_t i = 0; patches && i < nun; i++)
+		patches[nloads + i] = (struct audit_patch){ r->where->unloaded[i].name,
+							    r->where->unloaded[i].sha256 };
+	a.sites = sites;
+	a.nsites = pl->nsites;
+	a.loads = patches;
+	a.nloads = nloads;
+	a.unloads = patches ? patches + nloads : NULL;
+	a.nunloads = nun;
+	a.action = pl->revert ? "revert" : "patch";
+	a.result = status_name(r, pl);
+	a.exit_code = r->exit_code;
+	a.error = r->exit_code ? error_message(r) : NULL;
+	if (sites && patches)
+		n = audit_log_tx(&a, NULL, why, sizeof(why));
+	if (verbose && n < 0)
+		report_verbose("audit: not logged to syslog: %s (the change is made or undone as "
+			       "reported all the same)", why);
+	else if (verbose)
+		report_verbose("audit: logged to syslog in %d line%s, tx=%s", n, n == 1 ? "" : "s", a.tx);
+	free(sites);
+	free(patches);
 }
 
 void report_verbose(const char *fmt, ...)

@@ -587,6 +587,7 @@ static int run_write(const struct lp_options *o, struct lp_proc *proc, const str
 		pr->r.verify = &pr->vr;
 	}
 	pr->r.exit_code = lp_exit_code(ret);
+	report_audit(&pr->r, o->verbose);	/* bytes were written, or could have been */
 	verify_close(verifier);
 	return 0;
 }

@@ -146,8 +146,11 @@ static int seize_pass(struct lp_threads *ts, struct lp_diag *d)
 			continue;	/* the kernel refuses to seize an exiting thread: it is gone */
 		if (ret && !ours) {
 			closedir(dir);
+			/* Another tracer on this thread alone, or a rule proc_open could not see. */
+			if (ret == -EPERM)
+				return proc_explain_eperm(ts->pid, tid, d);
 			return lp_fail(d, LP_EXIT_PROCESS, "cannot seize thread %d of process %d: %s "
-				       "(another tracer? run as root with CAP_SYS_PTRACE)", tid, ts->pid,
+				       "(retry; if it persists, please report it)", tid, ts->pid,
 				       strerror(-ret));
 		}
 		struct lp_thread *t = threads_add(ts, tid);

@@ -256,6 +256,25 @@ time.sleep(60)' "$BATS_TEST_TMPDIR/zombie.pid" </dev/null >/dev/null 2>&1 3>&- &
 	daemon_untouched
 }
 
+@test "not permitted, root with CAP_SYS_PTRACE in a child user namespace: exit 3 naming the user namespace, not the capability" {
+	# unshare --map-root-user: uid 0 with every capability, CAP_SYS_PTRACE effective, but in
+	# a user namespace below the host's, where the daemon runs: the kernel counts the
+	# capability only in the target's namespace or above. "Run as root with CAP_SYS_PTRACE"
+	# would be no fix: it is both already.
+	daemon_start counterd "${CD_ARGS[@]}"
+	local userns=(unshare --user --map-root-user --)
+	"${userns[@]}" grep -q '^CapEff:.*[1-9a-f]' /proc/self/status || fail "no capabilities in the child namespace"
+	! "${userns[@]}" bash -c 'exec 3<"/proc/$1/mem"' _ "$DAEMON_PID" 2>/dev/null ||
+		fail "the kernel lets a child namespace's root open /proc/$DAEMON_PID/mem"
+	remember_text "$DAEMON_PID" compute
+	LP_RUN=("${userns[@]}")
+	lp_fails 3 "process $DAEMON_PID: .*user namespace" -p "$DAEMON_PID" -f compute -t compute_v2
+	[[ $LP_ERR != *"run livepatch as root with CAP_SYS_PTRACE"* ]] || fail "advice that cannot help: $LP_ERR"
+	lp_fails 3 "user namespace" -p "$DAEMON_PID" -f compute -t compute_v2 -n
+	daemon_untouched
+	expect_key calls_compute_v2 0
+}
+
 @test "already traced by strace: exit 3, names the tracer's pid and strace" {
 	daemon_start counterd "${CD_ARGS[@]}"
 	remember_text "$DAEMON_PID" compute
