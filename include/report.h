@@ -69,6 +69,7 @@ struct lp_report {
 	 */
 	int exit_code;
 	const struct lp_diag *diag;
+	bool recovered;		/* the guard's transaction after livepatch died (guard.h) */
 };
 
 /* Print @r in @fmt: a report on @f (stdout), an error line on stderr. */

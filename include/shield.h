@@ -34,11 +34,11 @@
 #define LP_SHIELD_HINT 0x3ffe00000000ULL
 
 /* Offsets in the data page, shared with the handler's code (shield.c). */
-#define LP_SHD_NSITES	0x000	/* entries in use; 0: the handler passes every trap on */
+#define LP_SHD_NSITES	0x000	/* entries of the last transaction, kept after it */
 #define LP_SHD_PROG	0x008	/* the program's disposition: handler, flags, restorer, mask */
 #define LP_SHD_DFL	0x028	/* a kernel sigaction for SIG_DFL (zeros) */
 #define LP_SHD_NAP	0x048	/* a timespec of 1 ms: the wait of a parked trap */
-#define LP_SHD_ACT	0x100	/* scratch for the injected rt_sigaction: new, then old */
+#define LP_SHD_LIVE	0x058	/* 1 from the handler's install until its removal */
 #define LP_SHD_RESUME	0x800	/* LP_SHD_NRESUME resume blocks of 0x100 bytes (inject.c) */
 #define LP_SHD_NRESUME	8
 #define LP_SHD_ENTRIES	0x1000	/* struct lp_shield_entry[] */
@@ -96,22 +96,34 @@ int shield_table(const struct lp_plan *plan, bool forward, bool park,
 /* Write the table for a walk into the region (the count last). */
 int shield_arm(struct lp_shield *sh, const struct lp_plan *plan, bool forward, bool park)
 	LP_MUST_CHECK;
-/* Empty the table: the handler passes every SIGTRAP on. */
-int shield_disarm(struct lp_shield *sh) LP_MUST_CHECK;
+/*
+ * The handler is no longer SIGTRAP's disposition. The table stays as it is: a thread
+ * the kernel had sent into the handler for one of our traps, and that has not run
+ * yet, still finds its site there (no int3 is left: it runs the site again).
+ */
+int shield_retire(struct lp_shield *sh) LP_MUST_CHECK;
 
 /*
- * Make the handler SIGTRAP's disposition, through @inj. @caught_or_ignored: the
+ * Make the handler SIGTRAP's disposition, through @inj (a thread whose stack pointer
+ * is @sp: the sigactions go below it). @caught_or_ignored: the
  * process has a disposition other than the default (SigCgt, SigIgn), which is read
  * first so that the handler keeps its flags and mask; a handler of ours left by a
  * run that died is recognised, and the disposition saved in its table is kept.
  */
-int shield_install(struct lp_shield *sh, const struct lp_injector *inj, bool caught_or_ignored)
-	LP_MUST_CHECK;
+int shield_install(struct lp_shield *sh, const struct lp_injector *inj, uint64_t sp,
+		   bool caught_or_ignored) LP_MUST_CHECK;
 /*
  * Put the program's disposition back. A disposition the program set meanwhile
  * stays. Returns 0, or -errno with the handler still installed.
  */
-int shield_remove(struct lp_shield *sh, const struct lp_injector *inj) LP_MUST_CHECK;
+int shield_remove(struct lp_shield *sh, const struct lp_injector *inj, uint64_t sp) LP_MUST_CHECK;
+
+/*
+ * After livepatch died: whether a site of @plan holds neither its old nor its new
+ * bytes in process @via, or a shield's handler there may still be installed (a
+ * transaction's business is left). Read through /proc, nothing attached.
+ */
+bool shield_needed(pid_t via, const struct lp_plan *plan);
 
 /* The resume block for the next injection (inject.h, lp_inject.resume_at). */
 uint64_t shield_resume_block(struct lp_shield *sh);

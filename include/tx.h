@@ -168,6 +168,12 @@ struct lp_tx_opts {
 	size_t nranges;
 	bool safe, where_only;
 	bool unshielded;		/* no shield (shield.h): the tests' and bench's baseline */
+	/*
+	 * The guard's transaction (guard.h): sites half-written by a livepatch that died
+	 * are rolled back, complete ones left, and the shield taken down.
+	 */
+	bool recover;
+	pid_t guard_pid;		/* our guard, a child whose exit is none of the walk's */
 	unsigned int wait_ms;		/* how long threads may stay inside, from the first check */
 	const struct lp_unwind_module *modules;
 	size_t nmodules;

@@ -240,6 +240,8 @@ int events_on_status(struct tx *tx, pid_t tid, int status, bool hold_last)
 {
 	struct lp_thread *t = threads_find(&tx->ts, tid);
 
+	if (tid == tx->opts->guard_pid)	/* our guard (guard.h), which exits only after us */
+		return 0;
 	if (!t) {
 		/*
 		 * Its stop beat the event that announces it. A fork child resumed as a

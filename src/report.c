@@ -685,6 +685,11 @@ void report_audit(const struct lp_report *r, bool verbose)
 	a.nunloads = nun;
 	a.action = pl->revert ? "revert" : "patch";
 	a.result = status_name(r, pl);
+	if (r->recovered) {	/* what the guard found: half-written (rolled back), or complete */
+		a.action = "recover";
+		a.result = r->exit_code ? "failed" : r->tx && r->tx->rolled_back ? "rolled_back" :
+			   pl->revert ? "reverted" : "applied";
+	}
 	a.exit_code = r->exit_code;
 	a.error = r->exit_code ? error_message(r) : NULL;
 	if (sites && patches)

@@ -24,7 +24,9 @@
 #include "livepatch.h"
 #include "pairs.h"
 #include "plan.h"
+#include "guard.h"
 #include "proc.h"
+#include "shield.h"
 #include "report.h"
 #include "transact.h"
 #include "verify.h"
@@ -539,6 +541,54 @@ static int loaded(void *arg, uint64_t *mid_lo, uint64_t *mid_hi, struct lp_diag 
 	return ret;
 }
 
+/* What the guard (guard.h) needs to finish a transaction whose livepatch died. */
+struct recovery {
+	pid_t pid, via;
+	const struct lp_plan *plan;
+	unsigned int timeout_ms;
+};
+
+/*
+ * In the guard, after livepatch died: once the kernel has released the process, a
+ * transaction that rolls back what is half-written, keeps what is complete, and
+ * takes the shield down (docs/design.md §10); logged like any other.
+ */
+static int recover(void *arg)
+{
+	const struct recovery *rc = arg;
+	struct lp_tx_stats st = { 0 };
+	struct lp_diag d = { 0 };
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (long tracer = -1; tracer != 0 && lp_ms_since(&t0) < 10000;) {
+		if ((tracer = proc_status_field(rc->via, "TracerPid")) < 0)
+			return 0;	/* the process is gone too */
+		if (tracer)
+			usleep(1000);
+	}
+	if (!shield_needed(rc->via, rc->plan))
+		return 0;
+	struct lp_tx_opts txo = { .timeout_ms = rc->timeout_ms, .via = rc->via, .recover = true,
+				  .fault = fault_from_env() };
+	/* LP_GUARD_LOG=FILE: the guard's protocol steps there, as -v prints them (the tests). */
+	const char *log = getenv("LP_GUARD_LOG");
+	int fd = log ? open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
+	if (fd >= 0 && dup2(fd, STDERR_FILENO) == STDERR_FILENO)
+		txo.log = report_verbose;
+	txo.fault.kill_at = NULL;
+	int ret = run_tracer(rc->pid, rc->plan, &txo, false, &st, &d);
+	struct lp_proc proc = { .pid = rc->pid, .via = rc->via };
+	struct lp_report r = { .kind = LP_REPORT_PATCH, .proc = &proc, .plan = rc->plan,
+			       .tx = &st, .exit_code = lp_exit_code(ret), .diag = &d,
+			       .recovered = true };
+	report_audit(&r, txo.log != NULL);
+	if (txo.log)
+		report_verbose("guard: recovery of process %d ended: %s", rc->pid,
+			       ret ? d.msg : st.rolled_back ? "rolled back" : "complete, kept");
+	return ret;
+}
+
 /*
  * Write the plan: the transaction, then --verify. A failure before the transaction
  * is returned (nothing was written: the error is shown alone); one of the
@@ -580,7 +630,17 @@ static int run_write(const struct lp_options *o, struct lp_proc *proc, const str
 		verify_close(verifier);
 		return ret;
 	}
+	struct recovery rc = { .pid = proc->pid, .via = proc->via, .plan = pr->r.plan,
+			       .timeout_ms = o->timeout_ms };
+	struct lp_guard guard;
+	if (getenv("LP_NO_SHIELD"))
+		guard = (struct lp_guard){ 0, -1 };
+	else if ((ret = guard_start(&guard, recover, &rc)) && o->verbose)
+		report_verbose("no guard process: %s; livepatch's death mid-way would leave its "
+			       "bytes to the next run", strerror(-ret));
+	txo.guard_pid = guard.pid;
 	ret = run_tracer(proc->pid, pr->r.plan, &txo, progress, &pr->st, d);
+	guard_done(&guard);
 	pr->r.tx = &pr->st;
 	if (!ret && verifier) {
 		ret = check_verify(verifier, &pr->st, &pr->vr, d);

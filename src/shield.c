@@ -1,5 +1,6 @@
 /* The shield: a SIGTRAP handler that outlives livepatch (shield.h, docs/design.md §10). */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stddef.h>
@@ -32,7 +33,9 @@
  * handler: a trap at an entry's address with the int3 still there does the entry's
  * jump or call in the saved registers; for PARK it sleeps 1 ms at a time until the
  * int3 is gone. With the int3 gone, the thread runs the site again, whatever is
- * complete there now. Anything else goes to the program's disposition: ignored;
+ * complete there now. A trap of ours the tracer had already handled in the
+ * registers (the PC at the site, or at the entry's target) when it died, before it
+ * could discard the signal, needs nothing more: the thread goes on where it is. Anything else goes to the program's disposition: ignored;
  * its handler, jumped to with the same registers and stack, so that it returns
  * through the same restorer; or the default, which is put back and raised again
  * (the signal is delivered, as the default action, once this handler returns).
@@ -68,6 +71,14 @@ __asm__(
 	"	jz .Lsh_chain\n"
 	"	cmp (%rcx), %r9\n"
 	"	je .Lsh_found\n"
+	"	lea 1(%r9), %r10\n"			/* the PC itself */
+	"	cmp (%rcx), %r10\n"
+	"	je .Lsh_ret\n"
+	"	cmpl $2, 16(%rcx)\n"
+	"	ja .Lsh_next\n"
+	"	cmp 8(%rcx), %r10\n"
+	"	je .Lsh_ret\n"
+	".Lsh_next:\n"
 	"	add $24, %rcx\n"
 	"	dec %r8\n"
 	"	jmp .Lsh_find\n"
@@ -176,6 +187,7 @@ struct shield_head {
 	uint64_t prog[4];
 	uint64_t dfl[4];
 	uint64_t nap[2];
+	uint64_t live;
 };
 
 static int mem_rw(const struct lp_shield *sh, uint64_t addr, void *buf, size_t len, bool write)
@@ -320,7 +332,10 @@ int shield_arm(struct lp_shield *sh, const struct lp_plan *plan, bool forward, b
 	if (n < 0)
 		return n;
 	uint64_t count = (uint64_t)n;
-	/* A trap meanwhile sees no entry, which is the tracer's to take anyway. */
+	/*
+	 * A trap meanwhile sees no entry: the tracer's to take (a thread the kernel sent
+	 * into the handler before the last transaction ended has long run it).
+	 */
 	if ((ret = mem_rw(sh, data + LP_SHD_NSITES, &zero, sizeof(zero), true)) ||
 	    (ret = mem_rw(sh, data + LP_SHD_ENTRIES, tab, (size_t)n * sizeof(*tab), true)) ||
 	    (ret = mem_rw(sh, data + LP_SHD_NSITES, &count, sizeof(count), true)))
@@ -328,12 +343,39 @@ int shield_arm(struct lp_shield *sh, const struct lp_plan *plan, bool forward, b
 	return 0;
 }
 
-int shield_disarm(struct lp_shield *sh)
+static int set_live(struct lp_shield *sh, uint64_t live)
 {
-	uint64_t zero = 0;
+	return mem_rw(sh, sh->base + LP_SHIELD_CODE + LP_SHD_LIVE, &live, sizeof(live), true);
+}
 
-	return sh->base ? mem_rw(sh, sh->base + LP_SHIELD_CODE + LP_SHD_NSITES, &zero, sizeof(zero),
-				 true) : 0;
+int shield_retire(struct lp_shield *sh)
+{
+	return sh->base ? set_live(sh, 0) : 0;
+}
+
+bool shield_needed(pid_t via, const struct lp_plan *plan)
+{
+	char path[64];
+	bool needed = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", via);
+	struct lp_shield sh = { .via = via, .mem_fd = open(path, O_RDONLY | O_CLOEXEC) };
+	if (sh.mem_fd < 0)
+		return false;
+	for (size_t i = 0; i < plan->nsites && !needed; i++) {
+		const struct lp_site *s = &plan->sites[i];
+		uint8_t cur[LP_SITE_MAX];
+		needed = mem_rw(&sh, s->addr, cur, s->len, false) ||
+			 (memcmp(cur, s->old_bytes, s->len) && memcmp(cur, s->new_bytes, s->len));
+	}
+	uint64_t base = is_shield(&sh, LP_SHIELD_HINT) ? LP_SHIELD_HINT : 0, armed = 0;
+	struct find f = { &sh, 0 };
+	if (!base && proc_maps_walk(via, look, &f) == 1)
+		base = f.found;
+	if (base && !mem_rw(&sh, base + LP_SHIELD_CODE + LP_SHD_LIVE, &armed, sizeof(armed), false))
+		needed |= armed != 0;
+	close(sh.mem_fd);
+	return needed;
 }
 
 uint64_t shield_resume_block(struct lp_shield *sh)
@@ -344,11 +386,15 @@ uint64_t shield_resume_block(struct lp_shield *sh)
 	return sh->base + LP_SHIELD_CODE + LP_SHD_RESUME + k * 0x100u;
 }
 
-/* rt_sigaction(SIGTRAP, @act, @old) injected, with both in the data page's scratch. */
-static int sigaction_via(struct lp_shield *sh, const struct lp_injector *inj, const uint64_t *act,
-			 uint64_t *old)
+/*
+ * rt_sigaction(SIGTRAP, @act, @old) injected, with both on the stack of the thread
+ * that runs it (its stack pointer @sp), well below its red zone: the kernel writes
+ * @old there (the region is read only).
+ */
+static int sigaction_via(struct lp_shield *sh, const struct lp_injector *inj, uint64_t sp,
+			 const uint64_t *act, uint64_t *old)
 {
-	uint64_t at = sh->base + LP_SHIELD_CODE + LP_SHD_ACT;
+	uint64_t at = (sp - 1024) & ~15ULL;
 	bool failed;
 	int ret;
 
@@ -376,12 +422,13 @@ static void ours_for(const struct lp_shield *sh, const uint64_t prog[4], uint64_
 	ours[3] = handler ? prog[3] : 0;
 }
 
-int shield_install(struct lp_shield *sh, const struct lp_injector *inj, bool caught_or_ignored)
+int shield_install(struct lp_shield *sh, const struct lp_injector *inj, uint64_t sp,
+		   bool caught_or_ignored)
 {
 	uint64_t data = sh->base + LP_SHIELD_CODE, prog[4] = { 0 }, old[4];
 	int ret;
 
-	if (caught_or_ignored && (ret = sigaction_via(sh, inj, NULL, prog)))
+	if (caught_or_ignored && (ret = sigaction_via(sh, inj, sp, NULL, prog)))
 		return ret;
 	uint64_t handler = shield_addr(sh->base, lp_shield_handler);
 	if (prog[0] == handler) {
@@ -392,33 +439,36 @@ int shield_install(struct lp_shield *sh, const struct lp_injector *inj, bool cau
 		return ret;
 	}
 	ours_for(sh, prog, sh->ours);
-	if ((ret = sigaction_via(sh, inj, sh->ours, old)))
-		return ret;
 	memcpy(sh->prog, prog, sizeof(prog));
+	/* Taken for installed even if the call seems to fail: taking it down is harmless. */
 	sh->installed = true;
+	if ((ret = set_live(sh, 1)))
+		return ret;
+	if ((ret = sigaction_via(sh, inj, sp, sh->ours, old)))
+		return ret;
 	/* Changed between the read and the write (a thread of the program): it wins. */
 	if (old[0] != prog[0] && old[0] != handler) {
 		memcpy(sh->prog, old, sizeof(old));
 		if ((ret = mem_rw(sh, data + LP_SHD_PROG, old, sizeof(old), true)))
 			return ret;
 		ours_for(sh, old, sh->ours);
-		return sigaction_via(sh, inj, sh->ours, NULL);
+		return sigaction_via(sh, inj, sp, sh->ours, NULL);
 	}
 	return 0;
 }
 
-int shield_remove(struct lp_shield *sh, const struct lp_injector *inj)
+int shield_remove(struct lp_shield *sh, const struct lp_injector *inj, uint64_t sp)
 {
 	uint64_t cur[4];
 	int ret;
 
 	if (!sh->installed)
 		return 0;
-	if ((ret = sigaction_via(sh, inj, sh->prog, cur)))
+	if ((ret = sigaction_via(sh, inj, sp, sh->prog, cur)))
 		return ret;
 	sh->installed = false;
 	/* The program set its own meanwhile: that one stays. */
 	if (cur[0] != sh->ours[0])
-		return sigaction_via(sh, inj, cur, NULL);
+		return sigaction_via(sh, inj, sp, cur, NULL);
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "events.h"
 #include "inside.h"
+#include "proc.h"
 #include "ptrace_ops.h"
 #include "sync.h"
 #include "transact.h"
@@ -272,8 +273,9 @@ static void shield_off_child(struct tx *tx, struct lp_thread *t)
 				.insn = shield_addr(c.base, lp_shield_tramp),
 				.resume_at = shield_resume_block(&c), .deadline = &tx->deadline };
 	struct lp_injector inj = { inject_syscall, &in, in.why };
+	struct user_regs_struct r;
 	tx->deadline = lp_time_after(CLOCK_MONOTONIC, tx->timeout_ms);
-	if (shield_remove(&c, &inj) || shield_disarm(&c))
+	if (pt_getregs(t->tid, &r) || shield_remove(&c, &inj, r.rsp) || shield_retire(&c))
 		LOG(tx, "fork child %d: SIGTRAP's disposition could not be put back", t->tid);
 	close(c.mem_fd);
 	if (in.gone)
@@ -381,8 +383,16 @@ static void shield_up(struct tx *tx)
 	struct lp_inject in;
 	int ret = 0;
 
+	char frz[160];
 	if (tx->opts->where_only || !tx->plan->nsites || tx->opts->unshielded)
 		goto without;
+	/* No call runs in a frozen process: its threads only run again once thawed. */
+	if (proc_frozen(tx->pid, tx->pid, frz, sizeof(frz))) {
+		snprintf(tx->st->shield_why, sizeof(tx->st->shield_why), "the cgroup freezer holds the "
+			 "process (%s), so no call can run in it", frz);
+		goto without;
+	}
+	tx->deadline = lp_time_after(CLOCK_MONOTONIC, tx->timeout_ms);
 	struct lp_thread *h = held_or_stop_one(tx);
 	if (!h) {
 		snprintf(tx->st->shield_why, sizeof(tx->st->shield_why), "no thread could be stopped");
@@ -400,13 +410,19 @@ static void shield_up(struct tx *tx)
 	inj = tx_injector(tx, h, &in);
 	shield_finish(&tx->shield, &inj);
 	tx_injected(tx, h, &in);
-	if ((ret = shield_arm(&tx->shield, tx->plan, true, tx->opts->nranges != 0))) {
+	if ((ret = shield_arm(&tx->shield, tx->plan, tx->forward,
+			      tx->forward && tx->opts->nranges != 0))) {
 		snprintf(tx->st->shield_why, sizeof(tx->st->shield_why), "%s", ret == -E2BIG ?
 			 "more sites than its table holds" : strerror(-ret));
 		goto without;
 	}
+	struct user_regs_struct r;
+	if ((ret = pt_getregs(h->tid, &r))) {
+		snprintf(tx->st->shield_why, sizeof(tx->st->shield_why), "its thread went away");
+		goto without;
+	}
 	inj = tx_injector(tx, h, &in);
-	ret = shield_install(&tx->shield, &inj, tx->trap_sensitive);
+	ret = shield_install(&tx->shield, &inj, r.rsp, tx->trap_sensitive);
 	tx_injected(tx, h, &in);
 	if (ret || !tx->shield.installed) {
 		snprintf(tx->st->shield_why, sizeof(tx->st->shield_why), "rt_sigaction in the process "
@@ -724,12 +740,41 @@ static int unmap_regions(struct tx *tx)
 		       tx->written ? "the patch was rolled back" : "nothing was changed");
 }
 
+/*
+ * The guard's walk (lp_tx_opts.recover): when every site holds its new bytes, the
+ * transaction that died had written them all, and they stay; else every site goes
+ * back to its old bytes, from whatever it holds.
+ */
+static int recover_walk(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX])
+{
+	bool complete = true;
+
+	for (size_t i = 0; i < tx->plan->nsites && complete; i++) {
+		const struct lp_site *s = &tx->plan->sites[i];
+		uint8_t cur[LP_SITE_MAX];
+		int ret = tx_mem_rw(tx, s->addr, cur, s->len, false);
+		if (ret)
+			return lp_fail(tx->d, LP_EXIT_PROCESS, "cannot read process %d at 0x%" PRIx64
+				       ": %s", tx->pid, s->addr, strerror(ret < 0 ? -ret : EIO));
+		complete = !memcmp(cur, to_new[i], s->len);
+	}
+	LOG(tx, "recovery: %s", complete ? "every site complete, kept" : "rolling back");
+	if (complete)
+		return 0;
+	int ret = transition(tx);
+	tx->st->rolled_back = !ret;
+	return ret;
+}
+
 static int run_walks(struct tx *tx, const uint8_t (*to_new)[LP_SITE_MAX],
 		     const uint8_t (*to_old)[LP_SITE_MAX])
 {
-	tx->to = to_new;
-	tx->forward = true;
+	/* A recovery walks back from the start: its traps wait for the old bytes. */
+	tx->to = tx->opts->recover ? to_old : to_new;
+	tx->forward = !tx->opts->recover;
 	int ret = settle(tx);
+	if (!ret && tx->opts->recover)
+		return recover_walk(tx, to_new);
 	if (!ret)
 		ret = map_loads(tx);
 	/* Aborted before the first write (a timeout, SIGINT): the process is as it was. */
@@ -860,12 +905,15 @@ static void shield_down(struct tx *tx)
 		return;
 	}
 	struct lp_inject in;
+	struct user_regs_struct r;
 	struct lp_injector inj = tx_injector(tx, t, &in);
 	tx->deadline = lp_time_after(CLOCK_MONOTONIC, tx->timeout_ms);
-	int ret = shield_remove(&tx->shield, &inj);
+	int ret = pt_getregs(t->tid, &r);
+	if (!ret)
+		ret = shield_remove(&tx->shield, &inj, r.rsp);
 	tx_injected(tx, t, &in);
 	if (!ret)
-		ret = shield_disarm(&tx->shield);
+		ret = shield_retire(&tx->shield);
 	LOG(tx, "shield %s", ret ? "could not be taken down: it stays up" : "down");
 }
 
