@@ -185,7 +185,7 @@ target_start() {
 	for line in "${ts[@]}"; do
 		REMAIN+=($((ts[-1] - line + 2000)))
 	done
-	run_mode "$LP" -p "$DAEMON_PID" "${REVERT[@]}" -q >/dev/null 2>&1
+	"$LP" -p "$DAEMON_PID" "${REVERT[@]}" -q >/dev/null 2>&1
 }
 
 # patch_args I: the options of a patch (with LOAD, a new copy of the loaded patch, I its tag).
@@ -318,8 +318,9 @@ kill_one() {
 	if ((i % 2)); then
 		read -ra args <<<"$(patch_args "$i")"
 	else
+		# outside MODE, as every set-up run: a frozen process may refuse it (exit 6)
 		# shellcheck disable=SC2046 # patch_args: options, split on purpose
-		run_mode "$LP" -p "$DAEMON_PID" $(patch_args "$i") -q >/dev/null 2>&1 ||
+		"$LP" -p "$DAEMON_PID" $(patch_args "$i") -q >/dev/null 2>&1 ||
 			{ echo "  kill $i: the patch before the revert failed" >>"$LP_TMP/notes"; return 1; }
 		args=("${REVERT[@]}")
 	fi
@@ -380,7 +381,7 @@ kill_one() {
 	[[ -z $dead && " ${STATES[*]} " != *" int3 "* && " ${STATES[*]} " != *" torn "* ]] || return 1
 	# back to the unpatched state for the next kill
 	[[ " ${STATES[*]} " == *" new "* ]] || return 0
-	run_mode "$LP" -p "$DAEMON_PID" --revert-all -q >/dev/null 2>&1 && sites &&
+	"$LP" -p "$DAEMON_PID" --revert-all -q >/dev/null 2>&1 && sites &&
 		[[ " ${STATES[*]} " != *" new "* ]]
 }
 
