@@ -76,8 +76,9 @@ trap 'exit 130' INT TERM
 # setup_NAME sets what a kill needs: START (daemon_start's arguments), PAIRS (the patch's
 # options), REVERT (the revert's), PROGRESS (keys whose sum grows while the daemon works),
 # BADKEYS (keys that never grow: wrong results), and optionally MODE (stopped, frozen:
-# the process's state during the run) and LOAD (1: every patch loads a new copy of
-# test/patches/stress.c).
+# the process's state during the run), LOAD (1: every patch loads a new copy of
+# test/patches/stress.c) and SIGSTATE (1: the program's SIGTRAP state, lib.bash's
+# sig_state, must be as before the kill, else the kill counts as wrong).
 
 pairs_of() {	# F...: PAIRS and REVERT for F -> F_v2 each
 	local f
@@ -128,7 +129,7 @@ setup_forkd() {
 }
 setup_sigtrap() {	# ARGS: sigtrapd's, as test/stress.sh's variants
 	START=(sigtrapd "$@") PROGRESS="calls_compute calls_compute_v2"
-	BADKEYS="wrong sigtrap_other mask_changed"
+	BADKEYS="wrong sigtrap_other mask_changed" SIGSTATE=1
 	pairs_of compute
 }
 setup_sigtrap-block() { setup_sigtrap --block-trap; }
@@ -312,9 +313,10 @@ declare -A LANDED=() DIED=() SIGS=() ALL_LANDED=() ALL_DIED=()
 # kill_one I: one kill (a patch when I is odd, else a revert of a patch just applied) and
 # its checks; adds to the daemon's counts. Returns 1 when the daemon must be restarted.
 kill_one() {
-	local i=$1 args=() opts=() k delay out step lines mid st r bad0 p0 s dead=
+	local i=$1 args=() opts=() k delay out step lines mid st r bad0 sig0 p0 s dead=
 	STATES=()
 	bad0=$(sum_keys "$BADKEYS")
+	[[ -z $SIGSTATE ]] || sig0=$(sig_state "$DAEMON_PID")
 	if ((i % 2)); then
 		read -ra args <<<"$(patch_args "$i")"
 	else
@@ -376,7 +378,14 @@ kill_one() {
 	[[ " ${STATES[*]} " == *" int3 "* || " ${STATES[*]} " == *" torn "* ]] &&
 		echo "  kill $i: sites ${STATES[*]} after a kill at $step (k $k, delay $delay µs)" >>"$LP_TMP/notes"
 	if [[ -z $dead ]]; then
-		(($(sum_keys "$BADKEYS") == bad0)) || { WRONG=$((WRONG + 1)); echo "  kill $i: $BADKEYS moved at $step" >>"$LP_TMP/notes"; }
+		if (($(sum_keys "$BADKEYS") != bad0)); then
+			WRONG=$((WRONG + 1))
+			echo "  kill $i: $BADKEYS moved at $step" >>"$LP_TMP/notes"
+		elif [[ -n $SIGSTATE && $(sig_state "$DAEMON_PID") != "$sig0" ]]; then
+			WRONG=$((WRONG + 1))
+			echo "  kill $i: the SIGTRAP state changed at $step: $(sig_state "$DAEMON_PID" | head -n2 | tr '\n' ' ')" >>"$LP_TMP/notes"
+			dead=sigstate	# a new daemon: the next kill starts from the program's own state
+		fi
 	fi
 	[[ -z $dead && " ${STATES[*]} " != *" int3 "* && " ${STATES[*]} " != *" torn "* ]] || return 1
 	# back to the unpatched state for the next kill
@@ -388,7 +397,7 @@ kill_one() {
 # run_daemon NAME COUNT: COUNT kills on NAME's daemon.
 run_daemon() {
 	local name=$1 count=$2 i h
-	NAME=$name START=() PAIRS=() REVERT=() MODE='' LOAD='' STATES=()
+	NAME=$name START=() PAIRS=() REVERT=() MODE='' LOAD='' SIGSTATE='' STATES=()
 	KILLS=0 MID=0 DIED_N=0 WRONG=0 TORN=0 INT3=0 GUARD=0 STUCK=0
 	LANDED=() DIED=() SIGS=()
 	: >"$LP_TMP/notes"
