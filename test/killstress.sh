@@ -4,10 +4,10 @@
 # daemons) at random points of transactions on the stress daemons, and what each did to
 # the target (docs/design.md §7). One line per daemon:
 #   NAME: K kills (L landed mid-run), died D (by signal: ...), wrong W, torn T,
-#   int3-left I, guard-left G, stuck S
+#   int3-left I, guard-left G, stuck S, livepatch hung H
 # then where the kills landed and where the targets died, by protocol step. Exit status 1
 # when a target died, computed a wrong result, stopped making progress, or kept a torn
-# site or an int3.
+# site or an int3, or livepatch hung (a step line it never wrote, 60 s on: killed).
 #
 # One kill: test/daemons/killer runs `livepatch -v` (a patch, or a revert of a patch just
 # applied, every other kill; one in five with --verify=0.2 where the kernel has BTF, one in
@@ -313,7 +313,7 @@ declare -A LANDED=() DIED=() SIGS=() ALL_LANDED=() ALL_DIED=()
 # kill_one I: one kill (a patch when I is odd, else a revert of a patch just applied) and
 # its checks; adds to the daemon's counts. Returns 1 when the daemon must be restarted.
 kill_one() {
-	local i=$1 args=() opts=() k delay out step lines mid st r bad0 sig0 p0 s dead=
+	local i=$1 args=() opts=() k delay out step lines mid st hung r bad0 sig0 p0 s dead=
 	STATES=()
 	bad0=$(sum_keys "$BADKEYS")
 	[[ -z $SIGSTATE ]] || sig0=$(sig_state "$DAEMON_PID")
@@ -338,7 +338,11 @@ kill_one() {
 	fi
 	out=$(run_mode "$KILLER" "$k" "$delay" "$LP" -p "$DAEMON_PID" "${args[@]}" "${opts[@]}" -v \
 		3>"$LP_TMP/kill.log")
-	read -r _ step _ lines _ mid _ st <<<"$out"
+	read -r _ step _ lines _ mid _ st _ hung <<<"$out"
+	if [[ $hung == 1 ]]; then
+		HUNG=$((HUNG + 1))
+		echo "  kill $i: livepatch hung at $step: its line $k did not come in 60 s ($lines lines; ${args[*]} ${opts[*]})" >>"$LP_TMP/notes"
+	fi
 	[[ $step == sync3 && ${opts[0]:-} == --verify* && $mid == 1 ]] && step=verify
 	KILLS=$((KILLS + 1))
 	if [[ $mid == 1 ]]; then
@@ -398,7 +402,7 @@ kill_one() {
 run_daemon() {
 	local name=$1 count=$2 i h
 	NAME=$name START=() PAIRS=() REVERT=() MODE='' LOAD='' SIGSTATE='' STATES=()
-	KILLS=0 MID=0 DIED_N=0 WRONG=0 TORN=0 INT3=0 GUARD=0 STUCK=0
+	KILLS=0 MID=0 DIED_N=0 WRONG=0 TORN=0 INT3=0 GUARD=0 STUCK=0 HUNG=0
 	LANDED=() DIED=() SIGS=()
 	: >"$LP_TMP/notes"
 	"setup_$name"
@@ -419,11 +423,11 @@ run_daemon() {
 	cgroup_done
 	local sig=
 	for h in "${!SIGS[@]}"; do sig+="${sig:+, }$h ${SIGS[$h]}"; done
-	printf '%s: %d kills (%d landed mid-run), died %d (by signal: %s), wrong %d, torn %d, int3-left %d, guard-left %d, stuck %d\n' \
-		"$name" "$KILLS" "$MID" "$DIED_N" "${sig:-none}" "$WRONG" "$TORN" "$INT3" "$GUARD" "$STUCK"
+	printf '%s: %d kills (%d landed mid-run), died %d (by signal: %s), wrong %d, torn %d, int3-left %d, guard-left %d, stuck %d, livepatch hung %d\n' \
+		"$name" "$KILLS" "$MID" "$DIED_N" "${sig:-none}" "$WRONG" "$TORN" "$INT3" "$GUARD" "$STUCK" "$HUNG"
 	echo "  landed/died by step: $(histogram LANDED DIED)"
 	cat "$LP_TMP/notes"
-	((DIED_N + WRONG + TORN + INT3 + STUCK == 0)) || bad=1
+	((DIED_N + WRONG + TORN + INT3 + STUCK + HUNG == 0)) || bad=1
 }
 cgroup_done() {
 	[[ -n $CGROUP ]] || return 0

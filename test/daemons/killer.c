@@ -4,12 +4,13 @@
  * cannot time a kill to the microsecond, nor tell afterwards whether it landed.
  *
  * Prints one line on stdout:
- *   step STEP lines N mid 0|1 status S
+ *   step STEP lines N mid 0|1 status S hung 0|1
  * STEP is the protocol step of the last line CMD wrote before the kill (exec when none:
  * seized, sync0..sync3, verify, check, rollback, load, or the step before an other line);
  * N the lines it wrote by then; mid 1 when the SIGKILL ended it (it had not exited yet,
- * the kill "landed mid-run"), else 0 and S is its exit status. CMD's stdout goes to
- * /dev/null; its stderr lines are copied to fd 3 when fd 3 is open (the kill's log).
+ * the kill "landed mid-run"), else 0 and S is its exit status; hung 1 when line K did not
+ * come within 60 s, and CMD was killed for it. CMD's stdout goes to /dev/null; its stderr
+ * lines are copied to fd 3 when fd 3 is open (the kill's log).
  * Exits 0, or 2 when CMD could not be run. */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +38,8 @@ static const char *step_of(const char *line, const char *prev)
 	static const struct { const char *word, *step; } steps[] = {
 		{ "seized ", "seized" }, { "sync0:", "sync0" }, { "sync1:", "sync1" },
 		{ "sync2:", "sync2" }, { "sync3:", "sync3" }, { "verify", "verify" },
-		{ "check ", "check" }, { "rolling back", "rollback" }, { "loaded ", "load" },
+		{ "check ", "check" }, { "rolling back", "rollback" }, { "roll-back", "rollback" },
+		{ "loaded ", "load" },
 	};
 	const char *p = strchr(line, ']');
 
@@ -87,25 +89,29 @@ static long long now_ns(void)
 }
 
 /* Waits for line @k, then @delay_us more, reading lines all the while; returns early at
- * EOF (CMD exited, or is about to). */
-static void wait_point(struct out *o, unsigned k, long delay_us)
+ * EOF (CMD exited, or is about to). Returns 1 when line @k did not come within
+ * HANG_NS: CMD hangs (the kill ends it all the same). */
+#define HANG_NS 60000000000LL
+static int wait_point(struct out *o, unsigned k, long delay_us)
 {
-	long long due = -1;
+	long long due = -1, hang = now_ns() + HANG_NS;
 	struct pollfd p = { .fd = o->fd, .events = POLLIN };
 
 	for (;;) {
 		if (due < 0 && o->lines >= k)
 			due = now_ns() + delay_us * 1000LL;
 		if (due >= 0 && now_ns() >= due)
-			return;
-		long long left = due < 0 ? 10000000000LL : due - now_ns();
+			return 0;
+		if (due < 0 && now_ns() >= hang)
+			return 1;
+		long long left = (due < 0 ? hang : due) - now_ns();
 		struct timespec ts = { left / 1000000000LL, left % 1000000000LL };
 		int r = ppoll(&p, 1, left > 0 ? &ts : &(struct timespec){ 0, 0 }, NULL);
 
 		if (r < 0 && errno != EINTR)
-			return;
+			return 0;
 		if (r > 0 && !drain(o))
-			return;
+			return 0;
 	}
 }
 
@@ -113,7 +119,7 @@ int main(int argc, char **argv)
 {
 	struct out o = { .step = "exec", .log = fcntl(3, F_GETFD) < 0 ? -1 : 3 };
 	char *e1, *e2;
-	int fds[2], st;
+	int fds[2], st, hung;
 	pid_t pid;
 
 	if (argc < 4) {
@@ -146,7 +152,7 @@ int main(int argc, char **argv)
 	}
 	close(fds[1]);
 	o.fd = fds[0];
-	wait_point(&o, (unsigned)k, delay);
+	hung = wait_point(&o, (unsigned)k, delay);
 	kill(pid, SIGKILL);
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR) {
@@ -159,9 +165,9 @@ int main(int argc, char **argv)
 		if (!drain(&o))
 			break;
 	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
-		printf("step %s lines %u mid 1 status 137\n", o.step, o.lines);
+		printf("step %s lines %u mid 1 status 137 hung %d\n", o.step, o.lines, hung);
 	else
-		printf("step %s lines %u mid 0 status %d\n", o.step, o.lines,
+		printf("step %s lines %u mid 0 status %d hung 0\n", o.step, o.lines,
 		       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	return 0;
 }
