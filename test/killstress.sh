@@ -436,7 +436,7 @@ cgroup_done() {
 	CGROUP=
 }
 
-STEPS=(exec seized sync0 sync1 sync2 sync3 verify check rollback load)
+STEPS=(exec seized shield sync0 sync1 sync2 sync3 verify check rollback load)
 # histogram LANDED DIED: "STEP landed/died" for each step where a kill landed.
 histogram() {
 	local -n l=$1 d=$2

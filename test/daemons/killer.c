@@ -6,10 +6,10 @@
  * Prints one line on stdout:
  *   step STEP lines N mid 0|1 status S hung 0|1
  * STEP is the protocol step of the last line CMD wrote before the kill (exec when none:
- * seized, sync0..sync3, verify, check, rollback, load, or the step before an other line);
- * N the lines it wrote by then; mid 1 when the SIGKILL ended it (it had not exited yet,
- * the kill "landed mid-run"), else 0 and S is its exit status; hung 1 when line K did not
- * come within 60 s, and CMD was killed for it. CMD's stdout goes to /dev/null; its stderr
+ * seized, shield, sync0..sync3, verify, check, rollback, load, or the step before an other
+ * line); N the lines it wrote by then; mid 1 when the SIGKILL ended it (it had not exited
+ * yet, the kill "landed mid-run"), else 0 and S is its exit status; hung 1 when line K did
+ * not come within 60 s, and CMD was killed for it. CMD's stdout goes to /dev/null; its stderr
  * lines are copied to fd 3 when fd 3 is open (the kill's log).
  * Exits 0, or 2 when CMD could not be run. */
 #include <errno.h>
@@ -39,7 +39,7 @@ static const char *step_of(const char *line, const char *prev)
 		{ "seized ", "seized" }, { "sync0:", "sync0" }, { "sync1:", "sync1" },
 		{ "sync2:", "sync2" }, { "sync3:", "sync3" }, { "verify", "verify" },
 		{ "check ", "check" }, { "rolling back", "rollback" }, { "roll-back", "rollback" },
-		{ "loaded ", "load" },
+		{ "loaded ", "load" }, { "shield up", "shield" }, { "no shield", "shield" },
 	};
 	const char *p = strchr(line, ']');
 
