@@ -100,6 +100,7 @@ stress: deps
 	@$(MAKE) --no-print-directory all daemons patches
 	@LP_STRESS_CYCLES=$${LP_STRESS_CYCLES:-1000} test/stress.sh
 	@LP_STRESS_LOAD=1 LP_STRESS_CYCLES=$${LP_STRESS_LOAD_CYCLES:-300} test/stress.sh
+	@LP_KILL_COUNT=$${LP_KILL_COUNT:-1000} test/killstress.sh
 
 install: livepatch
 	install -D -m 0755 livepatch $(DESTDIR)$(PREFIX)/sbin/livepatch

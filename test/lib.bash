@@ -870,3 +870,55 @@ stack_hits() {
 		print(sum(1 for w in words if lo <= w < hi))
 	EOF
 }
+
+# --- the stress modes (test/stress.sh, test/killstress.sh) ----------------------------------
+
+# The seven functions of stated (docs/design.md §5) that stress patches in one transaction.
+STATED_FUNCS=(park sig_park edge_nanosleep edge_read edge_pause inside_nanosleep inside_read)
+
+# every_thread_in STATE PID: poll (<= 2 s) until every thread of PID is in STATE (T: stopped).
+every_thread_in() {
+	local st=$1 pid=$2 i t ok
+	for ((i = 0; i < 400; i++)); do
+		ok=1
+		for t in /proc/"$pid"/task/*/stat; do
+			[[ $(<"$t") =~ \)\ ([A-Za-z]) ]] && [[ ${BASH_REMATCH[1]} == "$st" ]] || { ok=; break; }
+		done
+		[[ -n $ok ]] && return 0
+		sleep 0.005
+	done
+	return 1
+}
+
+# freezer_find [v2]: the cgroup freezer to freeze a daemon with: v1 where mounted (unless
+# v2 is asked for), else v2. Sets FREEZER_MNT (empty: none is mounted), FREEZER_VER, and
+# FREEZER_FILE, FREEZER_ON, FREEZER_OFF (what to write to freeze and thaw).
+freezer_find() {
+	FREEZER_MNT=$(awk '$3 == "cgroup" && $4 ~ /(^|,)freezer(,|$)/ { print $2; exit }' /proc/mounts)
+	FREEZER_VER=v1 FREEZER_FILE=freezer.state FREEZER_ON=FROZEN FREEZER_OFF=THAWED
+	[[ ${1:-} == v2 ]] && FREEZER_MNT=	# the v2 freezer even where v1 is mounted
+	if [[ -z $FREEZER_MNT ]]; then
+		FREEZER_MNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+		FREEZER_VER=v2 FREEZER_FILE=cgroup.freeze FREEZER_ON=1 FREEZER_OFF=0
+	fi
+}
+
+# patch_copy OBJ I: the patch object OBJ (e.g. test/patches/stress.c's) as a new file in
+# LP_TMP with I appended: a different sha256 each time, so --load maps a new copy.
+patch_copy() {
+	local obj
+	_lp_tmp_init
+	obj=$LP_TMP/$(basename "$1" .o)-$2.o
+	cp "$1" "$obj" && printf '%s' "$2" >>"$obj" && chmod 0644 "$obj" && echo "$obj"
+}
+
+# mem_bytes PID ADDR LEN: LEN bytes at ADDR of PID's memory as livepatch's JSON writes
+# them ("e9 17 00 00 00"); fails when they cannot all be read.
+mem_bytes() {
+	local out
+	out=$(dd if="/proc/$1/mem" bs=4096 iflag=skip_bytes,count_bytes skip=$(($2)) count=$(($3)) \
+		status=none 2>/dev/null | od -An -v -tx1) || return 1
+	read -r -d '' -a out <<<"$out"
+	((${#out[@]} == $3)) || return 1
+	echo "${out[*]}"
+}

@@ -92,13 +92,6 @@ run_lp() {
 	tx_add
 }
 
-# loaded_patch I: the stress patch (test/patches/stress.c) as a new file with the cycle
-# number appended: a different sha256 each cycle, so --load maps a new copy every time.
-loaded_patch() {
-	local obj=$LP_TMP/stress-$1.o
-	cp "$LOAD_PATCH" "$obj" && printf '%s' "$1" >>"$obj" && chmod 0644 "$obj" && echo "$obj"
-}
-
 # run_cycles F G: N x (patch F -> G, revert F); stops at the first failure. Sets DONE.
 # LP_STRESS_LOAD=1: G is F_loaded of a patch loaded in the same transaction.
 run_cycles() {
@@ -106,7 +99,7 @@ run_cycles() {
 	DONE=0
 	for ((i = 1; i <= N; i++)); do
 		if [[ -n $LOAD_PATCH ]]; then
-			load=(--load "$(loaded_patch "$i")") g=${1}_loaded
+			load=(--load "$(patch_copy "$LOAD_PATCH" "$i")") g=${1}_loaded
 		fi
 		if ! run_lp "${load[@]}" -f "$1" -t "$g"; then
 			violation "cycle $i: patch $1 -> $g${load[1]:+ (loading ${load[1]})} failed"
@@ -306,22 +299,7 @@ run_sigtrap-cd03() { run_sigtrap_variant --int3-form cd03 --interval-us 200; }
 # them for the whole run), in sig_park handlers whose saved rip is site+2 (normal stack,
 # sigaltstack, nested). Each cycle patches the seven functions in one transaction, forces
 # restarts of the blocked calls (the restart signal to the edge callers; every 10th cycle a
-# SIGSTOP/SIGCONT), and reverts them in one transaction.
-STATED_FUNCS=(park sig_park edge_nanosleep edge_read edge_pause inside_nanosleep inside_read)
-# every_thread_in STATE PID: poll (<= 2 s) until every thread of PID is in STATE (T: stopped).
-every_thread_in() {
-	local st=$1 pid=$2 i t ok
-	for ((i = 0; i < 400; i++)); do
-		ok=1
-		for t in /proc/"$pid"/task/*/stat; do
-			[[ $(<"$t") =~ \)\ ([A-Za-z]) ]] && [[ ${BASH_REMATCH[1]} == "$st" ]] || { ok=; break; }
-		done
-		[[ -n $ok ]] && return 0
-		sleep 0.005
-	done
-	return 1
-}
-
+# SIGSTOP/SIGCONT), and reverts them in one transaction (STATED_FUNCS: lib.bash).
 # stated-stopped: every cycle patches the seven functions while the process is SIGSTOPped
 # (hot threads inside park, threads blocked at the end of and inside the ranges, handlers
 # with saved contexts inside sig_park), checks it is still stopped, continues it, and
@@ -361,13 +339,8 @@ run_stated-stopped() {
 # cgroup still frozen after it) or is refused (exit 6 naming the freezer, bytes intact).
 run_stated-frozen() {
 	local i mnt ver cg file on off applied=0 refused=0 rc
-	mnt=$(awk '$3 == "cgroup" && $4 ~ /(^|,)freezer(,|$)/ { print $2; exit }' /proc/mounts)
-	ver=v1 file=freezer.state on=FROZEN off=THAWED
-	[[ ${LP_STRESS_FREEZER:-} == v2 ]] && mnt=	# the v2 freezer even where v1 is mounted
-	if [[ -z $mnt ]]; then
-		mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-		ver=v2 file=cgroup.freeze on=1 off=0
-	fi
+	freezer_find "${LP_STRESS_FREEZER:-}"
+	mnt=$FREEZER_MNT ver=$FREEZER_VER file=$FREEZER_FILE on=$FREEZER_ON off=$FREEZER_OFF
 	if [[ -z $mnt ]]; then
 		echo "stated-frozen: no cgroup freezer is mounted here, this state cannot occur"
 		return 0

@@ -14,7 +14,7 @@ D_HDR    := $(D_DIR)/common.h $(D_DIR)/daemons.mk
 D_SIMPLE := sigstormd forkd churnd blockd sigtrapd vforkd execd
 D_ALL    := $(D_SIMPLE:%=$(D_OUT)/%) \
             $(D_OUT)/counterd $(D_OUT)/counterd-nopie $(D_OUT)/counterd-lib \
-            $(D_OUT)/libsample.so $(D_OUT)/sigsend $(D_OUT)/sleep32 $(D_OUT)/manyd $(D_OUT)/callersd
+            $(D_OUT)/libsample.so $(D_OUT)/sigsend $(D_OUT)/killer $(D_OUT)/sleep32 $(D_OUT)/manyd $(D_OUT)/callersd
 D_BASE   := $(D_OBJ)/common.o $(D_OBJ)/compute.o
 
 .PHONY: daemons
@@ -61,6 +61,10 @@ $(D_OUT)/counterd-lib: $(D_OBJ)/counterd-lib.o $(D_OBJ)/counterd_asm.o $(D_OBJ)/
 
 # Not a daemon: queues SIGRTMIN+1 with values 1..COUNT (no common.c).
 $(D_OUT)/sigsend: $(D_DIR)/sigsend.c $(D_DIR)/daemons.mk | $(D_OUT)
+	$(CC) $(D_CFLAGS) -o $@ $<
+
+# Not a daemon: runs livepatch -v and SIGKILLs it at a chosen line (test/killstress.sh).
+$(D_OUT)/killer: $(D_DIR)/killer.c $(D_DIR)/daemons.mk | $(D_OUT)
 	$(CC) $(D_CFLAGS) -o $@ $<
 
 # i386, static, no libc.
