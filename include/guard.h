@@ -1,5 +1,5 @@
 /*
- * The guard (docs/design.md §10): a process livepatch starts for each transaction,
+ * The guard (docs/design.md §11): a process livepatch starts for each transaction,
  * in a session of its own, that does nothing while livepatch lives. If livepatch
  * dies before saying the transaction is over (SIGKILL, the OOM killer), the guard
  * attaches to the process once the kernel has released it and finishes the

@@ -34,6 +34,12 @@ struct lp_thread {
 	bool await_repair;	/* holds a SIGTRAP until the disposition is put back */
 	bool mask_known, trap_blocked;	/* it blocks SIGTRAP (seen at a stop of its own) */
 	uint64_t park_site;	/* for TH_PARKED: the site to restart at */
+	/*
+	 * Single-stepped since it last ran: the kernel keeps TF set until the next
+	 * PTRACE_CONT, and our death would leave it so. Such a thread is never the one
+	 * held stopped for the next write.
+	 */
+	bool step_armed;
 	struct timespec paused_at;
 	bool forkless;		/* no fork, clone or exec of its own is under way untraced */
 	int syscall_fd;		/* its /proc syscall file, kept open (thread_file); -1 if not */

@@ -1,5 +1,5 @@
 /*
- * The shield (docs/design.md §10): what keeps the process alive when livepatch dies
+ * The shield (docs/design.md §11): what keeps the process alive when livepatch dies
  * in the middle of a transaction (SIGKILL, the OOM killer), when no tracer is left
  * to take our traps.
  *
@@ -30,7 +30,7 @@
 #define LP_SHIELD_CODE 4096			/* the code page, read and execute */
 #define LP_SHIELD_DATA 65536			/* the table, read only (livepatch writes it) */
 #define LP_SHIELD_SIZE (LP_SHIELD_CODE + LP_SHIELD_DATA)
-/* Where a first region is placed; elsewhere when that is taken (docs/design.md §10). */
+/* Where a first region is placed; elsewhere when that is taken (docs/design.md §11). */
 #define LP_SHIELD_HINT 0x3ffe00000000ULL
 
 /* Offsets in the data page, shared with the handler's code (shield.c). */

@@ -130,7 +130,7 @@ struct lp_tx_fault {
 	/*
 	 * SIGKILL ourselves at this step (either walk), or in the middle of an injected
 	 * call ("inject": through the trampoline; "inject-boot": the bootstrap): our
-	 * death, on purpose, where the shield must take over (docs/design.md §10).
+	 * death, on purpose, where the shield must take over (docs/design.md §11).
 	 */
 	const char *kill_at;
 };

@@ -75,7 +75,7 @@ static int after_stop(struct tx *tx, struct lp_thread *t, int sig, bool hold, bo
 	if (t->state == TH_GONE)
 		return 0;
 	t->synced = true;
-	if (hold && !sig) {
+	if (hold && !sig && !t->step_armed) {
 		tx->held = t->tid;
 		return 0;
 	}

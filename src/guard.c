@@ -1,4 +1,4 @@
-/* The guard: finishes a transaction whose livepatch died (guard.h, docs/design.md §10). */
+/* The guard: finishes a transaction whose livepatch died (guard.h, docs/design.md §11). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

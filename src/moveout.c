@@ -87,7 +87,7 @@ static int step_out(struct tx *tx, struct lp_thread *t, struct user_regs_struct 
 			return -EAGAIN;	/* the caller moves it to the out-of-line copy instead */
 		if ((ret = pt_step(t->tid, 0)))
 			return ret == -ESRCH ? 0 : ret;
-		t->stepped = true;
+		t->stepped = t->step_armed = true;
 		if ((ret = wait_step(tx, t, &status)) || t->state == TH_GONE)
 			return ret;
 		if (status >> 16 == 0 && WSTOPSIG(status) != SIGTRAP) {

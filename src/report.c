@@ -112,6 +112,9 @@ static void plain_tx(FILE *f, const struct lp_tx_stats *t)
 	if (t->dispositions_restored)
 		fprintf(f, "restored  the program's SIGTRAP disposition %u times (a trap of ours "
 			"had reset it)\n", t->dispositions_restored);
+	if (t->shield_why[0])
+		fprintf(f, "shield    none: %s (livepatch's death mid-way would be fatal to the "
+			"process)\n", t->shield_why);
 	fprintf(f, "seen      %u signals passed on, %u clones, %u forks, %u thread exits, %u "
 		"blocking calls restarted\n", t->signals_passed, t->clones, t->forks, t->exits,
 		t->calls_restarted);
@@ -443,6 +446,9 @@ static void json_tx(struct json *j, const struct lp_tx_stats *t)
 	json_uint(j, "patches_loaded", t->loaded);
 	json_double(j, "load_ms", t->load_ms);
 	json_bool(j, "load_kept", t->load_kept);
+	json_bool(j, "shield", t->shielded);
+	json_bool(j, "shield_made", t->shield_made);
+	json_str(j, "shield_why_not", t->shield_why[0] ? t->shield_why : NULL);
 	json_close(j, '}');
 }
 

@@ -551,7 +551,7 @@ struct recovery {
 /*
  * In the guard, after livepatch died: once the kernel has released the process, a
  * transaction that rolls back what is half-written, keeps what is complete, and
- * takes the shield down (docs/design.md §10); logged like any other.
+ * takes the shield down (docs/design.md §11); logged like any other.
  */
 static int recover(void *arg)
 {

@@ -1,4 +1,4 @@
-/* The shield: a SIGTRAP handler that outlives livepatch (shield.h, docs/design.md §10). */
+/* The shield: a SIGTRAP handler that outlives livepatch (shield.h, docs/design.md §11). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -35,7 +35,10 @@
  * int3 is gone. With the int3 gone, the thread runs the site again, whatever is
  * complete there now. A trap of ours the tracer had already handled in the
  * registers (the PC at the site, or at the entry's target) when it died, before it
- * could discard the signal, needs nothing more: the thread goes on where it is. Anything else goes to the program's disposition: ignored;
+ * could discard the signal, needs nothing more: the thread goes on where it is. So
+ * does a thread the tracer was single-stepping when it died (TRAP_TRACE, TF set in
+ * the saved flags, while the shield is live): TF is cleared, unless the program has a
+ * handler of its own, which may be stepping itself. Anything else goes to the program's disposition: ignored;
  * its handler, jumped to with the same registers and stack, so that it returns
  * through the same restorer; or the default, which is put back and raised again
  * (the signal is delivered, as the default action, once this handler returns).
@@ -115,6 +118,17 @@ __asm__(
 	"	mov %r8, 168(%rdx)\n"
 	"	ret\n"
 	".Lsh_chain:\n"
+	"	cmpl $2, 8(%rsi)\n"			/* TRAP_TRACE, TF set: a dead tracer's step */
+	"	jne .Lsh_prog\n"
+	"	testl $0x100, 176(%rdx)\n"
+	"	jz .Lsh_prog\n"
+	"	cmpq $0, " D(0x058) "\n"
+	"	je .Lsh_prog\n"
+	"	cmpq $1, " D(0x008) "\n"
+	"	ja .Lsh_prog\n"
+	"	andl $~0x100, 176(%rdx)\n"
+	"	ret\n"
+	".Lsh_prog:\n"
 	"	mov " D(0x008) ", %rax\n"
 	"	cmp $1, %rax\n"				/* SIG_IGN */
 	"	je .Lsh_ret\n"
@@ -259,7 +273,7 @@ int shield_prepare(struct lp_shield *sh, const struct lp_injector *inj, struct l
 	/*
 	 * A new one: at the hint if it is free, else where the kernel likes. This mmap is
 	 * the one injection not made through the trampoline (there is none yet): our
-	 * death during it is fatal to the thread (docs/design.md §10). The rest is made
+	 * death during it is fatal to the thread (docs/design.md §11). The rest is made
 	 * through the trampoline, by shield_finish().
 	 */
 	uint64_t at = 0;

@@ -179,7 +179,7 @@ static int resume_deferred(struct tx *tx, bool hold_last, int ret)
 		t->deferred = false;
 		if (t->state != TH_STOPPED)
 			continue;
-		if (hold_last && !ret && !tx->held) {
+		if (hold_last && !ret && !tx->held && !t->step_armed) {
 			tx->held = t->tid;
 			continue;
 		}

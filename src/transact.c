@@ -372,7 +372,7 @@ static struct lp_thread *stopped_or_stop_one(struct tx *tx)
 #define SETTLE_ROUNDS 4
 
 /*
- * The shield (docs/design.md §10) before the first write: its region, the table for
+ * The shield (docs/design.md §11) before the first write: its region, the table for
  * the forward walk, and the handler as SIGTRAP's disposition, through the thread held
  * for the write. Without it the transaction runs as before, our death mid-way fatal
  * to the process: that is said with -v and in the report, never a failure.
@@ -384,6 +384,8 @@ static void shield_up(struct tx *tx)
 	int ret = 0;
 
 	char frz[160];
+	if (tx->opts->unshielded)
+		snprintf(tx->st->shield_why, sizeof(tx->st->shield_why), "LP_NO_SHIELD is set");
 	if (tx->opts->where_only || !tx->plan->nsites || tx->opts->unshielded)
 		goto without;
 	/* No call runs in a frozen process: its threads only run again once thawed. */

@@ -92,6 +92,8 @@ int tx_resume(struct tx *tx, struct lp_thread *t, int sig)
 	}
 	int ret = pt_cont(t->tid, sig);
 
+	if (!ret)
+		t->step_armed = false;	/* PTRACE_CONT ends the kernel's single-step */
 	record_pause(tx, t);
 	if (ret == -ESRCH) {
 		t->state = TH_GONE;

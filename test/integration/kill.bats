@@ -1,12 +1,150 @@
 #!/usr/bin/env bats
-# kill -9 of livepatch mid-transaction: the target survives it (test/killstress.sh, the
-# short run of `make stress`'s kill mode).
+# kill -9 of livepatch mid-transaction: the target survives it (docs/design.md §11).
+# LP_KILL_AT=STEP makes livepatch SIGKILL itself at one step, for each step in turn; the
+# last test is the short run of `make stress`'s kill mode (test/killstress.sh): random
+# kills at random points.
 
 load ../lib
 
 setup() {
 	need_root
 	lp_setup_file
+	export LP_GUARD_LOG=$BATS_TEST_TMPDIR/guard.log
+}
+
+# site F G: SITE, OLD and NEW: the address, old and new bytes of F -> G's site, from a dry run.
+site() {
+	lp -p "$DAEMON_PID" -f "$1" -t "$2" --dry-run
+	expect_rc 0 || return 1
+	SITE=$(json_get 'd["sites"][0]["address"]' <<<"$LP_OUT")
+	OLD=$(json_get 'd["sites"][0]["old_bytes"]' <<<"$LP_OUT")
+	NEW=$(json_get 'd["sites"][0]["new_bytes"]' <<<"$LP_OUT")
+}
+
+# guards: livepatch-guard processes working on the daemon.
+guards() {
+	local p
+	for p in $(pgrep -x livepatch-guard); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "-p $DAEMON_PID " && echo "$p"
+	done
+}
+
+# killed_at STEP ARGS...: livepatch, asked to SIGKILL itself at STEP, is killed there; then
+# poll (<= 10 s) until the daemon is untraced and its guard is gone.
+killed_at() {
+	local step=$1 n=0
+	shift
+	LP_KILL_AT=$step lp -p "$DAEMON_PID" "$@"
+	((LP_RC == 137)) || fail "LP_KILL_AT=$step: livepatch exited $LP_RC, not by SIGKILL" \
+		"stdout: $LP_OUT" "stderr: $LP_ERR" || return 1
+	while [[ $(proc_field "$DAEMON_PID" TracerPid) != 0 || -n $(guards) ]]; do
+		((++n < 1000)) || fail "after the kill at $step: still traced or a guard left" || return 1
+		nap 10
+	done
+}
+
+# holds BYTES: the site holds exactly BYTES (the old or the complete new instruction).
+holds() {
+	local cur n
+	n=$(wc -w <<<"$1")
+	cur=$(mem_bytes "$DAEMON_PID" "$SITE" "$n") || fail "cannot read the site" || return 1
+	[[ $cur == "$1" ]] || fail "the site holds '$cur', expected '$1' (old '$OLD', new '$NEW')"
+}
+
+# trap_state: SIGTRAP's disposition (ignored, caught or default) as /proc/PID/status says.
+trap_state() {
+	local ign cgt
+	ign=$(proc_field "$DAEMON_PID" SigIgn)
+	cgt=$(proc_field "$DAEMON_PID" SigCgt)
+	if (((16#$ign >> 4) & 1)); then echo ignored
+	elif (((16#$cgt >> 4) & 1)); then echo caught
+	else echo default
+	fi
+}
+
+# After each kill: the daemon lives, computes right, its site is old or new as expected,
+# SIGTRAP's disposition is its own, and the guard said what it did.
+@test "kill: SIGKILL at each step of a patch, threads in the site: the guard rolls back or keeps, the daemon never notices" {
+	daemon_start counterd --mode slow --threads 4
+	site compute_slow compute_slow_v2
+	local step want before
+	before=$(trap_state)
+	for step in inject-boot sync0 inject int3 sync1 tail sync2 head sync3; do
+		: >"$LP_GUARD_LOG"
+		killed_at "$step" -f compute_slow -t compute_slow_v2
+		alive
+		case $step in head | sync3) want=$NEW ;; *) want=$OLD ;; esac
+		holds "$want"
+		[[ $(trap_state) == "$before" ]] || fail "after the kill at $step: SIGTRAP is $(trap_state), was $before"
+		case $step in
+		int3 | sync1 | tail | sync2) grep -q 'recovery: rolling back' "$LP_GUARD_LOG" ||
+			fail "kill at $step: the guard did not roll back: $(cat "$LP_GUARD_LOG")" ;;
+		head | sync3) grep -q 'recovery: every site complete, kept' "$LP_GUARD_LOG" ||
+			fail "kill at $step: the guard did not keep the sites: $(cat "$LP_GUARD_LOG")" ;;
+		esac
+		status_wait_change calls_compute_slow || status_wait_change calls_compute_slow_v2 ||
+			fail "after the kill at $step: no progress"
+		if [[ $want == "$NEW" ]]; then
+			lp -p "$DAEMON_PID" --revert compute_slow
+			expect_rc 0
+		fi
+		say "kill at $step: site $( [[ $want == "$OLD" ]] && echo old || echo new ), SIGTRAP $(trap_state)"
+	done
+	stop_clean
+}
+
+@test "kill: SIGKILL at each step of a revert: a half-done revert is rolled back, the patch stays" {
+	daemon_start counterd --mode slow --threads 4
+	site compute_slow compute_slow_v2
+	local step
+	for step in int3 tail sync2; do
+		lp -p "$DAEMON_PID" -f compute_slow -t compute_slow_v2
+		expect_rc 0
+		killed_at "$step" --revert compute_slow
+		alive
+		holds "$NEW"
+		status_wait_change calls_compute_slow_v2 || fail "after the kill at $step: compute_slow_v2 not called"
+		lp -p "$DAEMON_PID" --revert compute_slow
+		expect_rc 0
+		holds "$OLD"
+	done
+	stop_clean
+}
+
+@test "kill: a program that ignores SIGTRAP, or catches it with its own int3s, keeps its disposition and its traps" {
+	local step before rx
+	daemon_start sigtrapd --ignore-trap
+	site compute compute_v2
+	before=$(sig_state "$DAEMON_PID")
+	for step in int3 sync2 head; do
+		killed_at "$step" -f compute -t compute_v2
+		alive
+		# A thread in a handler (the shield's) has SIGTRAP blocked until it returns.
+		local n=0
+		until [[ $(sig_state "$DAEMON_PID") == "$before" ]]; do
+			((++n < 200)) || fail "after the kill at $step: $(sig_state "$DAEMON_PID"), was: $before" || return 1
+			nap 10
+		done
+		[[ $(trap_state) == ignored ]] || fail "SIGTRAP is $(trap_state) after the kill at $step"
+		lp -p "$DAEMON_PID" --revert compute
+	done
+	stop_clean
+	daemon_start sigtrapd
+	site compute compute_v2
+	for step in int3 tail sync2; do
+		killed_at "$step" -f compute -t compute_v2
+		alive
+		holds "$OLD"
+		[[ $(trap_state) == caught ]] || fail "SIGTRAP is $(trap_state) after the kill at $step"
+	done
+	rx=$(status_get sigtrap_received)
+	status_wait_ge sigtrap_received $((rx + 100)) || fail "the program's own traps stopped reaching it"
+	stop_clean
+	local ex
+	ex=$(status_get int3_executed)
+	rx=$(status_get sigtrap_received)
+	((ex - rx == 0 || ex - rx == 1)) || fail "int3_executed $ex, sigtrap_received $rx"
+	expect_key sigtrap_other 0
 }
 
 @test "kill: 40 SIGKILLs of livepatch at random steps on counterd: it never dies, computes wrong, or keeps an int3 or a torn site" {

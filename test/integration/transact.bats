@@ -249,9 +249,16 @@ mem_u64() {
 	expect_key sigtrap_other 0
 }
 
+# While a transaction runs, sigaction() in the program reads the shield's handler
+# (docs/design.md §11): disposition_changed counts those reads. Outside, it is the
+# program's own: the state after the cycles is the state before.
 @test "sigtrapd: 64 real-time signals queued in every worker do not hide a trap of ours (20 cycles)" {
+	local before after
 	daemon_start sigtrapd --queued 64
+	before=$(sig_state "$DAEMON_PID")
 	cycles 20 compute compute_v2
+	after=$(sig_state "$DAEMON_PID")
+	[[ $after == "$before" ]] || fail "signal state changed: before: $before; after: $after"
 	calls_only calls_compute calls_compute_v2
 	alive
 	stop_clean
@@ -259,6 +266,15 @@ mem_u64() {
 	q=$(status_get rt_queued)
 	r=$(status_get rt_received)
 	((q > 0 && q == r)) || fail "rt_queued $q, rt_received $r"
+	expect_key mask_changed 0
+}
+
+@test "sigtrapd without the shield (LP_NO_SHIELD): the program never sees its disposition changed" {
+	daemon_start sigtrapd --queued 64
+	LP_NO_SHIELD=1 cycles 10 compute compute_v2
+	calls_only calls_compute calls_compute_v2
+	alive
+	stop_clean
 	expect_key mask_changed 0
 	expect_key disposition_changed 0
 }
@@ -280,6 +296,9 @@ mem_u64() {
 	expect_key mask_changed 0
 }
 
+# With the shield, our traps reach its handler, not SIG_IGN: nothing is reset. Without
+# it (LP_NO_SHIELD, and a process the shield cannot enter), each trap resets SIG_IGN to
+# the default, and livepatch puts it back: both ways end with SIGTRAP ignored.
 @test "sigtrapd --ignore-trap: an ignored SIGTRAP stays ignored after traps of ours" {
 	local before after
 	daemon_start sigtrapd --ignore-trap
@@ -287,6 +306,12 @@ mem_u64() {
 	cycles 20 compute compute_v2
 	after=$(sig_state "$DAEMON_PID")
 	[[ $after == "$before" ]] || fail "signal state changed: before: $before; after: $after"
+	[[ $(tx shield) == true ]] || fail "the shield was not up: $(tx shield_why_not)"
+	((${TX[traps_emulated]:-0} > 0)) || fail "no trap of ours in 20 cycles: the test did not exercise it"
+	TX=()
+	LP_NO_SHIELD=1 cycles 20 compute compute_v2
+	after=$(sig_state "$DAEMON_PID")
+	[[ $after == "$before" ]] || fail "without the shield, signal state changed: before: $before; after: $after"
 	((${TX[dispositions_restored]:-0} > 0)) || fail "no trap ever reset the disposition: the test did not exercise it"
 	calls_only calls_compute calls_compute_v2
 	alive
