@@ -190,6 +190,9 @@ bool proc_task_exiting(pid_t pid, pid_t tid);
  */
 int proc_frozen(pid_t pid, pid_t tid, char *out, size_t cap);
 
+/* Thread @tid runs with a user shadow stack (x86_Thread_features: shstk). */
+bool proc_shadow_stack(pid_t tid);
+
 /* Re-read the thread count: the kernel's, unreaped threads included (0 if unreadable). */
 int proc_count_threads(pid_t pid);
 

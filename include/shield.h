@@ -63,6 +63,11 @@ struct lp_shield {
 	uint64_t ours[4];	/* the handler's, as installed */
 	unsigned int next_resume;	/* the resume block the next injection uses */
 	bool made;		/* this run mapped the region */
+	/*
+	 * The process runs with a user shadow stack: the trampoline's and the bootstrap's
+	 * `ret` would fault there, so injected calls are made as before (shield.c).
+	 */
+	bool no_ret;
 };
 
 /* The handler's code, as it is copied into the process (for the unit tests). */
@@ -74,6 +79,12 @@ static inline uint64_t shield_addr(uint64_t base, const uint8_t *sym)
 {
 	return base + (uint64_t)(sym - lp_shield_code);
 }
+
+/*
+ * The region an earlier run left, in @sh->base (also returned; 0: none): at the hint
+ * (one read), and with @everywhere anywhere in the maps.
+ */
+uint64_t shield_find(struct lp_shield *sh, bool everywhere);
 
 /*
  * The region an earlier run left (no system call), else a new one through @inj: an

@@ -160,22 +160,13 @@ static int scan_section(const char *name, uint64_t addr, const uint8_t *bytes, s
 	return 0;
 }
 
-static bool shadow_stack(pid_t pid)
-{
-	char buf[LP_STATUS_MAX];
-	const char *v = proc_status_read(pid, buf, sizeof(buf)) < 0 ? NULL :
-			proc_status_value(buf, "x86_Thread_features");
-
-	return v && memmem(v, strcspn(v, "\n"), "shstk", 5);
-}
-
 int plan_add_callsites(struct lp_proc *p, const struct lp_symbol *f, const struct lp_symbol *g,
 		       const char *in, struct lp_plan *plan, struct lp_diag *d)
 {
 	struct callsite_scan sc = { .p = p, .f = f, .g = g, .plan = plan, .d = d };
 	int ret = 0;
 
-	if (shadow_stack(p->via))
+	if (proc_shadow_stack(p->via))
 		return lp_fail(d, LP_EXIT_SITE, "process %d runs with a user shadow stack "
 			       "(x86_Thread_features: shstk): emulating a call would have to push there "
 			       "too, which livepatch does not do yet (patch the entry, without --callsites)",

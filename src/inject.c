@@ -71,6 +71,8 @@ static int find_syscall_insn(struct lp_inject *in)
  * The next stop of the thread. Not bounded by the deadline, nor cut short by SIGINT:
  * once its registers are changed, a thread left behind would run the injected
  * instruction's neighbours with them. The calls injected (mmap, prctl) return at once.
+ * A thread that is dying (its process killed meanwhile) is gone: a zombie leader is
+ * reported only once every other thread is reaped, which this wait would never do.
  */
 static int wait_stop(struct lp_inject *in, int *status)
 {
@@ -85,6 +87,10 @@ static int wait_stop(struct lp_inject *in, int *status)
 		}
 		if (errno != EINTR)
 			return -errno;
+		if (proc_task_exiting(in->via, in->tid)) {	/* woken by the tracer's tick */
+			in->gone = true;
+			return -ESRCH;
+		}
 	}
 }
 
@@ -106,6 +112,10 @@ static int entry_stop(struct lp_inject *in, int *status)
 		}
 		if (errno != EINTR)
 			return -errno;
+		if (proc_task_exiting(in->via, in->tid)) {
+			in->gone = true;
+			return -ESRCH;
+		}
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (!late && in->deadline && (now.tv_sec > in->deadline->tv_sec ||

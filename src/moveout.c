@@ -36,6 +36,10 @@ static int wait_step(struct tx *tx, struct lp_thread *t, int *status)
 	while (waitpid(t->tid, status, __WALL) < 0) {
 		if (errno != EINTR)
 			return -errno;
+		if (proc_task_exiting(tx->pid, t->tid)) {	/* a dying leader is never reported */
+			t->state = TH_GONE;
+			return 0;
+		}
 		if (!late && lp_ms_since(&tx->deadline) > 0) {
 			late = true;
 			(void)!pt_interrupt(t->tid);

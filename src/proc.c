@@ -855,3 +855,12 @@ int proc_frozen(pid_t pid, pid_t tid, char *out, size_t cap)
 	fclose(f);
 	return frozen;
 }
+
+bool proc_shadow_stack(pid_t tid)
+{
+	char buf[LP_STATUS_MAX];
+	const char *v = proc_status_read(tid, buf, sizeof(buf)) < 0 ? NULL :
+			proc_status_value(buf, "x86_Thread_features");
+
+	return v && memmem(v, strcspn(v, "\n"), "shstk", 5);
+}

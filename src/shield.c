@@ -254,22 +254,24 @@ static int fill(struct lp_shield *sh, uint64_t base)
 	return 0;
 }
 
+uint64_t shield_find(struct lp_shield *sh, bool everywhere)
+{
+	struct find f = { sh, 0 };
+
+	if (!sh->base && is_shield(sh, LP_SHIELD_HINT))
+		sh->base = LP_SHIELD_HINT;
+	if (!sh->base && everywhere && proc_maps_walk(sh->via, look, &f) == 1)
+		sh->base = f.found;
+	return sh->base;
+}
+
 int shield_prepare(struct lp_shield *sh, const struct lp_injector *inj, struct lp_diag *d)
 {
 	bool failed = false;
 	int ret;
 
-	if (sh->base)
+	if (shield_find(sh, true))
 		return 0;
-	if (is_shield(sh, LP_SHIELD_HINT)) {
-		sh->base = LP_SHIELD_HINT;
-		return 0;
-	}
-	struct find f = { sh, 0 };
-	if (proc_maps_walk(sh->via, look, &f) == 1) {
-		sh->base = f.found;
-		return 0;
-	}
 	/*
 	 * A new one: at the hint if it is free, else where the kernel likes. This mmap is
 	 * the one injection not made through the trampoline (there is none yet): our
@@ -278,7 +280,7 @@ int shield_prepare(struct lp_shield *sh, const struct lp_injector *inj, struct l
 	 */
 	uint64_t at = 0;
 	struct lp_inject *boot = inj->syscall == inject_syscall ? inj->arg : NULL;
-	if (boot)
+	if (boot && !sh->no_ret)
 		boot->bootstrap = true;
 	for (int i = 0; i < 2 && !at; i++) {
 		long args[6] = { i ? 0 : (long)LP_SHIELD_HINT, LP_SHIELD_SIZE, PROT_READ | PROT_EXEC,

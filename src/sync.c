@@ -434,9 +434,12 @@ struct lp_thread *sync_stop_one(struct tx *tx)
 	if (!t || pt_interrupt(t->tid))
 		return NULL;
 	pid_t tid = t->tid;
+	/* A dying thread (a zombie leader is never reported while others live) is gone. */
 	while (waitpid(tid, &status, __WALL) < 0)
-		if (errno != EINTR)
+		if (errno != EINTR || proc_task_exiting(tx->pid, tid)) {
+			t->state = TH_GONE;
 			return NULL;
+		}
 	if (!WIFSTOPPED(status) || status >> 16 != PTRACE_EVENT_STOP ||
 	    events_is_stop_signal(WSTOPSIG(status))) {
 		(void)!events_on_status(tx, tid, status, false);
@@ -460,8 +463,10 @@ struct lp_thread *sync_stop_listening(struct tx *tx)
 			continue;
 		pid_t tid = t->tid;
 		while (waitpid(tid, &status, __WALL) < 0)
-			if (errno != EINTR)
+			if (errno != EINTR || proc_task_exiting(tx->pid, tid)) {
+				t->state = TH_GONE;
 				return NULL;
+			}
 		t = threads_find(&tx->ts, tid);
 		if (!WIFSTOPPED(status) || status >> 16 != PTRACE_EVENT_STOP ||
 		    !events_is_stop_signal(WSTOPSIG(status))) {

@@ -270,8 +270,9 @@ static void shield_off_child(struct tx *tx, struct lp_thread *t)
 	if ((c.mem_fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
 		return;
 	struct lp_inject in = { .tid = t->tid, .via = t->tid, .mem_fd = c.mem_fd,
-				.insn = shield_addr(c.base, lp_shield_tramp),
-				.resume_at = shield_resume_block(&c), .deadline = &tx->deadline };
+				.insn = c.no_ret ? tx->syscall_insn : shield_addr(c.base, lp_shield_tramp),
+				.resume_at = c.no_ret ? 0 : shield_resume_block(&c),
+				.deadline = &tx->deadline };
 	struct lp_injector inj = { inject_syscall, &in, in.why };
 	struct user_regs_struct r;
 	tx->deadline = lp_time_after(CLOCK_MONOTONIC, tx->timeout_ms);
@@ -394,6 +395,7 @@ static void shield_up(struct tx *tx)
 			 "process (%s), so no call can run in it", frz);
 		goto without;
 	}
+	tx->shield.no_ret = proc_shadow_stack(tx->via);
 	tx->deadline = lp_time_after(CLOCK_MONOTONIC, tx->timeout_ms);
 	struct lp_thread *h = held_or_stop_one(tx);
 	if (!h) {
@@ -866,6 +868,9 @@ static int tx_open(struct tx *tx, const struct lp_tx_opts *o)
 	tx->mem_fd = open(path, O_RDWR | O_CLOEXEC);
 	tx->xol = (struct lp_xol){ .via = tx->via, .mem_fd = tx->mem_fd };
 	tx->shield = (struct lp_shield){ .via = tx->via, .mem_fd = tx->mem_fd };
+	/* Known before the first stop: a thread may be in its handler (trap.c). */
+	if (tx->mem_fd >= 0)
+		(void)shield_find(&tx->shield, o->recover);
 	tx->stacks = (struct lp_stacks){ .via = tx->via, .mem_fd = tx->mem_fd };
 	return 0;
 }

@@ -31,12 +31,21 @@ bool trap_step_resets(struct tx *tx, struct lp_thread *t)
 /* Whether the thread blocks SIGTRAP, seen at a stop that is not one of our traps. */
 void trap_note_mask(struct tx *tx, struct lp_thread *t)
 {
+	struct user_regs_struct r;
 	uint64_t mask;
 
-	if (sensitive(tx) && !t->mask_known && !pt_getsigmask(t->tid, &mask)) {
-		t->mask_known = true;
-		t->trap_blocked = mask & 1ULL << (SIGTRAP - 1);
-	}
+	if (!sensitive(tx) || t->mask_known || pt_getsigmask(t->tid, &mask))
+		return;
+	bool blocked = mask & 1ULL << (SIGTRAP - 1);
+	/*
+	 * In the shield's handler SIGTRAP is blocked for the handler's length (a trap
+	 * taken after our death, being finished): that mask is not the thread's own.
+	 */
+	if (blocked && tx->shield.base && !pt_getregs(t->tid, &r) &&
+	    r.rip - tx->shield.base < LP_SHIELD_CODE)
+		return;
+	t->mask_known = true;
+	t->trap_blocked = blocked;
 }
 
 /*

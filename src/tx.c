@@ -111,7 +111,7 @@ struct lp_injector tx_injector(struct tx *tx, struct lp_thread *t, struct lp_inj
 				  .insn = tx->syscall_insn, .deadline = &tx->deadline };
 	in->die_at = tx->fault.kill_at;
 	/* Through the shield's trampoline once it is there: our death mid-call is survived. */
-	if (tx->shield.base) {
+	if (tx->shield.base && !tx->shield.no_ret) {
 		in->insn = shield_addr(tx->shield.base, lp_shield_tramp);
 		in->resume_at = shield_resume_block(&tx->shield);
 	}
