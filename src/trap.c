@@ -155,6 +155,15 @@ static int emulate(struct tx *tx, struct lp_thread *t, struct user_regs_struct *
 	case LP_EMUL_PARK:
 		break;
 	}
+	/*
+	 * Parked at the int3 itself, not past it: if livepatch dies now, the kernel lets
+	 * the thread go with its trap discarded, and it runs the int3 again, which the
+	 * shield takes (docs/design.md §11), instead of the bytes after it.
+	 */
+	x86_emulate_jmp(r, s->addr);
+	int ret = pt_setregs(t->tid, r);
+	if (ret)
+		return ret;
 	t->state = TH_PARKED;
 	t->park_site = s->addr;
 	return 1;

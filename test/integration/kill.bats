@@ -97,7 +97,7 @@ trap_state() {
 	daemon_start counterd --mode slow --threads 4
 	site compute_slow compute_slow_v2
 	local step
-	for step in int3 tail sync2; do
+	for step in int3 sync1 tail sync2; do
 		lp -p "$DAEMON_PID" -f compute_slow -t compute_slow_v2
 		expect_rc 0
 		killed_at "$step" --revert compute_slow
