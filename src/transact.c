@@ -382,6 +382,8 @@ static void shield_up(struct tx *tx)
 {
 	struct lp_diag d = { 0 };
 	struct lp_inject in;
+	bool listening = false;
+	pid_t tid = 0;
 	int ret = 0;
 
 	char frz[160];
@@ -397,11 +399,14 @@ static void shield_up(struct tx *tx)
 	}
 	tx->shield.no_ret = proc_shadow_stack(tx->via);
 	tx->deadline = lp_time_after(CLOCK_MONOTONIC, tx->timeout_ms);
+	/* In a stopped process, one of its group-stopped threads, put back afterwards. */
 	struct lp_thread *h = held_or_stop_one(tx);
+	listening = !h && (h = sync_stop_listening(tx));
 	if (!h) {
 		snprintf(tx->st->shield_why, sizeof(tx->st->shield_why), "no thread could be stopped");
 		goto without;
 	}
+	tid = h->tid;
 	struct lp_injector inj = tx_injector(tx, h, &in);
 	ret = shield_prepare(&tx->shield, &inj, &d);
 	tx_injected(tx, h, &in);
@@ -440,8 +445,12 @@ static void shield_up(struct tx *tx)
 	tx->st->shielded = true;
 	LOG(tx, "shield up: handler at 0x%" PRIx64 "%s", tx->shield.base,
 	    tx->shield.made ? " (region made)" : "");
+	if (listening)
+		sync_listen_again(tx, threads_find(&tx->ts, tid));
 	return;
 without:
+	if (listening)
+		sync_listen_again(tx, threads_find(&tx->ts, tid));
 	if (tx->st->shield_why[0])
 		LOG(tx, "no shield: %s; livepatch's death mid-way would be fatal to process %d",
 		    tx->st->shield_why, tx->pid);
@@ -907,10 +916,12 @@ static void shield_down(struct tx *tx)
 		}
 	}
 	struct lp_thread *t = stopped_or_stop_one(tx);
+	bool listening = !t && (t = sync_stop_listening(tx));
 	if (!t) {
 		LOG(tx, "no thread could be stopped to take the shield down: it stays up");
 		return;
 	}
+	pid_t tid = t->tid;
 	struct lp_inject in;
 	struct user_regs_struct r;
 	struct lp_injector inj = tx_injector(tx, t, &in);
@@ -922,6 +933,8 @@ static void shield_down(struct tx *tx)
 	if (!ret)
 		ret = shield_retire(&tx->shield);
 	LOG(tx, "shield %s", ret ? "could not be taken down: it stays up" : "down");
+	if (listening)
+		sync_listen_again(tx, threads_find(&tx->ts, tid));
 }
 
 int transact_run(pid_t pid, const struct lp_plan *plan, const struct lp_tx_opts *o,
