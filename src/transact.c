@@ -399,8 +399,13 @@ static void shield_up(struct tx *tx)
 	}
 	tx->shield.no_ret = proc_shadow_stack(tx->via);
 	tx->deadline = lp_time_after(CLOCK_MONOTONIC, tx->timeout_ms);
-	/* In a stopped process, one of its group-stopped threads, put back afterwards. */
+	/*
+	 * Not a vfork child (it shares the memory, not the stack it returns to) nor a fork
+	 * child; in a stopped process, one of its group-stopped threads, put back afterwards.
+	 */
 	struct lp_thread *h = held_or_stop_one(tx);
+	if (h && (h->child || h->sharer || h->sig))
+		h = stopped_or_stop_one(tx);
 	listening = !h && (h = sync_stop_listening(tx));
 	if (!h) {
 		snprintf(tx->st->shield_why, sizeof(tx->st->shield_why), "no thread could be stopped");

@@ -90,15 +90,21 @@ waiter_patched() {
 }
 
 # maps_now: the daemon's /proc/PID/maps without livepatch's execute-out-of-line page (an
-# anonymous r-x page that starts with "livepatch-xol": docs/design.md §5, never unmapped by
-# design, so not part of "as it started").
+# anonymous r-x page that starts with "livepatch-xol": docs/design.md §5) and its shield (an
+# anonymous r-x page that starts with "livepatch-shield", and its table right after it:
+# §11), both kept by design, so not part of "as it started".
 maps_now() {
-	local line range perm path head
+	local line range perm path head after=
 	while read -r line; do
 		read -r range perm _ _ _ path <<<"$line"
-		if [[ -z $path && $perm == r-x? ]]; then
-			head=$(dd if="/proc/$DAEMON_PID/mem" bs=1 iflag=skip_bytes skip=$((0x${range%-*})) count=13 status=none 2>/dev/null | tr -d '\0')
-			[[ $head == livepatch-xol ]] && continue
+		[[ ${range%-*} == "$after" && ( -z $path || $path == "[anon:livepatch-shield]" ) ]] && continue
+		if [[ ( -z $path || $path == \[anon:livepatch-* ) && $perm == r-x? ]]; then
+			head=$(dd if="/proc/$DAEMON_PID/mem" bs=1 iflag=skip_bytes skip=$((0x${range%-*})) count=16 status=none 2>/dev/null | tr -d '\0')
+			[[ $head == livepatch-xol* ]] && continue
+			if [[ $head == livepatch-shield ]]; then
+				after=${range#*-}
+				continue
+			fi
 		fi
 		echo "$line"
 	done <"/proc/$DAEMON_PID/maps"
