@@ -11,6 +11,13 @@
  * stopped (tx->held) for the next write.
  */
 int events_on_status(struct tx *tx, pid_t tid, int status, bool hold_last) LP_MUST_CHECK;
+/*
+ * waitpid(@pid, @status, __WALL | @flags) for a tracee. A stop on one of our int3s has
+ * its PC put back on the site before the stop is reaped: were livepatch killed after the
+ * reap, the kernel would discard the trap and the thread run on from site+1 (design §11).
+ * Before the reap it delivers the trap to the shield instead.
+ */
+pid_t events_reap(struct tx *tx, pid_t pid, int *status, int flags);
 /* Wait for one event of any tracee and handle it. -EINTR on a tick, -ECHILD with none. */
 int events_wait_one(struct tx *tx, bool hold_last) LP_MUST_CHECK;
 /*

@@ -199,6 +199,8 @@ struct tx {
 	bool stepout;				/* this sync moves threads out of displaced ranges */
 	bool forward;				/* not a roll-back: fault injection applies */
 	bool exec_seen;
+	pid_t rewound;	/* events_reap() put this thread's PC back on the site it trapped at */
+	const char *syncing;	/* the sync under way (sync1, sync2, sync3), for LP_KILL_AT=trap@STEP */
 	bool in_sync;
 	size_t ndeferred;			/* threads with ->deferred set */
 	bool sync0;				/* only threads that may be in a fork need it */

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/ptrace.h>	/* event numbers only: the calls live in ptrace.c */
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -156,13 +157,15 @@ static int on_event(struct tx *tx, struct lp_thread *t, int event)
 	return after_stop(tx, t, 0, false, true);	/* the call is under way */
 }
 
-static int on_signal(struct tx *tx, struct lp_thread *t, int sig)
+/* @rewound: events_reap() already put its PC back on the site (seen here as past it). */
+static int on_signal(struct tx *tx, struct lp_thread *t, int sig, bool rewound)
 {
 	struct user_regs_struct r;
 	siginfo_t si;
 
 	if (sig == SIGTRAP && !pt_getsiginfo(t->tid, &si) && si.si_code == SI_KERNEL &&
 	    !pt_getregs(t->tid, &r)) {
+		r.rip += rewound;
 		const struct lp_site *s = tx_site_at(tx, r.rip - 1, NULL);
 		if (s && s->addr == r.rip - 1) {
 			t->interrupted = false;
@@ -225,10 +228,62 @@ static int group_stopped(struct tx *tx, struct lp_thread *t)
 	return ret == -ESRCH ? 0 : ret;
 }
 
+/*
+ * A thread stopped on a trap at a site: its PC is put back on the site while the stop is
+ * still unreaped (WNOWAIT). Run again from there, it meets whatever the site holds now.
+ */
+static void rewind_site_trap(struct tx *tx, pid_t tid)
+{
+	struct user_regs_struct r;
+	siginfo_t si;
+
+	if (pt_getsiginfo(tid, &si) || si.si_code != SI_KERNEL || pt_getregs(tid, &r))
+		return;
+	const struct lp_site *s = tx_site_at(tx, r.rip - 1, NULL);
+	if (!s || s->addr != r.rip - 1)
+		return;
+	r.rip = s->addr;
+	if (!pt_setregs(tid, &r))
+		tx->rewound = tid;
+}
+
+/* LP_KILL_AT=trap (any reaped trap at a site) or trap@STEP (one reaped during that sync). */
+static bool kill_at_trap(const struct tx *tx)
+{
+	const char *k = tx->fault.kill_at;
+
+	if (!k || strncmp(k, "trap", 4))
+		return false;
+	return !k[4] || (k[4] == '@' && tx->syncing && !strcmp(k + 5, tx->syncing));
+}
+
+pid_t events_reap(struct tx *tx, pid_t pid, int *status, int flags)
+{
+	siginfo_t wi = { 0 };
+
+	tx->rewound = 0;
+	if (waitid(pid < 0 ? P_ALL : P_PID, pid < 0 ? 0 : (id_t)pid, &wi,
+		   WEXITED | WSTOPPED | WNOWAIT | __WALL | flags) < 0)
+		return -1;
+	if (!wi.si_pid)
+		return 0;	/* WNOHANG: nothing yet */
+	/* A signal-delivery stop for SIGTRAP (an event stop carries its event in si_status). */
+	if (wi.si_code == CLD_TRAPPED && wi.si_status == SIGTRAP)
+		rewind_site_trap(tx, wi.si_pid);
+	pid_t w = waitpid(wi.si_pid, status, __WALL | WNOHANG);
+	if (w > 0 && tx->rewound && kill_at_trap(tx))
+		kill(getpid(), SIGKILL);	/* a test's kill at the worst point: a trap reaped */
+	if (w == 0) {	/* cannot be: it was there and only we resume it */
+		errno = EAGAIN;
+		return -1;
+	}
+	return w;
+}
+
 int events_wait_one(struct tx *tx, bool hold_last)
 {
 	int status;
-	pid_t tid = waitpid(-1, &status, __WALL);
+	pid_t tid = events_reap(tx, -1, &status, 0);
 
 	if (tid < 0)
 		return -errno;
@@ -239,7 +294,9 @@ int events_wait_one(struct tx *tx, bool hold_last)
 int events_on_status(struct tx *tx, pid_t tid, int status, bool hold_last)
 {
 	struct lp_thread *t = threads_find(&tx->ts, tid);
+	bool rewound = tx->rewound == tid;
 
+	tx->rewound = 0;
 	if (tid == tx->opts->guard_pid)	/* our guard (guard.h), which exits only after us */
 		return 0;
 	if (!t) {
@@ -276,5 +333,5 @@ int events_on_status(struct tx *tx, pid_t tid, int status, bool hold_last)
 	}
 	if (event)
 		return on_event(tx, t, event);
-	return on_signal(tx, t, sig);
+	return on_signal(tx, t, sig, rewound);
 }

@@ -110,7 +110,7 @@ bool sync_process_ending(struct tx *tx)
 	for (int i = 0; i < 20; i++) {
 		int status;
 		pid_t w;
-		while ((w = waitpid(-1, &status, __WALL | WNOHANG)) > 0)
+		while ((w = events_reap(tx, -1, &status, WNOHANG)) > 0)
 			(void)!events_on_status(tx, w, status, false);
 		if (!tx_process_alive(tx) || tx->exec_seen)
 			return true;
@@ -251,7 +251,7 @@ static int handle_pending_stops(struct tx *tx)
 	if (ret)
 		return ret;
 	/* Bounded: a hot thread resumed here traps again at once, and the sweep must go on. */
-	for (int k = 0; k < SWEEP_BATCH && (w = waitpid(-1, &status, __WALL | WNOHANG)) > 0; k++)
+	for (int k = 0; k < SWEEP_BATCH && (w = events_reap(tx, -1, &status, WNOHANG)) > 0; k++)
 		if ((ret = events_on_status(tx, w, status, false)))
 			return ret;
 	return 0;
@@ -435,7 +435,7 @@ struct lp_thread *sync_stop_one(struct tx *tx)
 		return NULL;
 	pid_t tid = t->tid;
 	/* A dying thread (a zombie leader is never reported while others live) is gone. */
-	while (waitpid(tid, &status, __WALL) < 0)
+	while (events_reap(tx, tid, &status, 0) < 0)
 		if (errno != EINTR || proc_task_exiting(tx->pid, tid)) {
 			t->state = TH_GONE;
 			return NULL;
@@ -462,7 +462,7 @@ struct lp_thread *sync_stop_listening(struct tx *tx)
 		if (t->state != TH_LISTENING || t->child || t->sharer || pt_interrupt(t->tid))
 			continue;
 		pid_t tid = t->tid;
-		while (waitpid(tid, &status, __WALL) < 0)
+		while (events_reap(tx, tid, &status, 0) < 0)
 			if (errno != EINTR || proc_task_exiting(tx->pid, tid)) {
 				t->state = TH_GONE;
 				return NULL;

@@ -168,11 +168,13 @@ static int run_phase(struct tx *tx, const struct phase *ph, bool first)
 	if ((ret = tx_fault_point(tx, ph->write_step)))
 		return ret;
 	tx->stepout = ph->moves_threads;
+	tx->syncing = ph->sync_step;
 	bool check = ph == &INT3_PHASE && tx->forward && tx->opts->nranges;
 	if (check)
 		inside_begin(tx);
 	ret = sync_threads(tx, ph->holds_after);
 	tx->stepout = false;
+	tx->syncing = NULL;
 	if (check && inside_finish(tx) && !ret) {
 		tx->inside_failed = true;
 		ret = LP_ERR(LP_EXIT_ABORTED);
@@ -617,7 +619,7 @@ static int idle(struct tx *tx, long ms)
 		int status;
 		long left_us = (long)(-lp_ms_since(&until) * 1000) + 1;
 		tx->env.tick_in(left_us < LP_TICK_US ? left_us : LP_TICK_US);
-		pid_t w = waitpid(-1, &status, __WALL);
+		pid_t w = events_reap(tx, -1, &status, 0);
 		if (w < 0 && errno == ECHILD)
 			return tx_died(tx);
 		if (w < 0 && *tx->env.cancel)
