@@ -173,12 +173,12 @@ static int check_many(const struct lp_options *o)
 		return usage_error(o, "give the processes either by --pid or by --all, --all-build-id "
 				   "or --exe, not both (--exclude PID leaves one out)");
 	if (!select && o->npids < 2 && (o->nexcludes || o->jobs || o->atomic || o->canary))
-		return usage_error(o, "--exclude, --jobs, --atomic and --canary work over many processes: "
-				   "select them with --all, --all-build-id, --exe or several --pid");
+		return usage_error(o, "--exclude, --jobs, --atomic and --canary work over many processes "
+				   "(select them with --all, --all-build-id, --exe or several --pid)");
 	if (!select && o->npids < 2)
 		return -1;
 	if (o->nwheres || o->symbols)
-		return usage_error(o, "--where and --symbols look at one process: give a single --pid");
+		return usage_error(o, "--where and --symbols look at one process (give a single --pid)");
 	if (o->plan_file && !strcmp(o->plan_file, "-"))
 		return usage_error(o, "--plan - reads stdin once: over many processes, give the plan "
 				   "in a file (--plan FILE)");
@@ -203,8 +203,8 @@ static int check_combination(const struct lp_options *o)
 	if (ret >= 0)
 		return ret;
 	if (!o->pid && !o->all && !o->all_build_id && !o->exe)
-		return usage_error(o, "--pid is required (e.g. livepatch --pid 4242 --func F --target G), "
-				   "or --all OBJECT, --all-build-id HEX or --exe PATH for many processes");
+		return usage_error(o, "--pid is required, or --all, --all-build-id or --exe for many "
+				   "processes (e.g. livepatch --pid 4242 --func F --target G)");
 	bool patch = o->nfuncs || o->ntargets || o->plan_file || o->nloads;
 	bool unload = o->nunloads && !o->revert_all;
 	if (o->list + o->symbols + patch + !!o->nreverts + o->revert_all + !!o->nwheres + unload > 1)

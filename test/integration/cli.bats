@@ -251,6 +251,34 @@ assert isinstance(d["error"]["message"], str) and d["error"]["message"], d' <<<"
 	usage_error --pid 1 --func compute --target
 }
 
+# Many processes (docs/design.md §12): each bad combination is refused before any
+# process is looked at, so the selection below matches nothing or need not exist.
+@test "usage error: many processes: each bad option or combination, one line, exit 2" {
+	local exe=$ROOT/build/daemons/counterd
+	usage_error --exe "$exe" --jobs 0 -f compute -t compute_v2
+	usage_error --exe "$exe" --jobs 257 -f compute -t compute_v2
+	usage_error --exe "$exe" --canary 0 -f compute -t compute_v2
+	usage_error --exe "$exe" --exclude x -f compute -t compute_v2
+	usage_error --pid 1 --atomic -f compute -t compute_v2
+	usage_error --pid 1 --exclude 2 -f compute -t compute_v2
+	usage_error --pid 1 --jobs 2 -f compute -t compute_v2
+	usage_error --pid 1 --exe "$exe" -f compute -t compute_v2
+	usage_error --exe "$exe" --where compute
+	usage_error --pid 1 --pid 2 --symbols
+	usage_error --exe "$exe" --plan - 
+	usage_error --exe "$exe" --atomic -r compute
+	usage_error --exe "$exe" --atomic --dry-run -f compute -t compute_v2
+	usage_error --exe "$exe" --canary 1 --dry-run -f compute -t compute_v2
+	usage_error --all /nonexistent/libnothing.so.1 -f compute -t compute_v2
+	usage_error --exe /proc -f compute -t compute_v2
+	usage_error --all-build-id xyz -f compute -t compute_v2
+	usage_error --all-build-id abc -f compute -t compute_v2
+}
+
+@test "json usage error: many processes: a path that names no file" {
+	usage_error_json --json --all /nonexistent/libnothing.so.1 -f compute -t compute_v2
+}
+
 # --- the same usage errors with --json: one JSON object on stdout, no stderr ---
 
 @test "json usage error: no arguments but --json" {
