@@ -5,7 +5,8 @@
 BN_DIR    := bench
 BN_OUT    := $(B)/bench
 BN_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -fcf-protection=full
-BN_BINS   := $(BN_OUT)/benchd $(BN_OUT)/floor $(BN_OUT)/svcd $(BN_OUT)/loadc $(BN_OUT)/run
+BN_BINS   := $(BN_OUT)/benchd $(BN_OUT)/floor $(BN_OUT)/svcd $(BN_OUT)/loadc $(BN_OUT)/run \
+             $(BN_OUT)/sleepd
 # Patch objects run.c loads into benchd (--load): G for f0000, and about 1 MiB of .text.
 BN_PATCHES := $(BN_OUT)/patch_benchd.o $(BN_OUT)/patch_big.o
 BN_BIG_FUNCS := 460
