@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -94,6 +96,10 @@ struct sample {
 	/* --safe rows: safe.checks, safe.waited_ms. --where rows: where.threads_total and how
 	 * many threads where.threads lists (inside). */
 	double safe_checks, safe_wait_ms, where_total, where_inside;
+	/* Fleet rows: processes the run reported done (applied, reverted, planned), the sum
+	 * of their transaction.total_ms. Every livepatch run: its peak RSS and CPU time
+	 * (wait4's rusage of the child). */
+	double procs, tx_sum_ms, maxrss_kb, user_ms, sys_ms;
 };
 
 struct row {
@@ -160,11 +166,17 @@ static pid_t spawn_in(char *const argv[], int out_fd, bool session)
 	return pid;
 }
 
+/* The rusage of the last child run_capture_in waited for (wait4): peak RSS, CPU time. */
+static struct rusage last_ru;
+/* > 0: run_capture_in kills a child still running after this many ms (the fleet rows). */
+static double capture_timeout_ms;
+
 /* Run @argv to its end; its stdout in @out; wall time from before fork to after wait. */
 static int run_capture_in(char *const argv[], char *out, size_t cap, double *wall_ms, bool session)
 {
 	int p[2], status = 0;
 	size_t len = 0;
+	bool killed = false;
 
 	if (pipe2(p, O_CLOEXEC))
 		return -1;
@@ -172,6 +184,17 @@ static int run_capture_in(char *const argv[], char *out, size_t cap, double *wal
 	pid_t pid = spawn_in(argv, p[1], session);
 	close(p[1]);
 	for (;;) {
+		if (capture_timeout_ms > 0 && !killed) {
+			struct pollfd pf = { .fd = p[0], .events = POLLIN };
+			double left = t0 + capture_timeout_ms - now_ms();
+			int ready = left > 0 ? poll(&pf, 1, (int)left + 1) : 0;
+			if (ready < 0)
+				continue;
+			if (ready == 0) {
+				kill(pid, SIGKILL);	/* its output ends with it */
+				killed = true;
+			}
+		}
 		ssize_t n = read(p[0], out + len, cap - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -183,7 +206,7 @@ static int run_capture_in(char *const argv[], char *out, size_t cap, double *wal
 	}
 	out[len] = 0;
 	close(p[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (wait4(pid, &status, 0, &last_ru) < 0 && errno == EINTR)
 		;
 	if (wall_ms)
 		*wall_ms = now_ms() - t0;
@@ -1468,7 +1491,8 @@ static void json_sample(FILE *f, const struct sample *s)
 				"traps_parked", "stepouts", "blocked_left_alone", "stop_gap_us",
 				"stop_off_runqueue_us", "stop_gaps", "quiet_stop_gaps", "link_ms",
 				"load_ms", "link_plus_load_ms", "safe_checks", "safe_waited_ms",
-				"where_threads_total", "where_threads_inside" };
+				"where_threads_total", "where_threads_inside", "procs", "tx_sum_ms",
+				"maxrss_kb", "user_ms", "sys_ms" };
 	_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(*s) / sizeof(double),
 		       "one name per field of struct sample");
 	const double *v = (const double *)s;
