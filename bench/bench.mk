@@ -35,9 +35,10 @@ $(BN_OUT)/patch_big.o: $(BN_OUT)/patch_big.c
 # Under 10 minutes: the whole matrix, the baselines and the loaded service, one table.
 # `make bench ONLY=safe,where`: only those parts (run.c --only), written into build/bench/
 # so that bench/results.* keep the whole run.
+# The fleet rows run copies of test/daemons/counterd ($(D_OUT), daemons.mk).
 ONLY ?=
-bench: livepatch bench-build
-	@$(BN_OUT)/run --livepatch ./livepatch --bin $(BN_OUT) \
+bench: livepatch bench-build $(D_OUT)/counterd
+	@$(BN_OUT)/run --livepatch ./livepatch --bin $(BN_OUT) --daemons $(D_OUT) \
 		--out $(if $(ONLY),$(BN_OUT),$(BN_DIR)) $(if $(ONLY),--only $(ONLY))
 
 # Under 2 minutes: the planner (--dry-run) over every function of libc, libssl, libcrypto, nginx.
