@@ -6,6 +6,7 @@
  *       [--util CPUS] [--hot-util CPUS] [--burst-us US] [--budget-s S]
  *       [--only matrix,hot,load,service,spin,safe,where,fleet] [--daemons DIR]
  *       [--fleet-procs N] [--fleet-runs N] [--dry-procs N] [--fleet-timeout-s S]
+ *       [--fleet-json DIR]
  *
  * For every T (worker threads of benchd, bench/benchd.c) and N (sites in one transaction):
  * livepatch end to end (fork to exit) and its JSON transaction numbers, and the largest gap
@@ -90,6 +91,7 @@ struct opts {
 	/* --only fleet: processes of the rollout, runs of each row, processes of the dry run. */
 	int fleet_procs, fleet_runs, dry_procs;
 	double fleet_timeout_s;	/* one fleet run longer than this is killed (a failed run) */
+	const char *fleet_json;	/* a directory: every fleet run's JSON kept there, or NULL */
 };
 
 /* One measured run of a tool. NAN: not measured. */
@@ -1725,7 +1727,8 @@ static void usage(void)
 		"       [--burst-us US] [--spin-threads 8,64,256|-] [--spin-runs N] [--svc-seconds S]\n"
 		"       [--svc-period-ms MS] [--budget-s S]\n"
 		"       [--only matrix,hot,load,service,spin,safe,where,fleet] [--daemons DIR]\n"
-		"       [--fleet-procs N] [--fleet-runs N] [--dry-procs N] [--fleet-timeout-s S]\n");
+		"       [--fleet-procs N] [--fleet-runs N] [--dry-procs N] [--fleet-timeout-s S]\n"
+		"       [--fleet-json DIR]\n");
 	exit(2);
 }
 
@@ -2056,6 +2059,7 @@ struct fleet {
 
 static struct fleet fleet;
 static char *fleet_out;
+static const char *fleet_json;	/* --fleet-json DIR */
 
 static double tv_ms(struct timeval tv)
 {
@@ -2203,6 +2207,17 @@ static bool fleet_measure(struct row *r, char **argv, const char *want, int proc
 
 	*s = blank();
 	int rc = run_capture(argv, fleet_out, FLEET_OUT_MAX, &s->e2e_ms);
+	if (fleet_json) {	/* "fleet --exe --revert" run 2 -> fleet_--exe_--revert.2.json */
+		char path[512];
+		FILE *f;
+		snprintf(path, sizeof(path), "%s/%s.%d.json", fleet_json, r->tool, r->nruns + r->failed);
+		for (char *c = path + strlen(fleet_json) + 1; *c; c++)
+			*c = *c == ' ' ? '_' : *c;
+		if ((f = fopen(path, "w"))) {
+			fputs(fleet_out, f);
+			fclose(f);
+		}
+	}
 	s->maxrss_kb = (double)last_ru.ru_maxrss;
 	s->user_ms = tv_ms(last_ru.ru_utime);
 	s->sys_ms = tv_ms(last_ru.ru_stime);
@@ -2257,6 +2272,7 @@ static void run_fleet(const struct opts *o)
 	long wrong;
 
 	cur_load = "fleet";
+	fleet_json = o->fleet_json;
 	capture_timeout_ms = o->fleet_timeout_s * 1e3;	/* a hung run must not hang the bench */
 	if (!fleet_out && !(fleet_out = malloc(FLEET_OUT_MAX)))
 		return;
@@ -2408,6 +2424,8 @@ int main(int argc, char **argv)
 			o.dry_procs = atoi(v);
 		else if (!strcmp(a, "--fleet-timeout-s"))
 			o.fleet_timeout_s = atof(v);
+		else if (!strcmp(a, "--fleet-json"))
+			o.fleet_json = v;
 		else
 			usage();
 	}
