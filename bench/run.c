@@ -2053,6 +2053,9 @@ out:
 
 struct fleet {
 	char dir[64], exe[128];
+	/* counterd: a directory per process for its ready and status files (run/N), on a
+	 * tmpfs when there is one. */
+	char run[64];
 	pid_t pid[FLEET_MAX];
 	int n;
 };
@@ -2096,9 +2099,32 @@ static int fleet_open(struct fleet *fl, const char *src)
 	return ret;
 }
 
+/* Remove the files of @dir and @dir; the "wrong" lines of its status files added to @wrong. */
+static void fleet_rmdir(const char *dir, long *wrong)
+{
+	DIR *d = opendir(dir);
+
+	for (struct dirent *e; d && (e = readdir(d));) {
+		char path[512], line[128];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		FILE *f = strcmp(e->d_name, "status") ? NULL : fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (!strncmp(line, "wrong ", 6))
+				*wrong += atol(line + 6);
+		if (f)
+			fclose(f);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
 /* Stop every process (SIGTERM, then wait); the sum of the "wrong" lines of their status
  * files (counterd: results neither compute nor compute_v2 gives), or -1 when one exited
- * badly; remove the directory. */
+ * badly; remove the directories. */
 static long fleet_close(struct fleet *fl)
 {
 	long wrong = 0;
@@ -2114,28 +2140,25 @@ static long fleet_close(struct fleet *fl)
 		    !(WIFEXITED(status) && !WEXITSTATUS(status)))
 			bad = true;
 	}
-	DIR *dir = opendir(fl->dir);
-	for (struct dirent *e; dir && (e = readdir(dir));) {
-		char path[512], line[128];
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", fl->dir, e->d_name);
-		FILE *f = strncmp(e->d_name, "status.", 7) ? NULL : fopen(path, "r");
-		while (f && fgets(line, sizeof(line), f))
-			if (!strncmp(line, "wrong ", 6))
-				wrong += atol(line + 6);
-		if (f)
-			fclose(f);
-		unlink(path);
+	for (int i = 0; fl->run[0] && i < fl->n; i++) {
+		char dir[96];
+		snprintf(dir, sizeof(dir), "%s/%d", fl->run, i);
+		fleet_rmdir(dir, &wrong);
 	}
-	if (dir)
-		closedir(dir);
-	rmdir(fl->dir);
+	if (fl->run[0])
+		rmdir(fl->run);
+	fleet_rmdir(fl->dir, &wrong);
 	return bad ? -1 : wrong;
 }
 
-/* @n counterd with FLEET_T workers each (compute in a tight loop: the CPUs are saturated),
- * each in a session of its own like a service; returns once every one wrote its ready file. */
+/*
+ * @n counterd with FLEET_T workers each (compute in a tight loop: the CPUs are saturated),
+ * each in a session of its own like a service; returns once every one wrote its ready file.
+ * Each writes its status (rename of a new file) every 20 ms into a directory of its own:
+ * 64 of them in one directory queue on its lock, and with the CPUs saturated a holder waits
+ * long for a CPU, so most main threads would sit in D (path_openat) for seconds, and every
+ * ptrace stop of one with them. That is the harness's doing, not a daemon's.
+ */
 static int fleet_start_counterd(const struct opts *o, struct fleet *fl, int n)
 {
 	char src[512], threads[16];
@@ -2144,17 +2167,26 @@ static int fleet_start_counterd(const struct opts *o, struct fleet *fl, int n)
 	snprintf(threads, sizeof(threads), "%d", FLEET_T);
 	if (fleet_open(fl, src))
 		return -1;
+	snprintf(fl->run, sizeof(fl->run), "%s/lp-bench-fleet.XXXXXX",
+		 access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
+	if (!mkdtemp(fl->run)) {
+		fl->run[0] = 0;
+		return -1;
+	}
 	for (int i = 0; i < n; i++) {
-		char ready[128], status[128];
-		snprintf(ready, sizeof(ready), "%s/ready.%d", fl->dir, i);
-		snprintf(status, sizeof(status), "%s/status.%d", fl->dir, i);
+		char dir[96], ready[128], status[128];
+		snprintf(dir, sizeof(dir), "%s/%d", fl->run, i);
+		if (mkdir(dir, 0700))
+			return -1;
+		snprintf(ready, sizeof(ready), "%s/ready", dir);
+		snprintf(status, sizeof(status), "%s/status", dir);
 		char *argv[] = { fl->exe, "--threads", threads, "--ready", ready, "--status", status,
 				 NULL };
 		fl->pid[fl->n++] = spawn_in(argv, -1, true);
 	}
 	for (int i = 0; i < n; i++) {
 		char ready[128];
-		snprintf(ready, sizeof(ready), "%s/ready.%d", fl->dir, i);
+		snprintf(ready, sizeof(ready), "%s/%d/ready", fl->run, i);
 		for (double deadline = now_ms() + 60000; access(ready, F_OK);) {
 			if (now_ms() > deadline)
 				return -1;
