@@ -1340,33 +1340,47 @@ static void evaluate_safe_where(const struct opts *o)
 #define FLEET_ONE_REV "fleet one --revert"
 #define FLEET_ALL "fleet --exe"			/* --exe BIN: every one of them */
 #define FLEET_ALL_REV "fleet --exe --revert"
+#define FLEET_ALL_J "fleet --exe --jobs=all"	/* --jobs (the processes): not a target */
+#define FLEET_ALL_J_REV "fleet --exe --jobs=all --revert"
 #define FLEET_DRY_ONE "fleet one --dry-run"	/* --pid P --dry-run, one of the sleepers */
 #define FLEET_DRY_ALL "fleet --exe --dry-run"
+#define FLEET_ONES 3	/* --pid runs per rollout: the cheap baseline, sampled more */
 
 /* The fleet rows beside their baselines: processes, times, per process, memory, CPU. */
 static void print_fleet(FILE *f)
 {
-	const char *name[6] = { FLEET_ONE, FLEET_ALL, FLEET_ONE_REV, FLEET_ALL_REV, FLEET_DRY_ONE,
-				FLEET_DRY_ALL };
-	const char *what[6] = {
-		"`--pid P -f compute -t compute_v2`, P one of the running counterd (a different one "
-		"each run), the others running beside it",
-		"`--exe BIN -f compute -t compute_v2`: every counterd started from BIN",
-		"`--pid P --revert compute`", "`--exe BIN --revert compute`",
-		"`--pid P -f compute -t compute_v2 --dry-run`, P one of the sleepd",
-		"`--exe BIN -f compute -t compute_v2 --dry-run`: every sleepd" };
-	const struct row *r[6];
+	static const struct {
+		const char *name, *what;
+		int T;
+		bool multi;
+	} k[] = {
+		{ FLEET_ONE, "`--pid P -f compute -t compute_v2`, P one of the running counterd (a "
+		  "different one each run), the others running beside it", FLEET_T, false },
+		{ FLEET_ALL, "`--exe BIN -f compute -t compute_v2`: every counterd started from BIN",
+		  FLEET_T, true },
+		{ FLEET_ALL_J, "the same with `--jobs` = the processes (not a target: how the "
+		  "rollout scales with transactions at once)", FLEET_T, true },
+		{ FLEET_ONE_REV, "`--pid P --revert compute`", FLEET_T, false },
+		{ FLEET_ALL_REV, "`--exe BIN --revert compute`", FLEET_T, true },
+		{ FLEET_ALL_J_REV, "the same with `--jobs` = the processes", FLEET_T, true },
+		{ FLEET_DRY_ONE, "`--pid P -f compute -t compute_v2 --dry-run`, P one of the sleepd",
+		  1, false },
+		{ FLEET_DRY_ALL, "`--exe BIN -f compute -t compute_v2 --dry-run`: every sleepd", 1,
+		  true },
+	};
+	const size_t n = sizeof(k) / sizeof(k[0]);
+	const struct row *r[sizeof(k) / sizeof(k[0])];
 	bool any = false;
 
-	for (int i = 0; i < 6; i++)
-		any |= (r[i] = row_find("fleet", name[i], i < 4 ? FLEET_T : 1, 1)) != NULL;
+	for (size_t i = 0; i < n; i++)
+		any |= (r[i] = row_find("fleet", k[i].name, k[i].T, 1)) != NULL;
 	if (!any)
 		return;
-	fprintf(f, "\n| fleet (multi-process mode; each pair run by run alternately) | processes "
+	fprintf(f, "\n| fleet (multi-process mode; run by run alternately) | processes "
 		"(min..max) | threads each | runs | end to end ms (min / med / max) | per process "
-		"ms (med) | sum of transaction.total_ms (med) | peak RSS KiB (med) | CPU user + sys "
-		"ms (med) | what |\n|---|--:|--:|--:|---|--:|--:|--:|--:|---|\n");
-	for (int i = 0; i < 6; i++) {
+		"ms (med) | transaction.total_ms, summed over the processes (med) | peak RSS KiB "
+		"(med) | CPU user + sys ms (med) | what |\n|---|--:|--:|--:|---|--:|--:|--:|--:|---|\n");
+	for (size_t i = 0; i < n; i++) {
 		char e2e[64], np[32], per[32], tx[32], rss[32], cpu[32], note[300];
 		if (!r[i])
 			continue;
@@ -1374,7 +1388,7 @@ static void print_fleet(FILE *f)
 		fmt_range(np, sizeof(np), r[i], F(procs));
 		double procs = med(r[i], F(procs));
 		fmt1(per, sizeof(per), med(r[i], F(e2e_ms)) / procs, 2);
-		fmt1(tx, sizeof(tx), i % 2 ? med(r[i], F(tx_sum_ms)) : med(r[i], F(tx_ms)), 1);
+		fmt1(tx, sizeof(tx), med(r[i], k[i].multi ? F(tx_sum_ms) : F(tx_ms)), 1);
 		fmt1(rss, sizeof(rss), med(r[i], F(maxrss_kb)), 0);
 		fmt1(cpu, sizeof(cpu), med(r[i], F(user_ms)) + med(r[i], F(sys_ms)), 1);
 		if (r[i]->failed)
@@ -1382,7 +1396,7 @@ static void print_fleet(FILE *f)
 		else
 			snprintf(note, sizeof(note), "%s%s", r[i]->note[0] ? "; " : "", r[i]->note);
 		fprintf(f, "| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s%s |\n", r[i]->tool, np,
-			r[i]->T, r[i]->nruns, e2e, per, tx, rss, cpu, what[i], note);
+			r[i]->T, r[i]->nruns, e2e, per, tx, rss, cpu, k[i].what, note);
 	}
 }
 
@@ -1400,7 +1414,9 @@ static void evaluate_fleet(const struct opts *o)
 		  *all_r = row_find("fleet", FLEET_ALL_REV, FLEET_T, 1),
 		  *dry1 = row_find("fleet", FLEET_DRY_ONE, 1, 1),
 		  *dry = row_find("fleet", FLEET_DRY_ALL, 1, 1);
-	const struct row *pair[2][2] = { { one, all }, { one_r, all_r } };
+	const struct row *pair[2][2] = { { one, all }, { one_r, all_r } },
+		  *jobs[2] = { row_find("fleet", FLEET_ALL_J, FLEET_T, 1),
+			       row_find("fleet", FLEET_ALL_J_REV, FLEET_T, 1) };
 	const char *verb[2] = { "patch", "revert" };
 
 	for (int k = 0; k < 2; k++) {
@@ -1422,15 +1438,20 @@ static void evaluate_fleet(const struct opts *o)
 			continue;
 		}
 		stat3(b, F(e2e_ms), v);
-		double ra = med(a, F(maxrss_kb)), rb = med(b, F(maxrss_kb));
+		double ra = med(a, F(maxrss_kb)), rb = med(b, F(maxrss_kb)),
+		       tj = med(jobs[k], F(e2e_ms));
+		char j[128] = "";
+		if (!isnan(tj))
+			snprintf(j, sizeof(j), "; not a target: with --jobs %d, %.1f ms = %.2fx",
+				 o->fleet_procs, tj, tj / ta);
 		target(tb / ta <= 8 && !b->failed, "fleet %s, %d counterd x %d threads running: "
 		       "--exe %.1f ms (min %.1f, max %.1f) / --pid one alone %.1f ms = %.2fx (target "
 		       "<= 8x; medians of %d and %d runs, alternating; %.2f ms per process); peak RSS "
-		       "%.0f KiB / %.0f KiB = %.2fx; CPU user+sys %.1f ms / %.1f ms%s", verb[k],
+		       "%.0f KiB / %.0f KiB = %.2fx; CPU user+sys %.1f ms / %.1f ms%s%s", verb[k],
 		       o->fleet_procs, FLEET_T, tb, v[0], v[2], ta, tb / ta, b->nruns, a->nruns,
 		       tb / o->fleet_procs, rb, ra, rb / ra,
 		       med(b, F(user_ms)) + med(b, F(sys_ms)), med(a, F(user_ms)) + med(a, F(sys_ms)),
-		       b->failed ? "; --exe runs failed" : "");
+		       j, b->failed ? "; --exe runs failed" : "");
 	}
 	double v[3];
 	if (!stat3(dry, F(e2e_ms), v)) {
@@ -2311,6 +2332,10 @@ static void run_fleet(const struct opts *o)
 	snprintf(src, sizeof(src), "%s/counterd", o->daemons);
 	struct row *one = row_new(FLEET_ONE, FLEET_T, 1), *one_r = row_new(FLEET_ONE_REV, FLEET_T, 1);
 	struct row *all = row_new(FLEET_ALL, FLEET_T, 1), *all_r = row_new(FLEET_ALL_REV, FLEET_T, 1);
+	struct row *allj = row_new(FLEET_ALL_J, FLEET_T, 1),
+		   *allj_r = row_new(FLEET_ALL_J_REV, FLEET_T, 1);
+	char jobs[16];
+	snprintf(jobs, sizeof(jobs), "%d", o->fleet_procs);
 	if (!multi)
 		snprintf(all->note, sizeof(all->note), "pending: livepatch has no --exe yet");
 	msg("fleet: starting %d counterd with %d threads each", o->fleet_procs, FLEET_T);
@@ -2327,23 +2352,39 @@ static void run_fleet(const struct opts *o)
 			      "compute_v2", "--json", NULL };
 	char *revert_all[] = { (char *)o->lp, "--exe", fleet.exe, "--revert", "compute", "--json",
 			       NULL };
+	char *patch_j[] = { (char *)o->lp, "--exe", fleet.exe, "--jobs", jobs, "-f", "compute",
+			    "-t", "compute_v2", "--json", NULL };
+	char *revert_j[] = { (char *)o->lp, "--exe", fleet.exe, "--jobs", jobs, "--revert",
+			     "compute", "--json", NULL };
 	/* warm-up, untimed: one patched and reverted (the files are in the page cache after
 	 * it; a rollout as warm-up would cost minutes) */
 	snprintf(pid, sizeof(pid), "%d", fleet.pid[0]);
 	run_capture(patch1, fleet_out, FLEET_OUT_MAX, NULL);
 	run_capture(revert1, fleet_out, FLEET_OUT_MAX, NULL);
-	msg("fleet: one of %d patched and reverted alone x%d%s", o->fleet_procs, o->fleet_runs,
-	    multi ? ", all of them with --exe, alternating" : " (no --exe yet)");
+	msg("fleet: one of %d patched and reverted alone x%d%s%s%s", o->fleet_procs,
+	    o->fleet_runs * FLEET_ONES, multi ? ", all of them (--exe, then --exe --jobs " : "",
+	    multi ? jobs : " (no --exe yet)", multi ? ")" : "");
+	if (multi)
+		msg("fleet: ... x%d each, one of each after every %d alone", o->fleet_runs, FLEET_ONES);
 	for (int i = 0; i < o->fleet_runs; i++) {
-		snprintf(pid, sizeof(pid), "%d", fleet.pid[(i + 1) % fleet.n]);
-		if (!fleet_measure(one, patch1, "applied", 1) ||
-		    !fleet_measure(one_r, revert1, "reverted", 1))
-			run_capture(revert1, fleet_out, FLEET_OUT_MAX, NULL);
+		for (int k = 0; k < FLEET_ONES; k++) {
+			snprintf(pid, sizeof(pid), "%d", fleet.pid[(i * FLEET_ONES + k + 1) % fleet.n]);
+			if (!fleet_measure(one, patch1, "applied", 1) ||
+			    !fleet_measure(one_r, revert1, "reverted", 1))
+				run_capture(revert1, fleet_out, FLEET_OUT_MAX, NULL);
+		}
+		/* the rollout, then with --jobs: over the limit, another run would take as long
+		 * (the processes are stopped next, patched or not); else undo what a failed run
+		 * left */
 		if (multi && (!fleet_measure(all, patch_all, "applied", fleet.n) ||
 			      !fleet_measure(all_r, revert_all, "reverted", fleet.n))) {
-			/* Over the limit: another run would take as long, and the processes are
-			 * stopped next, patched or not. Else undo what the failed run left. */
 			if (strstr(all->note, "killed after") || strstr(all_r->note, "killed after"))
+				break;
+			run_capture(revert_all, fleet_out, FLEET_OUT_MAX, NULL);
+		}
+		if (multi && (!fleet_measure(allj, patch_j, "applied", fleet.n) ||
+			      !fleet_measure(allj_r, revert_j, "reverted", fleet.n))) {
+			if (strstr(allj->note, "killed after") || strstr(allj_r->note, "killed after"))
 				break;
 			run_capture(revert_all, fleet_out, FLEET_OUT_MAX, NULL);
 		}
@@ -2401,7 +2442,7 @@ int main(int argc, char **argv)
 	struct opts o = { .only = ONLY_ALL, .runs = 31, .gdb_runs = 11, .spin_runs = 3,
 			  .svc_seconds = 10,
 			  .svc_period_ms = 200, .budget_s = 480, .util = 0.5, .hot_util = 0.1,
-			  .burst_us = 1000, .fleet_procs = 64, .fleet_runs = 5, .dry_procs = 500,
+			  .burst_us = 1000, .fleet_procs = 64, .fleet_runs = 3, .dry_procs = 500,
 			  .fleet_timeout_s = 600 };
 	char daemons[512];
 	char mach[512], load0[128], load1[128];
@@ -2465,7 +2506,7 @@ int main(int argc, char **argv)
 	    o.gdb_runs > MAX_RUNS ||
 	    o.spin_runs > MAX_RUNS || o.util <= 0 || o.hot_util <= 0 || o.burst_us < 1 ||
 	    o.fleet_procs < 2 || o.fleet_procs > FLEET_MAX || o.dry_procs < 2 ||
-	    o.dry_procs > FLEET_MAX || o.fleet_runs < 1 || o.fleet_runs > MAX_RUNS ||
+	    o.dry_procs > FLEET_MAX || o.fleet_runs < 1 || o.fleet_runs * FLEET_ONES > MAX_RUNS ||
 	    o.fleet_timeout_s <= 0)
 		usage();
 	if (!o.daemons) {	/* make daemons: build/daemons beside build/bench */
