@@ -36,10 +36,12 @@ $(BN_OUT)/patch_big.o: $(BN_OUT)/patch_big.c
 # `make bench ONLY=safe,where`: only those parts (run.c --only), written into build/bench/
 # so that bench/results.* keep the whole run.
 # The fleet rows run copies of test/daemons/counterd ($(D_OUT), daemons.mk).
+# BENCH_ARGS: more options of run.c, e.g. BENCH_ARGS='--fleet-runs 1 --fleet-json /tmp/j'.
 ONLY ?=
+BENCH_ARGS ?=
 bench: livepatch bench-build $(D_OUT)/counterd
 	@$(BN_OUT)/run --livepatch ./livepatch --bin $(BN_OUT) --daemons $(D_OUT) \
-		--out $(if $(ONLY),$(BN_OUT),$(BN_DIR)) $(if $(ONLY),--only $(ONLY))
+		--out $(if $(ONLY),$(BN_OUT),$(BN_DIR)) $(if $(ONLY),--only $(ONLY)) $(BENCH_ARGS)
 
 # Under 2 minutes: the planner (--dry-run) over every function of libc, libssl, libcrypto, nginx.
 reach: livepatch
