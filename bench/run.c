@@ -21,8 +21,9 @@
  * Then --safe at T=64 with no thread inside (never_called, beside the same patch without
  * --safe) and --where at T=256 (beside floor-all), each pair run by run alternately.
  * Then the fleet (multi-process mode): 64 counterd (DIR of --daemons, default BIN/../daemons)
- * with 4 workers each, one patched alone beside all of them with --exe, and a dry run over
- * 500 bench/sleepd.c; peak RSS and CPU time of every livepatch run from wait4.
+ * with 4 workers each, one patched alone (3 runs) beside all of them with --exe (and with
+ * --exe --jobs 64, not a target), and a dry run over 500 bench/sleepd.c; peak RSS and CPU
+ * time of every livepatch run from wait4.
  * --only: just the parts named (default: all), for example `--only safe,where`.
  */
 #include <dirent.h>
@@ -2312,9 +2313,10 @@ static bool fleet_measure(struct row *r, char **argv, const char *want, int proc
 
 /*
  * Issue 18, the rollout: fleet_procs counterd with FLEET_T workers each, all running (2
- * CPUs: saturated). Run by run alternately, on the same running processes: one of them
- * patched alone (--pid, a different one each run), reverted alone, then all of them patched
- * (--exe, every one started from this copy of counterd) and reverted. Then the dry run:
+ * CPUs: saturated). Run by run alternately, on the same running processes: FLEET_ONES
+ * times one of them patched alone (--pid, a different one each run) and reverted alone,
+ * then all of them patched (--exe, every one started from this copy of counterd) and
+ * reverted, then the same with --jobs fleet_procs (not a target). Then the dry run:
  * dry_procs sleepd, one planned alone (--pid --dry-run) beside all planned (--exe --dry-run).
  * A run that fails is noted; whatever it left patched is reverted (untimed) before the next.
  */
