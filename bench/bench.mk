@@ -32,7 +32,8 @@ $(BN_OUT)/patch_big.c: $(BN_DIR)/gen_bigpatch.py $(BN_DIR)/bench.mk | $(BN_OUT)
 $(BN_OUT)/patch_big.o: $(BN_OUT)/patch_big.c
 	$(CC) -c -O0 -fPIC -Wall -Werror -o $@ $<
 
-# Under 10 minutes: the whole matrix, the baselines and the loaded service, one table.
+# About 15 minutes: the whole matrix, the baselines, the loaded service and the fleet rows
+# (12 of the 15: rollouts over 64 saturated daemons), one table.
 # `make bench ONLY=safe,where`: only those parts (run.c --only), written into build/bench/
 # so that bench/results.* keep the whole run.
 # The fleet rows run copies of test/daemons/counterd ($(D_OUT), daemons.mk).
