@@ -4,7 +4,9 @@
  *   run --livepatch PATH --bin DIR --out DIR [--runs N] [--threads 1,8,64,256]
  *       [--sites 1,100,1000] [--gdb-runs N] [--svc-seconds S] [--svc-period-ms MS]
  *       [--util CPUS] [--hot-util CPUS] [--burst-us US] [--budget-s S]
- *       [--only matrix,hot,load,service,spin,safe,where]
+ *       [--only matrix,hot,load,service,spin,safe,where,fleet] [--daemons DIR]
+ *       [--fleet-procs N] [--fleet-runs N] [--dry-procs N] [--fleet-timeout-s S]
+ *       [--fleet-json DIR]
  *
  * For every T (worker threads of benchd, bench/benchd.c) and N (sites in one transaction):
  * livepatch end to end (fork to exit) and its JSON transaction numbers, and the largest gap
@@ -18,6 +20,10 @@
  * workers under bench/loadc.c, one quiet window and one window patched and reverted every period.
  * Then --safe at T=64 with no thread inside (never_called, beside the same patch without
  * --safe) and --where at T=256 (beside floor-all), each pair run by run alternately.
+ * Then the fleet (multi-process mode): 64 counterd (DIR of --daemons, default BIN/../daemons)
+ * with 4 workers each, one patched alone (3 runs) beside all of them with --exe (and with
+ * --exe --jobs 64, not a target), and a dry run over 500 bench/sleepd.c; peak RSS and CPU
+ * time of every livepatch run from wait4.
  * --only: just the parts named (default: all), for example `--only safe,where`.
  */
 #include <dirent.h>
@@ -25,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -53,11 +61,12 @@ enum {
 	ONLY_SPIN = 1 << 4,	/* saturated rows */
 	ONLY_SAFE = 1 << 5,	/* --safe beside no --safe at T=64 */
 	ONLY_WHERE = 1 << 6,	/* --where beside floor-all at T=256 */
-	ONLY_ALL = (1 << 7) - 1,
+	ONLY_FLEET = 1 << 7,	/* multi-process: --exe over 64 counterd, --dry-run over 500 */
+	ONLY_ALL = (1 << 8) - 1,
 };
 
 static const char *const only_names[] = { "matrix", "hot", "load", "service", "spin", "safe",
-					  "where" };
+					  "where", "fleet" };
 
 /* The parts in @m as "safe,where". */
 static void only_text(unsigned int m, char *buf, size_t cap)
@@ -72,7 +81,7 @@ static void only_text(unsigned int m, char *buf, size_t cap)
 }
 
 struct opts {
-	const char *lp, *bin, *out;
+	const char *lp, *bin, *out, *daemons;
 	unsigned int only;
 	int runs, gdb_runs, spin_runs;
 	int threads[MAX_LIST], nthreads;
@@ -80,6 +89,10 @@ struct opts {
 	int spin_threads[MAX_LIST], nspin;
 	double svc_seconds, budget_s, util, hot_util;
 	int svc_period_ms, burst_us;
+	/* --only fleet: processes of the rollout, runs of each row, processes of the dry run. */
+	int fleet_procs, fleet_runs, dry_procs;
+	double fleet_timeout_s;	/* one fleet run longer than this is killed (a failed run) */
+	const char *fleet_json;	/* a directory: every fleet run's JSON kept there, or NULL */
 };
 
 /* One measured run of a tool. NAN: not measured. */
@@ -94,10 +107,14 @@ struct sample {
 	/* --safe rows: safe.checks, safe.waited_ms. --where rows: where.threads_total and how
 	 * many threads where.threads lists (inside). */
 	double safe_checks, safe_wait_ms, where_total, where_inside;
+	/* Fleet rows: processes the run reported done (applied, reverted, planned), the sum
+	 * of their transaction.total_ms. Every livepatch run: its peak RSS and CPU time
+	 * (wait4's rusage of the child). */
+	double procs, tx_sum_ms, maxrss_kb, user_ms, sys_ms;
 };
 
 struct row {
-	char tool[24];
+	char tool[40];
 	char load[8];		/* "duty" or "spin": how benchd's workers ran */
 	int T, N;
 	int nruns, failed;
@@ -160,11 +177,17 @@ static pid_t spawn_in(char *const argv[], int out_fd, bool session)
 	return pid;
 }
 
+/* The rusage of the last child run_capture_in waited for (wait4): peak RSS, CPU time. */
+static struct rusage last_ru;
+/* > 0: run_capture_in kills a child still running after this many ms (the fleet rows). */
+static double capture_timeout_ms;
+
 /* Run @argv to its end; its stdout in @out; wall time from before fork to after wait. */
 static int run_capture_in(char *const argv[], char *out, size_t cap, double *wall_ms, bool session)
 {
 	int p[2], status = 0;
 	size_t len = 0;
+	bool killed = false;
 
 	if (pipe2(p, O_CLOEXEC))
 		return -1;
@@ -172,6 +195,17 @@ static int run_capture_in(char *const argv[], char *out, size_t cap, double *wal
 	pid_t pid = spawn_in(argv, p[1], session);
 	close(p[1]);
 	for (;;) {
+		if (capture_timeout_ms > 0 && !killed) {
+			struct pollfd pf = { .fd = p[0], .events = POLLIN };
+			double left = t0 + capture_timeout_ms - now_ms();
+			int ready = left > 0 ? poll(&pf, 1, (int)left + 1) : 0;
+			if (ready < 0)
+				continue;
+			if (ready == 0) {
+				kill(pid, SIGKILL);	/* its output ends with it */
+				killed = true;
+			}
+		}
 		ssize_t n = read(p[0], out + len, cap - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -183,7 +217,7 @@ static int run_capture_in(char *const argv[], char *out, size_t cap, double *wal
 	}
 	out[len] = 0;
 	close(p[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (wait4(pid, &status, 0, &last_ru) < 0 && errno == EINTR)
 		;
 	if (wall_ms)
 		*wall_ms = now_ms() - t0;
@@ -899,6 +933,7 @@ static void run_service(const struct opts *o)
 #define LOAD_T 8	/* the issue's targets for --load are at T=8 */
 #define SAFE_T 64	/* --safe overhead with nobody inside: T=64 */
 #define WHERE_T 256	/* --where: T=256 */
+#define FLEET_T 4	/* worker threads of each counterd of the fleet rollout */
 #define SAFE_BASE_ROW "livepatch cold"
 #define SAFE_ROW "livepatch cold --safe"
 #define WHERE_BASE_ROW "floor-all beside where"
@@ -1300,6 +1335,139 @@ static void evaluate_safe_where(const struct opts *o)
 	}
 }
 
+/* ---- the fleet rows (multi-process mode, issue 18) ---------------------------------- */
+
+#define FLEET_ONE "fleet one"			/* --pid P, one of the rollout's processes */
+#define FLEET_ONE_REV "fleet one --revert"
+#define FLEET_ALL "fleet --exe"			/* --exe BIN: every one of them */
+#define FLEET_ALL_REV "fleet --exe --revert"
+#define FLEET_ALL_J "fleet --exe --jobs=all"	/* --jobs (the processes): not a target */
+#define FLEET_ALL_J_REV "fleet --exe --jobs=all --revert"
+#define FLEET_DRY_ONE "fleet one --dry-run"	/* --pid P --dry-run, one of the sleepers */
+#define FLEET_DRY_ALL "fleet --exe --dry-run"
+#define FLEET_ONES 3	/* --pid runs per rollout: the cheap baseline, sampled more */
+
+/* The fleet rows beside their baselines: processes, times, per process, memory, CPU. */
+static void print_fleet(FILE *f)
+{
+	static const struct {
+		const char *name, *what;
+		int T;
+		bool multi;
+	} k[] = {
+		{ FLEET_ONE, "`--pid P -f compute -t compute_v2`, P one of the running counterd (a "
+		  "different one each run), the others running beside it", FLEET_T, false },
+		{ FLEET_ALL, "`--exe BIN -f compute -t compute_v2`: every counterd started from BIN",
+		  FLEET_T, true },
+		{ FLEET_ALL_J, "the same with `--jobs` = the processes (not a target: how the "
+		  "rollout scales with transactions at once)", FLEET_T, true },
+		{ FLEET_ONE_REV, "`--pid P --revert compute`", FLEET_T, false },
+		{ FLEET_ALL_REV, "`--exe BIN --revert compute`", FLEET_T, true },
+		{ FLEET_ALL_J_REV, "the same with `--jobs` = the processes", FLEET_T, true },
+		{ FLEET_DRY_ONE, "`--pid P -f compute -t compute_v2 --dry-run`, P one of the sleepd",
+		  1, false },
+		{ FLEET_DRY_ALL, "`--exe BIN -f compute -t compute_v2 --dry-run`: every sleepd", 1,
+		  true },
+	};
+	const size_t n = sizeof(k) / sizeof(k[0]);
+	const struct row *r[sizeof(k) / sizeof(k[0])];
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++)
+		any |= (r[i] = row_find("fleet", k[i].name, k[i].T, 1)) != NULL;
+	if (!any)
+		return;
+	fprintf(f, "\n| fleet (multi-process mode; run by run alternately) | processes "
+		"(min..max) | threads each | runs | end to end ms (min / med / max) | per process "
+		"ms (med) | transaction.total_ms, summed over the processes (med) | peak RSS KiB "
+		"(med) | CPU user + sys ms (med) | what |\n|---|--:|--:|--:|---|--:|--:|--:|--:|---|\n");
+	for (size_t i = 0; i < n; i++) {
+		char e2e[64], np[32], per[32], tx[32], rss[32], cpu[32], note[300];
+		if (!r[i])
+			continue;
+		fmt3(e2e, sizeof(e2e), r[i], F(e2e_ms), 1);
+		fmt_range(np, sizeof(np), r[i], F(procs));
+		double procs = med(r[i], F(procs));
+		fmt1(per, sizeof(per), med(r[i], F(e2e_ms)) / procs, 2);
+		fmt1(tx, sizeof(tx), med(r[i], k[i].multi ? F(tx_sum_ms) : F(tx_ms)), 1);
+		fmt1(rss, sizeof(rss), med(r[i], F(maxrss_kb)), 0);
+		fmt1(cpu, sizeof(cpu), med(r[i], F(user_ms)) + med(r[i], F(sys_ms)), 1);
+		if (r[i]->failed)
+			snprintf(note, sizeof(note), "; %d failed: %s", r[i]->failed, r[i]->note);
+		else
+			snprintf(note, sizeof(note), "%s%s", r[i]->note[0] ? "; " : "", r[i]->note);
+		fprintf(f, "| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s%s |\n", r[i]->tool, np,
+			r[i]->T, r[i]->nruns, e2e, per, tx, rss, cpu, k[i].what, note);
+	}
+}
+
+/*
+ * Issue 18. 1: with the 64 counterd (4 workers each) running, the rollout to all of them
+ * (--exe) <= 8x one of them patched alone (--pid), end to end, medians, run by run
+ * alternately; the same for the revert. Peak RSS of both beside it. 2: the host-wide dry
+ * run over 500 sleeping processes <= 1 s (median).
+ */
+static void evaluate_fleet(const struct opts *o)
+{
+	const struct row *one = row_find("fleet", FLEET_ONE, FLEET_T, 1),
+		  *all = row_find("fleet", FLEET_ALL, FLEET_T, 1),
+		  *one_r = row_find("fleet", FLEET_ONE_REV, FLEET_T, 1),
+		  *all_r = row_find("fleet", FLEET_ALL_REV, FLEET_T, 1),
+		  *dry1 = row_find("fleet", FLEET_DRY_ONE, 1, 1),
+		  *dry = row_find("fleet", FLEET_DRY_ALL, 1, 1);
+	const struct row *pair[2][2] = { { one, all }, { one_r, all_r } },
+		  *jobs[2] = { row_find("fleet", FLEET_ALL_J, FLEET_T, 1),
+			       row_find("fleet", FLEET_ALL_J_REV, FLEET_T, 1) };
+	const char *verb[2] = { "patch", "revert" };
+
+	for (int k = 0; k < 2; k++) {
+		const struct row *a = pair[k][0], *b = pair[k][1];
+		double ta = med(a, F(e2e_ms)), tb = med(b, F(e2e_ms)), v[3];
+		if (!isnan(ta) && isnan(tb) && b && strstr(b->note, "killed after") &&
+		    o->fleet_timeout_s * 1e3 > 8 * ta) {
+			/* it did not end within the limit: more than limit / baseline */
+			target(0, "fleet %s, %d counterd x %d threads running: --exe did not end "
+			       "within %.0f s, more than %.1fx --pid one alone (%.1f ms, median of %d "
+			       "runs) (target <= 8x)", verb[k], o->fleet_procs, FLEET_T,
+			       o->fleet_timeout_s, o->fleet_timeout_s * 1e3 / ta, ta, a->nruns);
+			continue;
+		}
+		if (isnan(ta) || isnan(tb)) {
+			const struct row *n = b && b->note[0] ? b : a;
+			target(-1, "fleet %s of %d processes / one alone: not measured%s%s", verb[k],
+			       o->fleet_procs, n && n->note[0] ? ": " : "", n ? n->note : "");
+			continue;
+		}
+		stat3(b, F(e2e_ms), v);
+		double ra = med(a, F(maxrss_kb)), rb = med(b, F(maxrss_kb)),
+		       tj = med(jobs[k], F(e2e_ms));
+		char j[128] = "";
+		if (!isnan(tj))
+			snprintf(j, sizeof(j), "; not a target: with --jobs %d, %.1f ms = %.2fx",
+				 o->fleet_procs, tj, tj / ta);
+		target(tb / ta <= 8 && !b->failed, "fleet %s, %d counterd x %d threads running: "
+		       "--exe %.1f ms (min %.1f, max %.1f) / --pid one alone %.1f ms = %.2fx (target "
+		       "<= 8x; medians of %d and %d runs, alternating; %.2f ms per process); peak RSS "
+		       "%.0f KiB / %.0f KiB = %.2fx; CPU user+sys %.1f ms / %.1f ms%s%s", verb[k],
+		       o->fleet_procs, FLEET_T, tb, v[0], v[2], ta, tb / ta, b->nruns, a->nruns,
+		       tb / o->fleet_procs, rb, ra, rb / ra,
+		       med(b, F(user_ms)) + med(b, F(sys_ms)), med(a, F(user_ms)) + med(a, F(sys_ms)),
+		       j, b->failed ? "; --exe runs failed" : "");
+	}
+	double v[3];
+	if (!stat3(dry, F(e2e_ms), v)) {
+		target(-1, "fleet dry run over %d processes: not measured%s%s", o->dry_procs,
+		       dry && dry->note[0] ? ": " : "", dry ? dry->note : "");
+		return;
+	}
+	target(v[1] <= 1000 && !dry->failed, "fleet dry run over %d sleeping processes (--exe "
+	       "--dry-run): %.1f ms (min %.1f, max %.1f; median of %d runs) (target <= 1000 ms); "
+	       "%.3f ms per process; one process alone (--pid --dry-run) %.1f ms; peak RSS %.0f KiB%s",
+	       o->dry_procs, v[1], v[0], v[2], dry->nruns, v[1] / o->dry_procs,
+	       med(dry1, F(e2e_ms)), med(dry, F(maxrss_kb)),
+	       dry->failed ? "; dry runs failed" : "");
+}
+
 static void evaluate(const struct opts *o)
 {
 	/* 1: livepatch at least 100x faster than gdb end to end at T=8 and T=64. */
@@ -1381,6 +1549,8 @@ static void evaluate(const struct opts *o)
 	if (o->only & ONLY_LOAD)
 		evaluate_load();
 	evaluate_safe_where(o);
+	if (o->only & ONLY_FLEET)
+		evaluate_fleet(o);
 }
 
 static void print_targets(FILE *f)
@@ -1451,9 +1621,22 @@ static void write_md(const struct opts *o, const char *mach, double total_s)
 			"--where (T=%d, duty): `--where f0000 --json` end to end (fork to exit), run by "
 			"run alternately with floor-all on one daemon; where.threads_total from the "
 			"JSON (benchd has T + 1 threads).\n\n", SAFE_T, WHERE_T);
+	if (o->only & ONLY_FLEET)
+		fprintf(f, "fleet (multi-process mode): %d copies of test/daemons/counterd with %d "
+			"workers each calling compute in a tight loop (the CPUs are saturated), each in "
+			"a session of its own, started from a copy of the binary so that `--exe` selects "
+			"them and nothing else. Run by run alternately on the same running processes: "
+			"one of them alone (`--pid P`, a different one each run) patched "
+			"compute -> compute_v2 and reverted, then all of them (`--exe BIN`) patched and "
+			"reverted; every run's JSON must count every process applied / reverted. Then "
+			"%d copies of bench/sleepd.c (one thread in pause()): one planned alone "
+			"(`--pid P --dry-run`) beside all of them (`--exe BIN --dry-run`, every one "
+			"planned). Peak RSS and CPU time: wait4's rusage of livepatch.\n\n",
+			o->fleet_procs, FLEET_T, o->dry_procs);
 	print_table(f);
 	print_loads(f);
 	print_safe_where(f);
+	print_fleet(f);
 	if (o->only & ONLY_SERVICE)
 		print_service(f);
 	print_targets(f);
@@ -1468,7 +1651,8 @@ static void json_sample(FILE *f, const struct sample *s)
 				"traps_parked", "stepouts", "blocked_left_alone", "stop_gap_us",
 				"stop_off_runqueue_us", "stop_gaps", "quiet_stop_gaps", "link_ms",
 				"load_ms", "link_plus_load_ms", "safe_checks", "safe_waited_ms",
-				"where_threads_total", "where_threads_inside" };
+				"where_threads_total", "where_threads_inside", "procs", "tx_sum_ms",
+				"maxrss_kb", "user_ms", "sys_ms" };
 	_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(*s) / sizeof(double),
 		       "one name per field of struct sample");
 	const double *v = (const double *)s;
@@ -1564,7 +1748,9 @@ static void usage(void)
 		"       [--threads 1,8,64,256] [--sites 1,100,1000] [--util CPUS] [--hot-util CPUS]\n"
 		"       [--burst-us US] [--spin-threads 8,64,256|-] [--spin-runs N] [--svc-seconds S]\n"
 		"       [--svc-period-ms MS] [--budget-s S]\n"
-		"       [--only matrix,hot,load,service,spin,safe,where]\n");
+		"       [--only matrix,hot,load,service,spin,safe,where,fleet] [--daemons DIR]\n"
+		"       [--fleet-procs N] [--fleet-runs N] [--dry-procs N] [--fleet-timeout-s S]\n"
+		"       [--fleet-json DIR]\n");
 	exit(2);
 }
 
@@ -1580,7 +1766,7 @@ static unsigned int parse_only(const char *v)
 				break;
 		if (k == sizeof(only_names) / sizeof(only_names[0])) {
 			fprintf(stderr, "run: --only: unknown part '%.*s' (one of matrix, hot, load, "
-				"service, spin, safe, where)\n", (int)n, p);
+				"service, spin, safe, where, fleet)\n", (int)n, p);
 			exit(2);
 		}
 		m |= 1u << k;
@@ -1882,6 +2068,366 @@ out:
 	stop_noted(&d, w);
 }
 
+/* ---- the fleet: many processes of one program --------------------------------------- */
+
+#define FLEET_MAX 2048
+#define FLEET_OUT_MAX (16 << 20)	/* one JSON report per process: about 2 KiB each */
+
+struct fleet {
+	char dir[64], exe[128];
+	/* counterd: a directory per process for its ready and status files (run/N), on a
+	 * tmpfs when there is one. */
+	char run[64];
+	pid_t pid[FLEET_MAX];
+	int n;
+};
+
+static struct fleet fleet;
+static char *fleet_out;
+static const char *fleet_json;	/* --fleet-json DIR */
+
+static double tv_ms(struct timeval tv)
+{
+	return (double)tv.tv_sec * 1e3 + (double)tv.tv_usec / 1e3;
+}
+
+/*
+ * A directory of its own and in it a copy of @src: a file of its own, so `--exe` selects the
+ * processes started from it and nothing else on the machine (the tests' counterd, say).
+ */
+static int fleet_open(struct fleet *fl, const char *src)
+{
+	char buf[65536];
+	int in, outfd = -1, ret = -1;
+
+	memset(fl, 0, sizeof(*fl));
+	snprintf(fl->dir, sizeof(fl->dir), "/tmp/lp-bench-fleet.XXXXXX");
+	if (!mkdtemp(fl->dir))
+		return -1;
+	snprintf(fl->exe, sizeof(fl->exe), "%s/%s", fl->dir, strrchr(src, '/') ?
+		 strrchr(src, '/') + 1 : src);
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if ((outfd = open(fl->exe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755)) >= 0) {
+		ssize_t n;
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			if (write(outfd, buf, (size_t)n) != n)
+				break;
+		ret = n == 0 ? 0 : -1;
+		if (close(outfd))
+			ret = -1;
+	}
+	close(in);
+	return ret;
+}
+
+/* Remove the files of @dir and @dir; the "wrong" lines of its status files added to @wrong. */
+static void fleet_rmdir(const char *dir, long *wrong)
+{
+	DIR *d = opendir(dir);
+
+	for (struct dirent *e; d && (e = readdir(d));) {
+		char path[512], line[128];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		FILE *f = strcmp(e->d_name, "status") ? NULL : fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (!strncmp(line, "wrong ", 6))
+				*wrong += atol(line + 6);
+		if (f)
+			fclose(f);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+/* Stop every process (SIGTERM, then wait); the sum of the "wrong" lines of their status
+ * files (counterd: results neither compute nor compute_v2 gives), or -1 when one exited
+ * badly; remove the directories. */
+static long fleet_close(struct fleet *fl)
+{
+	long wrong = 0;
+	bool bad = false;
+
+	for (int i = 0; i < fl->n; i++)
+		kill(fl->pid[i], SIGTERM);
+	for (int i = 0; i < fl->n; i++) {
+		int status = 0;
+		waitpid(fl->pid[i], &status, 0);
+		/* sleepd ends by the signal; counterd exits 0 */
+		if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) &&
+		    !(WIFEXITED(status) && !WEXITSTATUS(status)))
+			bad = true;
+	}
+	for (int i = 0; fl->run[0] && i < fl->n; i++) {
+		char dir[96];
+		snprintf(dir, sizeof(dir), "%s/%d", fl->run, i);
+		fleet_rmdir(dir, &wrong);
+	}
+	if (fl->run[0])
+		rmdir(fl->run);
+	fleet_rmdir(fl->dir, &wrong);
+	return bad ? -1 : wrong;
+}
+
+/*
+ * @n counterd with FLEET_T workers each (compute in a tight loop: the CPUs are saturated),
+ * each in a session of its own like a service; returns once every one wrote its ready file.
+ * Each writes its status (rename of a new file) every 20 ms into a directory of its own:
+ * 64 of them in one directory queue on its lock, and with the CPUs saturated a holder waits
+ * long for a CPU, so most main threads would sit in D (path_openat) for seconds, and every
+ * ptrace stop of one with them. That is the harness's doing, not a daemon's.
+ */
+static int fleet_start_counterd(const struct opts *o, struct fleet *fl, int n)
+{
+	char src[512], threads[16];
+
+	snprintf(src, sizeof(src), "%s/counterd", o->daemons);
+	snprintf(threads, sizeof(threads), "%d", FLEET_T);
+	if (fleet_open(fl, src))
+		return -1;
+	snprintf(fl->run, sizeof(fl->run), "%s/lp-bench-fleet.XXXXXX",
+		 access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
+	if (!mkdtemp(fl->run)) {
+		fl->run[0] = 0;
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		char dir[96], ready[128], status[128];
+		snprintf(dir, sizeof(dir), "%s/%d", fl->run, i);
+		if (mkdir(dir, 0700))
+			return -1;
+		snprintf(ready, sizeof(ready), "%s/ready", dir);
+		snprintf(status, sizeof(status), "%s/status", dir);
+		char *argv[] = { fl->exe, "--threads", threads, "--ready", ready, "--status", status,
+				 NULL };
+		fl->pid[fl->n++] = spawn_in(argv, -1, true);
+	}
+	for (int i = 0; i < n; i++) {
+		char ready[128];
+		snprintf(ready, sizeof(ready), "%s/%d/ready", fl->run, i);
+		for (double deadline = now_ms() + 60000; access(ready, F_OK);) {
+			if (now_ms() > deadline)
+				return -1;
+			sleep_ms(10);
+		}
+	}
+	sleep_ms(500);	/* let every worker run a while */
+	return 0;
+}
+
+/* @n sleepd (bench/sleepd.c: one thread in pause()), each in a session of its own; returns
+ * once each wrote its byte. */
+static int fleet_start_sleepd(const struct opts *o, struct fleet *fl, int n)
+{
+	char src[512], buf[256];
+	int p[2], got = 0;
+
+	snprintf(src, sizeof(src), "%s/sleepd", o->bin);
+	if (fleet_open(fl, src) || pipe2(p, O_CLOEXEC))
+		return -1;
+	for (int i = 0; i < n; i++) {
+		char *argv[] = { fl->exe, NULL };
+		fl->pid[fl->n++] = spawn_in(argv, p[1], true);
+	}
+	close(p[1]);
+	for (double deadline = now_ms() + 60000; got < n && now_ms() < deadline;) {
+		struct pollfd pf = { .fd = p[0], .events = POLLIN };
+		if (poll(&pf, 1, 1000) <= 0)
+			continue;
+		ssize_t k = read(p[0], buf, sizeof(buf));
+		if (k <= 0)
+			break;
+		got += (int)k;
+	}
+	close(p[0]);
+	sleep_ms(200);
+	return got == n ? 0 : -1;
+}
+
+/*
+ * One timed run of @argv into @r: end to end, peak RSS and CPU time (wait4), and what the
+ * JSON says was done. One process (--pid): its "status" must be @want. Several: the summary
+ * must count @procs processes as @want (and nothing else); the transactions of the reports
+ * are summed, their largest pause kept. true when measured.
+ */
+static bool fleet_measure(struct row *r, char **argv, const char *want, int procs)
+{
+	struct sample *s = &r->s[r->nruns];
+	char st[32] = "";
+
+	*s = blank();
+	int rc = run_capture(argv, fleet_out, FLEET_OUT_MAX, &s->e2e_ms);
+	if (fleet_json) {	/* "fleet --exe --revert" run 2 -> fleet_--exe_--revert.2.json */
+		char path[512];
+		FILE *f;
+		snprintf(path, sizeof(path), "%s/%s.%d.json", fleet_json, r->tool, r->nruns + r->failed);
+		for (char *c = path + strlen(fleet_json) + 1; *c; c++)
+			*c = *c == ' ' ? '_' : *c;
+		if ((f = fopen(path, "w"))) {
+			fputs(fleet_out, f);
+			fclose(f);
+		}
+	}
+	s->maxrss_kb = (double)last_ru.ru_maxrss;
+	s->user_ms = tv_ms(last_ru.ru_utime);
+	s->sys_ms = tv_ms(last_ru.ru_stime);
+	const char *sum = strstr(fleet_out, "\"summary\":{");
+	double done = 0, total = NAN;
+	if (sum) {
+		const char *c = strstr(sum, "\"counts\":{");
+		done = c ? jnum(c, want) : NAN;
+		total = jnum(sum, "processes");
+		/* a dry run has no transaction: NAN */
+		for (const char *t = fleet_out; (t = strstr(t, "\"transaction\":{")) && t < sum; t++) {
+			s->tx_sum_ms = (isnan(s->tx_sum_ms) ? 0 : s->tx_sum_ms) + jnum(t, "total_ms");
+			s->pause_max_us = fmax(s->pause_max_us, jnum(t, "pause_max_us"));
+		}
+		jstr(sum, "text", st, sizeof(st));
+	} else {
+		jstr(fleet_out, "status", st, sizeof(st));
+		done = total = !strcmp(st, want);
+		fill_from_json(s, fleet_out);
+	}
+	s->procs = done;
+	if (rc || done != procs || total != procs) {
+		r->failed++;
+		const char *e = strstr(fleet_out, "\"error\"");
+		if (rc == 128 + SIGKILL && s->e2e_ms >= capture_timeout_ms)
+			snprintf(r->note, sizeof(r->note), "killed after %.0f s (the bench's limit "
+				 "for one run)", s->e2e_ms / 1e3);
+		else if (sum)
+			snprintf(r->note, sizeof(r->note), "exit %d: %.0f of %d %s; %.180s", rc, done,
+				 procs, want, sum);
+		else
+			snprintf(r->note, sizeof(r->note), "exit %d, status '%s': %.180s", rc, st,
+				 e ? e : fleet_out);
+		return false;
+	}
+	r->nruns++;
+	return true;
+}
+
+/*
+ * Issue 18, the rollout: fleet_procs counterd with FLEET_T workers each, all running (2
+ * CPUs: saturated). Run by run alternately, on the same running processes: FLEET_ONES
+ * times one of them patched alone (--pid, a different one each run) and reverted alone,
+ * then all of them patched (--exe, every one started from this copy of counterd) and
+ * reverted, then the same with --jobs fleet_procs (not a target). Then the dry run:
+ * dry_procs sleepd, one planned alone (--pid --dry-run) beside all planned (--exe --dry-run).
+ * A run that fails is noted; whatever it left patched is reverted (untimed) before the next.
+ */
+static void run_fleet(const struct opts *o)
+{
+	bool multi = lp_has("--exe");
+	char pid[16], src[512];
+	long wrong;
+
+	cur_load = "fleet";
+	fleet_json = o->fleet_json;
+	capture_timeout_ms = o->fleet_timeout_s * 1e3;	/* a hung run must not hang the bench */
+	if (!fleet_out && !(fleet_out = malloc(FLEET_OUT_MAX)))
+		return;
+	snprintf(src, sizeof(src), "%s/counterd", o->daemons);
+	struct row *one = row_new(FLEET_ONE, FLEET_T, 1), *one_r = row_new(FLEET_ONE_REV, FLEET_T, 1);
+	struct row *all = row_new(FLEET_ALL, FLEET_T, 1), *all_r = row_new(FLEET_ALL_REV, FLEET_T, 1);
+	struct row *allj = row_new(FLEET_ALL_J, FLEET_T, 1),
+		   *allj_r = row_new(FLEET_ALL_J_REV, FLEET_T, 1);
+	char jobs[16];
+	snprintf(jobs, sizeof(jobs), "%d", o->fleet_procs);
+	if (!multi)
+		snprintf(all->note, sizeof(all->note), "pending: livepatch has no --exe yet");
+	msg("fleet: starting %d counterd with %d threads each", o->fleet_procs, FLEET_T);
+	if (access(src, X_OK) || fleet_start_counterd(o, &fleet, o->fleet_procs)) {
+		snprintf(one->note, sizeof(one->note), "%d copies of %.200s did not start (make "
+			 "daemons)", o->fleet_procs, src);
+		fleet_close(&fleet);
+		goto dry;
+	}
+	char *patch1[] = { (char *)o->lp, "--pid", pid, "-f", "compute", "-t", "compute_v2",
+			   "--json", NULL };
+	char *revert1[] = { (char *)o->lp, "--pid", pid, "--revert", "compute", "--json", NULL };
+	char *patch_all[] = { (char *)o->lp, "--exe", fleet.exe, "-f", "compute", "-t",
+			      "compute_v2", "--json", NULL };
+	char *revert_all[] = { (char *)o->lp, "--exe", fleet.exe, "--revert", "compute", "--json",
+			       NULL };
+	char *patch_j[] = { (char *)o->lp, "--exe", fleet.exe, "--jobs", jobs, "-f", "compute",
+			    "-t", "compute_v2", "--json", NULL };
+	char *revert_j[] = { (char *)o->lp, "--exe", fleet.exe, "--jobs", jobs, "--revert",
+			     "compute", "--json", NULL };
+	/* warm-up, untimed: one patched and reverted (the files are in the page cache after
+	 * it; a rollout as warm-up would cost minutes) */
+	snprintf(pid, sizeof(pid), "%d", fleet.pid[0]);
+	run_capture(patch1, fleet_out, FLEET_OUT_MAX, NULL);
+	run_capture(revert1, fleet_out, FLEET_OUT_MAX, NULL);
+	msg("fleet: one of %d patched and reverted alone x%d%s%s%s", o->fleet_procs,
+	    o->fleet_runs * FLEET_ONES, multi ? ", all of them (--exe, then --exe --jobs " : "",
+	    multi ? jobs : " (no --exe yet)", multi ? ")" : "");
+	if (multi)
+		msg("fleet: ... x%d each, one of each after every %d alone", o->fleet_runs, FLEET_ONES);
+	for (int i = 0; i < o->fleet_runs; i++) {
+		for (int k = 0; k < FLEET_ONES; k++) {
+			snprintf(pid, sizeof(pid), "%d", fleet.pid[(i * FLEET_ONES + k + 1) % fleet.n]);
+			if (!fleet_measure(one, patch1, "applied", 1) ||
+			    !fleet_measure(one_r, revert1, "reverted", 1))
+				run_capture(revert1, fleet_out, FLEET_OUT_MAX, NULL);
+		}
+		/* the rollout, then with --jobs: over the limit, another run would take as long
+		 * (the processes are stopped next, patched or not); else undo what a failed run
+		 * left */
+		if (multi && (!fleet_measure(all, patch_all, "applied", fleet.n) ||
+			      !fleet_measure(all_r, revert_all, "reverted", fleet.n))) {
+			if (strstr(all->note, "killed after") || strstr(all_r->note, "killed after"))
+				break;
+			run_capture(revert_all, fleet_out, FLEET_OUT_MAX, NULL);
+		}
+		if (multi && (!fleet_measure(allj, patch_j, "applied", fleet.n) ||
+			      !fleet_measure(allj_r, revert_j, "reverted", fleet.n))) {
+			if (strstr(allj->note, "killed after") || strstr(allj_r->note, "killed after"))
+				break;
+			run_capture(revert_all, fleet_out, FLEET_OUT_MAX, NULL);
+		}
+	}
+	if ((wrong = fleet_close(&fleet)))
+		snprintf(one->note + strlen(one->note), sizeof(one->note) - strlen(one->note),
+			 "%scounterd: %s", one->note[0] ? "; " : "",
+			 wrong < 0 ? "one died or exited badly" : "wrong results seen");
+dry:;
+	struct row *dry1 = row_new(FLEET_DRY_ONE, 1, 1), *dry = row_new(FLEET_DRY_ALL, 1, 1);
+	if (!multi)
+		snprintf(dry->note, sizeof(dry->note), "pending: livepatch has no --exe yet");
+	msg("fleet: starting %d sleepd", o->dry_procs);
+	if (fleet_start_sleepd(o, &fleet, o->dry_procs)) {
+		snprintf(dry1->note, sizeof(dry1->note), "%d sleepd did not start", o->dry_procs);
+		fleet_close(&fleet);
+		capture_timeout_ms = 0;
+		return;
+	}
+	char *dry_one[] = { (char *)o->lp, "--pid", pid, "-f", "compute", "-t", "compute_v2",
+			    "--dry-run", "--json", NULL };
+	char *dry_all[] = { (char *)o->lp, "--exe", fleet.exe, "-f", "compute", "-t",
+			    "compute_v2", "--dry-run", "--json", NULL };
+	snprintf(pid, sizeof(pid), "%d", fleet.pid[0]);
+	run_capture(dry_one, fleet_out, FLEET_OUT_MAX, NULL);	/* warm-up, untimed */
+	if (multi)
+		run_capture(dry_all, fleet_out, FLEET_OUT_MAX, NULL);
+	msg("fleet: one of %d sleepd planned alone x%d%s", o->dry_procs, o->fleet_runs,
+	    multi ? ", all of them with --exe --dry-run, alternating" : " (no --exe yet)");
+	for (int i = 0; i < o->fleet_runs; i++) {
+		snprintf(pid, sizeof(pid), "%d", fleet.pid[(i + 1) % fleet.n]);
+		fleet_measure(dry1, dry_one, "planned", 1);
+		if (multi)
+			fleet_measure(dry, dry_all, "planned", fleet.n);
+	}
+	if (fleet_close(&fleet))
+		snprintf(dry1->note + strlen(dry1->note), sizeof(dry1->note) - strlen(dry1->note),
+			 "%ssleepd: one died or exited badly", dry1->note[0] ? "; " : "");
+	capture_timeout_ms = 0;
+}
+
 static void loadavg(char *buf, size_t cap)
 {
 	FILE *f = fopen("/proc/loadavg", "r");
@@ -1898,7 +2444,9 @@ int main(int argc, char **argv)
 	struct opts o = { .only = ONLY_ALL, .runs = 31, .gdb_runs = 11, .spin_runs = 3,
 			  .svc_seconds = 10,
 			  .svc_period_ms = 200, .budget_s = 480, .util = 0.5, .hot_util = 0.1,
-			  .burst_us = 1000 };
+			  .burst_us = 1000, .fleet_procs = 64, .fleet_runs = 3, .dry_procs = 500,
+			  .fleet_timeout_s = 600 };
+	char daemons[512];
 	char mach[512], load0[128], load1[128];
 
 	o.nthreads = parse_list("1,8,64,256", o.threads);
@@ -1941,13 +2489,32 @@ int main(int argc, char **argv)
 			o.budget_s = atof(v);
 		else if (!strcmp(a, "--only"))
 			o.only = parse_only(v);
+		else if (!strcmp(a, "--daemons"))
+			o.daemons = v;
+		else if (!strcmp(a, "--fleet-procs"))
+			o.fleet_procs = atoi(v);
+		else if (!strcmp(a, "--fleet-runs"))
+			o.fleet_runs = atoi(v);
+		else if (!strcmp(a, "--dry-procs"))
+			o.dry_procs = atoi(v);
+		else if (!strcmp(a, "--fleet-timeout-s"))
+			o.fleet_timeout_s = atof(v);
+		else if (!strcmp(a, "--fleet-json"))
+			o.fleet_json = v;
 		else
 			usage();
 	}
 	if (!o.lp || !o.bin || !o.out || !o.only || o.runs < 1 || o.runs > MAX_RUNS ||
 	    o.gdb_runs > MAX_RUNS ||
-	    o.spin_runs > MAX_RUNS || o.util <= 0 || o.hot_util <= 0 || o.burst_us < 1)
+	    o.spin_runs > MAX_RUNS || o.util <= 0 || o.hot_util <= 0 || o.burst_us < 1 ||
+	    o.fleet_procs < 2 || o.fleet_procs > FLEET_MAX || o.dry_procs < 2 ||
+	    o.dry_procs > FLEET_MAX || o.fleet_runs < 1 || o.fleet_runs * FLEET_ONES > MAX_RUNS ||
+	    o.fleet_timeout_s <= 0)
 		usage();
+	if (!o.daemons) {	/* make daemons: build/daemons beside build/bench */
+		snprintf(daemons, sizeof(daemons), "%s/../daemons", o.bin);
+		o.daemons = daemons;
+	}
 	if (geteuid() != 0) {
 		fprintf(stderr, "run: ptrace needs root (or CAP_SYS_PTRACE): run make bench as root\n");
 		return 3;
@@ -1980,6 +2547,8 @@ int main(int argc, char **argv)
 		run_safe(&o);
 	if (o.only & ONLY_WHERE)
 		run_where(&o);
+	if (o.only & ONLY_FLEET)
+		run_fleet(&o);
 	evaluate(&o);
 	loadavg(load1, sizeof(load1));
 	double total_s = (now_ms() - t_start) / 1e3;
@@ -1989,6 +2558,7 @@ int main(int argc, char **argv)
 	print_table(stdout);
 	print_loads(stdout);
 	print_safe_where(stdout);
+	print_fleet(stdout);
 	if (o.only & ONLY_SERVICE)
 		print_service(stdout);
 	print_targets(stdout);
