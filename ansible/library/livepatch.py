@@ -257,6 +257,8 @@ from ansible.module_utils.basic import AnsibleModule
 # Outcomes (multi-process) and statuses (single) that mean bytes were written. An "undone"
 # process (--atomic) was patched and then reverted: written twice.
 WRITTEN = ('applied', 'reverted', 'undone')
+# In multi-process mode a process whose --verify failed is "unverified": written too.
+WRITTEN_MULTI = WRITTEN + ('unverified',)
 # Multi-process outcomes that are not failures (the contract's exit-0 set).
 BENIGN = ('planned', 'applied', 'reverted', 'already_applied', 'not_patched', 'listed',
           'exited', 'not_selected')
@@ -417,7 +419,7 @@ def multi_result(out, rc, check_mode):
         changed = any(p.get('outcome') == 'planned' and (p.get('report') or {}).get('sites')
                       for p in procs)
     else:
-        changed = any(p.get('outcome') in WRITTEN for p in procs)
+        changed = any(p.get('outcome') in WRITTEN_MULTI for p in procs)
     summary = out.get('summary') or {}
     if rc == 0:
         return changed, None

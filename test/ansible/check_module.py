@@ -173,7 +173,13 @@ changed, msg = multi(out, 6, False)
 if not changed or not msg.startswith('3 processes') or 'pid 2' not in msg or \
         'unchanged' not in msg or 'sync timed out' not in msg or 'pid 1' in msg:
     fail('multi atomic failure: %r %r' % (changed, msg))
-ok('multi-process outcomes: undone counts as written, rolled_back says unchanged')
+out2 = {'processes': [proc(1, 'unverified', 7, 'old code ran', report('applied')),
+                      proc(2, 'refused', 3, 'process 2 is traced by 9 (gdb)')],
+        'summary': {'processes': 2, 'exit_code': 7, 'text': '2 processes: 1 unverified, 1 refused'}}
+changed, msg = multi(out2, 7, False)
+if not changed or 'old code ran' not in msg or 'traced by 9' not in msg:
+    fail('multi unverified: %r %r' % (changed, msg))
+ok('multi-process outcomes: undone and unverified count as written, rolled_back says unchanged')
 
 sites = mod.sites_of(out, True)
 expect('sites of a multi run', [s['pid'] for s in sites], [1, 2])
