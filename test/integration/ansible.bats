@@ -175,17 +175,24 @@ $(the_task 2)")
 	"$LP" --pid "$DAEMON_PID" --list --json | json_check 'd["changed"] == []'
 }
 
-@test "the example playbooks: rollout.yml patches with a verified canary, revert.yml reverts" {
+@test "the example playbooks: rollout.yml copies a patch, loads it with a verified canary; revert.yml reverts" {
 	if ! kernel_has_btf; then verify_refused; return; fi
-	daemon_start counterd --threads 1
-	vars=$(printf '{"lp_hosts": "all", "lp_pid": %d, "lp_pairs": %s, "lp_livepatch": "%s", "lp_canary_verify": 0.5, "ansible_become": false}' \
-		"$DAEMON_PID" "$PAIRS" "$LP")
+	patch=$LP_BUILD/patches/gcc-O2/lib.o
+	[[ -r $patch ]] || fail "no $patch: run make patches"
+	# counterd-lib: F in libsample.so; the patch's compute_fixed calls compute_v2, which counts.
+	daemon_start counterd-lib --threads 1
+	vars=$(printf '{"lp_hosts": "all", "lp_pid": %d, "lp_pairs": %s, "lp_patch": "%s", "lp_patch_dir": "%s", "lp_livepatch": "%s", "lp_canary_verify": 0.5, "ansible_become": false}' \
+		"$DAEMON_PID" '[{"func": "libsample.so:compute", "target": "compute_fixed"}]' "$patch" \
+		"$BATS_TEST_TMPDIR/host" "$LP")
 	play "$ROOT/ansible/playbooks/rollout.yml" -e "$vars"
 	[ "$PLAY_RC" -eq 0 ]
 	[[ $PLAY_OUT == *"PLAY [Canary batch, verified]"*'"msg": "applied"'* ]]
 	[[ $PLAY_OUT == *"PLAY [The rest, in batches]"*"skipping: no hosts matched"* ]]
-	[[ $PLAY_OUT == *"changed=1 "*"failed=0"* ]]
+	[[ $PLAY_OUT == *" failed=0 "* ]]
+	cmp "$patch" "$BATS_TEST_TMPDIR/host/lib.o"
 	switched calls_compute_v2 calls_compute
+	"$LP" --pid "$DAEMON_PID" --list --json |
+		json_check '[p["name"] for p in d["load"]] == ["lib.o"]' 'len(d["changed"]) == 1'
 	play "$ROOT/ansible/playbooks/revert.yml" -e "$vars"
 	[ "$PLAY_RC" -eq 0 ]
 	[[ $PLAY_OUT == *'"msg": "reverted"'* ]]
