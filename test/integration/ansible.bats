@@ -38,7 +38,7 @@ teardown() {
 # results a tasks_yml playbook printed to results.json.
 play() {
 	PLAY_RC=0
-	PLAY_OUT=$(timeout -k 5 240 ansible-playbook -i localhost, -c local "$@" 2>&1) || PLAY_RC=$?
+	PLAY_OUT=$(timeout -k 5 600 ansible-playbook -i localhost, -c local "$@" 2>&1) || PLAY_RC=$?
 	echo "ansible-playbook $*: exit $PLAY_RC"
 	echo "$PLAY_OUT"
 	"$PY" -c 'import json, sys
