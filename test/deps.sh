@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config libelf-dev zlib1g-dev libdw-dev libbz2-dev liblzma-dev libcapstone-dev libbpf-dev clang
       libclang-rt-14-dev bpftool libcmocka-dev bats groff-base man-db zsh binutils procps util-linux
-      libcap2-bin psmisc iproute2 python3 nginx-light strace python3-jsonschema)
+      libcap2-bin psmisc iproute2 python3 nginx-light strace python3-jsonschema ansible-core)
 missing=()
 for p in "${pkgs[@]}"; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
