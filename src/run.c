@@ -254,6 +254,9 @@ static int reserve_fds(const struct lp_proc *proc, struct lp_diag *d)
 			       "open for each: over the open-file limit %llu (raise it: ulimit -n %llu)",
 			       proc->pid, proc->threads, (unsigned long long)rl.rlim_cur,
 			       (unsigned long long)want + 1);
+	/* Taken already (a caller's descriptor, a worker's pipe, §12): then it is there. */
+	if (fcntl((int)want, F_GETFD) >= 0)
+		return 0;
 	int fd = dup2(proc->mem_fd, (int)want);
 	if (fd >= 0)
 		close(fd);
