@@ -506,8 +506,8 @@ static int run_writes(struct fleet *f)
 	}
 	if (!ret && !f->stop)
 		ret = run_batch(f, idx + first, n - first, f->o->verify_s, false);
-	if (!ret && f->o->atomic && failed_any(f))
-		ret = undo_written(f);
+	if (!ret && f->o->atomic && (failed_any(f) || cancel_sig))
+		ret = undo_written(f);	/* all or nothing, a signal included */
 	free(idx);
 	return ret;
 }

@@ -76,6 +76,8 @@ static int read_stat(pid_t pid, char *comm, size_t cap, char *state, unsigned lo
 	return 0;
 }
 
+static pid_t live_thread(pid_t pid, char state);
+
 unsigned long long select_start_time(pid_t pid)
 {
 	char comm[64], state;
@@ -93,7 +95,7 @@ bool select_gone(pid_t pid, unsigned long long start)
 
 	if (read_stat(pid, comm, sizeof(comm), &state, &flags, &now))
 		return true;
-	return now != start || state == 'Z' || state == 'X';
+	return now != start || state == 'X' || !live_thread(pid, state);
 }
 
 /* The build-id of the file mapped at @m in @pid: cached by device and inode. */
@@ -200,6 +202,34 @@ static int given_pids(const struct lp_selector *s, struct lp_selection *out)
 	return 0;
 }
 
+/*
+ * A live thread of @pid to look through: the pid itself, or, when its main thread has
+ * exited while others run (a zombie leader, whose exe and maps read empty), another
+ * thread. 0 for a process that is all gone.
+ */
+static pid_t live_thread(pid_t pid, char state)
+{
+	char path[64], comm[64], st;
+	unsigned long flags;
+	unsigned long long start;
+
+	if (state != 'Z')
+		return pid;
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *dir = opendir(path);
+	struct dirent *e;
+	pid_t via = 0;
+	while (dir && !via && (e = readdir(dir))) {
+		long tid = strtol(e->d_name, NULL, 10);
+		if (tid > 0 && tid != pid && !read_stat((pid_t)tid, comm, sizeof(comm), &st, &flags,
+							&start) && st != 'Z' && st != 'X')
+			via = (pid_t)tid;
+	}
+	if (dir)
+		closedir(dir);
+	return via;
+}
+
 /* Whether the executable of @pid is the file @want (device and inode). */
 static bool runs(pid_t pid, const struct stat *want)
 {
@@ -262,15 +292,16 @@ int select_processes(const struct lp_selector *s, struct lp_selection *out, stru
 		out->scanned++;
 		if (pid == getpid() || excluded(s, pid))
 			continue;
-		if (read_stat(pid, comm, sizeof(comm), &state, &flags, &start) || state == 'Z' ||
-		    state == 'X' || (flags & PF_KTHREAD))
+		if (read_stat(pid, comm, sizeof(comm), &state, &flags, &start) || state == 'X' ||
+		    (flags & PF_KTHREAD))
 			continue;
-		if (s->exe && !runs(pid, &exe_st))
+		pid_t via = live_thread(pid, state);	/* zombies: none */
+		if (!via || (s->exe && !runs(via, &exe_st)))
 			continue;
-		c.pid = pid;
+		c.pid = via;
 		c.maps_all = c.maps_id = false;
 		c.other[0] = 0;
-		if ((s->all || s->build_id) && proc_maps_walk(pid, look_at_mapping, &c))
+		if ((s->all || s->build_id) && proc_maps_walk(via, look_at_mapping, &c))
 			continue;	/* gone meanwhile, or not ours to read */
 		bool in = (!s->all || c.maps_all) && (!s->build_id || c.maps_id);
 		if (!in && !(s->all && !c.maps_all && c.other[0]))
