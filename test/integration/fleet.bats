@@ -323,11 +323,14 @@ fleet() {
 		    err.append("summary.exit_code %r, livepatch exited %d" % (s.get("exit_code"), rc))
 		if rc != worst:
 		    err.append("exit %d, the most severe process code is %d" % (rc, worst))
+		# The text: "N processes: 16 applied, 1 refused" (an outcome's name may be
+		# written with spaces, "1 process" in the singular).
 		t = s.get("text") or ""
-		if not t.startswith("%d processes: " % len(ps)) and not (not ps and "no process selected" in t):
-		    err.append("summary.text %r" % t)
+		head = "%d process%s: " % (len(ps), "" if len(ps) == 1 else "es")
+		if not t.startswith(head) and not (not ps and "no process selected" in t):
+		    err.append("summary.text %r does not start with %r" % (t, head))
 		for o, n in counts.items():
-		    if "%d %s" % (n, o) not in t:
+		    if "%d %s" % (n, o) not in t and "%d %s" % (n, o.replace("_", " ")) not in t:
 		        err.append("summary.text %r lacks '%d %s'" % (t, n, o))
 		if len({p["pid"] for p in ps}) != len(ps):
 		    err.append("a pid is listed twice")
@@ -475,7 +478,7 @@ lp_wait() {
 	! grep -qE "^pid ($tr|$PF|${WORKERS[0]}|${WORKERS[1]}|${WORKERS[2]}) " "$txt" ||
 		fail "the excluded one or preforkd is listed: $(<"$txt")"
 	if grep -q "^pid $NS_PID " "$txt"; then
-		grep -qE "^pid $NS_PID \(counterd\): not_selected( |$)" "$txt" || fail "namespaced copy: $(grep "^pid $NS_PID " "$txt")"
+		grep -qE "^pid $NS_PID \(counterd\): not[_ ]selected( |$)" "$txt" || fail "namespaced copy: $(grep "^pid $NS_PID " "$txt")"
 	fi
 	tail -n 1 "$txt" | grep -qE '^[0-9]+ processes: ' || fail "the last line is no summary: $(<"$txt")"
 	tail -n 1 "$txt" | grep -q '16 applied' && tail -n 1 "$txt" | grep -q '2 exited' ||
