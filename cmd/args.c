@@ -26,6 +26,8 @@ static const char usage[] =
 	"       livepatch --pid PID --where F [F2 ...] [--json]\n"
 	"       livepatch --pid PID --list [--json]\n"
 	"       livepatch --pid PID --symbols [PREFIX] [--json]\n"
+	"       livepatch --all OBJECT|--all-build-id HEX|--exe PATH|--pid P1 --pid P2 ...\n"
+	"                 [--exclude PID] [--jobs N] [--atomic] [--canary N] ACTION [--json]\n"
 	"\n"
 	"Redirect function F of a running x86-64 process to function G, live, without\n"
 	"stopping the process: int3 over F's entry, then the jump, in three synchronized phases.\n"
@@ -47,6 +49,19 @@ static const char usage[] =
 	"                        (with --revert F: back to 'call F'); others are listed, left alone\n"
 	"      --in OBJECT       with --callsites: only the calls inside OBJECT\n"
 	"  --func/--target and --revert repeat: all pairs form one transaction, all or nothing.\n"
+	"\n"
+	"Many processes (each gets its own transaction; a line each, then a summary):\n"
+	"  -p, --pid PID         given more than once: those processes\n"
+	"      --all OBJECT      every process that maps the file OBJECT (a path: the same\n"
+	"                        device and inode, so a container's own copy is another file)\n"
+	"      --all-build-id HEX  every process that maps a file with this GNU build-id,\n"
+	"                        containers included\n"
+	"      --exe PATH        every process whose executable is the file PATH\n"
+	"      --exclude PID     leave this process out; repeats\n"
+	"      --jobs N          transactions at once (default: the number of CPUs)\n"
+	"      --atomic          all or nothing: when one process fails, the ones patched are\n"
+	"                        reverted (nothing starts if the plan refuses one)\n"
+	"      --canary N        patch N processes first, with --verify; the rest only if all pass\n"
 	"\n"
 	"Inspect (read-only, nothing is attached):\n"
 	"  -l, --list            list every function whose code differs from its file, and\n"
@@ -106,6 +121,13 @@ static const struct option long_opts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
+	{ "all", required_argument, NULL, 'a' },
+	{ "all-build-id", required_argument, NULL, 'B' },
+	{ "exe", required_argument, NULL, 'E' },
+	{ "exclude", required_argument, NULL, 'X' },
+	{ "jobs", required_argument, NULL, 'J' },
+	{ "atomic", no_argument, NULL, 'O' },
+	{ "canary", required_argument, NULL, 'K' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -114,7 +136,7 @@ static int usage_error(const struct lp_options *o, const char *msg)
 	struct lp_diag d = { .code = LP_EXIT_USAGE };
 
 	snprintf(d.msg, sizeof(d.msg), "%s", msg);
-	report_error(&d, LP_EXIT_USAGE, o->json);
+	report_error(stdout, &d, LP_EXIT_USAGE, o->json);
 	return LP_EXIT_USAGE;
 }
 
@@ -142,11 +164,47 @@ static int parse_seconds(const char *s, double *out)
 	return 0;
 }
 
+/* The options of a run over many processes work together. -1 to go on, else the exit code. */
+static int check_many(const struct lp_options *o)
+{
+	bool select = o->all || o->all_build_id || o->exe;
+
+	if (select && o->npids)
+		return usage_error(o, "give the processes either by --pid or by --all, --all-build-id "
+				   "or --exe, not both (--exclude PID leaves one out)");
+	if (!select && o->npids < 2 && (o->nexcludes || o->jobs || o->atomic || o->canary))
+		return usage_error(o, "--exclude, --jobs, --atomic and --canary work over many processes: "
+				   "select them with --all, --all-build-id, --exe or several --pid");
+	if (!select && o->npids < 2)
+		return -1;
+	if (o->nwheres || o->symbols)
+		return usage_error(o, "--where and --symbols look at one process: give a single --pid");
+	if (o->plan_file && !strcmp(o->plan_file, "-"))
+		return usage_error(o, "--plan - reads stdin once: over many processes, give the plan "
+				   "in a file (--plan FILE)");
+	if (o->canary && (o->dry_run || o->list))
+		return usage_error(o, "--canary patches some processes first: it does not go with "
+				   "--dry-run or --list (drop one of them)");
+	bool patch = o->nfuncs || o->plan_file || o->nloads;
+	if (o->atomic && !patch)
+		return usage_error(o, "--atomic undoes a patch on every process if one fails; a "
+				   "revert or an unload is not undone (drop --atomic)");
+	if (o->atomic && o->dry_run)
+		return usage_error(o, "--atomic guards writes; a --dry-run writes nothing (drop one "
+				   "of them)");
+	return -1;
+}
+
 /* The options given work together. Return -1 to go on, else the exit code. */
 static int check_combination(const struct lp_options *o)
 {
-	if (!o->pid)
-		return usage_error(o, "--pid is required (e.g. livepatch --pid 4242 --func F --target G)");
+	int ret = check_many(o);
+
+	if (ret >= 0)
+		return ret;
+	if (!o->pid && !o->all && !o->all_build_id && !o->exe)
+		return usage_error(o, "--pid is required (e.g. livepatch --pid 4242 --func F --target G), "
+				   "or --all OBJECT, --all-build-id HEX or --exe PATH for many processes");
 	bool patch = o->nfuncs || o->ntargets || o->plan_file || o->nloads;
 	bool unload = o->nunloads && !o->revert_all;
 	if (o->list + o->symbols + patch + !!o->nreverts + o->revert_all + !!o->nwheres + unload > 1)
@@ -208,7 +266,31 @@ static int parse(int argc, char **argv, struct lp_options *o)
 		case 'p':
 			if (parse_number(optarg, 1, INT_MAX, &v))
 				return usage_error(o, "--pid takes a process id, a positive number (see pgrep)");
-			o->pid = (pid_t)v;
+			if (!o->npids)
+				o->pid = (pid_t)v;
+			o->pids[o->npids++] = (pid_t)v;
+			break;
+		case 'a': o->all = optarg; break;
+		case 'B': o->all_build_id = optarg; break;
+		case 'E': o->exe = optarg; break;
+		case 'X':
+			if (parse_number(optarg, 1, INT_MAX, &v))
+				return usage_error(o, "--exclude takes a process id, a positive number (see "
+						   "pgrep)");
+			o->excludes[o->nexcludes++] = (pid_t)v;
+			break;
+		case 'J':
+			if (parse_number(optarg, 1, 256, &v))
+				return usage_error(o, "--jobs takes a number of transactions at once, 1 to 256 "
+						   "(e.g. --jobs 4)");
+			o->jobs = (unsigned int)v;
+			break;
+		case 'O': o->atomic = true; break;
+		case 'K':
+			if (parse_number(optarg, 1, INT_MAX, &v))
+				return usage_error(o, "--canary takes how many processes go first, 1 or more "
+						   "(e.g. --canary 2)");
+			o->canary = (unsigned int)v;
 			break;
 		case 'f': o->funcs[o->nfuncs++] = optarg; break;
 		case 't': o->targets[o->ntargets++] = optarg; break;
@@ -293,6 +375,10 @@ int args_parse(int argc, char **argv, struct lp_options *o)
 	o->wheres = lists + 3 * argc;
 	o->unloads = lists + 4 * argc;
 	o->loads = lists + 5 * argc;
+	o->pids = calloc(2 * (size_t)argc, sizeof(*o->pids));
+	if (!o->pids)
+		return LP_EXIT_INTERNAL;
+	o->excludes = o->pids + argc;
 	return parse(argc, argv, o);
 }
 
@@ -300,4 +386,6 @@ void args_free(struct lp_options *o)
 {
 	free(o->funcs);
 	o->funcs = NULL;
+	free(o->pids);
+	o->pids = NULL;
 }

@@ -8,7 +8,7 @@ int main(int argc, char **argv)
 	int ret = args_parse(argc, argv, &o);
 
 	if (ret < 0)
-		ret = livepatch_run(&o);
+		ret = livepatch_many(&o) ? livepatch_run_many(&o) : livepatch_run(&o);
 	args_free(&o);
 	return ret;
 }

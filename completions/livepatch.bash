@@ -5,7 +5,7 @@
 
 _livepatch_long_opts='--pid --func --target --revert --revert-all --plan --load --unload --callsites --in
 	--list --symbols --where --dry-run --timeout --safe --verify --verify-min-calls --json --quiet --verbose
-	--help --version'
+	--help --version --all --all-build-id --exe --exclude --jobs --atomic --canary'
 _livepatch_short_opts='-p -f -t -r -l -n -j -q -v -h -V'
 
 # Set _livepatch_pid to the pid given by -p/--pid among the arguments (the
@@ -82,7 +82,7 @@ _livepatch()
 	fi
 
 	case $opt in
-	--pid | -p)	# live processes, from /proc (no external command)
+	--pid | -p | --exclude)	# live processes, from /proc (no external command)
 		for s in /proc/[0-9]*; do
 			s=${s#/proc/}
 			[[ $s == "$cur"* ]] && COMPREPLY+=("$s")
@@ -91,8 +91,12 @@ _livepatch()
 	--func | -f | --target | -t | --revert | -r | --where)
 		_livepatch_functions
 		;;
-	--timeout | --verify-min-calls)
+	--timeout | --verify-min-calls | --jobs | --canary | --all-build-id)
 		;;	# a number: nothing to offer
+	--all | --exe)	# a file on this host
+		compopt -o filenames 2>/dev/null
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		;;
 	--unload)	# the names of the patches loaded in the process of --pid, from --list
 		_livepatch_pid_of "${words[@]:0:cword}"
 		pid=$_livepatch_pid

@@ -25,6 +25,12 @@ struct lp_symbol {
 
 /* Open @obj's file (map_files first: it works for deleted files and other mount namespaces). */
 int object_open(const struct lp_object *obj) LP_MUST_CHECK;
+/*
+ * With @on, a file's symbol table, once loaded, serves every later object of any process
+ * that maps the same file (device, inode, build-id): for a run over many processes.
+ * Off frees them.
+ */
+void elfsym_share(bool on);
 /* Free the symbol tables loaded for @p's objects; before proc_close(). */
 void elfsym_release(struct lp_proc *p);
 

@@ -21,6 +21,7 @@ void json_uint(struct json *j, const char *key, uint64_t val);
 void json_hex(struct json *j, const char *key, uint64_t val);	/* "0x..." string */
 void json_bytes(struct json *j, const char *key, const uint8_t *p, size_t n);	/* "e9 00 .." */
 void json_bool(struct json *j, const char *key, bool val);
+void json_raw(struct json *j, const char *key, const char *text);	/* JSON already made */
 void json_double(struct json *j, const char *key, double val);
 
 #endif

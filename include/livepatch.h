@@ -3,14 +3,36 @@
 #define LIVEPATCH_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define LP_MAX_LOADS 16	/* --load given at most this many times */
 
 #define LP_WAIT_DEFAULT_MS 5000
 
+/* How one process's run ended, for the multi-process mode (fleet.c). */
+struct lp_outcome {
+	int exit_code;
+	char status[24];	/* the report's status (applied, planned, ...), "" for an error */
+	bool rolled_back;
+	char message[1024];	/* the error's message, "" without one */
+	char funcs[2048];	/* the functions a patch changed, one per line, as --revert takes them */
+};
+
 struct lp_options {
 	pid_t pid;
+	pid_t *pids;		/* --pid, every one given (pid is the first) */
+	size_t npids;
+	const char *all;	/* --all OBJECT: every process that maps that file */
+	const char *all_build_id; /* --all-build-id HEX */
+	const char *exe;	/* --exe PATH: every process whose executable is that file */
+	pid_t *excludes;	/* --exclude PID (repeatable) */
+	size_t nexcludes;
+	unsigned int jobs;	/* --jobs N; 0: the number of online CPUs */
+	bool atomic;		/* --atomic: all processes or none */
+	unsigned int canary;	/* --canary N: N processes first, with --verify */
+	FILE *out;		/* where the report goes; NULL: stdout */
+	struct lp_outcome *outcome;	/* filled at the end of livepatch_run() when not NULL */
 	const char **funcs;	/* --func, in order (repeatable) */
 	size_t nfuncs;
 	const char **targets;	/* --target, paired with funcs by position */
@@ -41,5 +63,9 @@ struct lp_options {
 
 /* Run the whole pipeline; prints through the report stage; returns the exit code. */
 int livepatch_run(const struct lp_options *o);
+
+/* Several processes (--all, --exe, --all-build-id, --pid repeated): each gets its own run. */
+bool livepatch_many(const struct lp_options *o);
+int livepatch_run_many(const struct lp_options *o);
 
 #endif

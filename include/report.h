@@ -82,7 +82,11 @@ void report_free(struct lp_report *r);
 void report_add_symbol(const char *obj, const char *sym, void *r);
 
 /* Print an error-only report: "livepatch: error: ..." on stderr, or {"error":{...}} on stdout. */
-void report_error(const struct lp_diag *d, int exit_code, bool json);
+/* The error alone, on @f (JSON) or stderr (plain). */
+void report_error(FILE *f, const struct lp_diag *d, int exit_code, bool json);
+
+/* The status a report shows (applied, planned, already_applied, ...; listed); "" for others. */
+const char *report_status(const struct lp_report *r);
 
 /*
  * A one-line progress indicator on stderr (callers show it only on a terminal)

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include "audit.h"
 #include "elfsym.h"
 #include "link.h"
 
@@ -36,7 +37,23 @@ struct lp_symtab {
 	size_t nbuckets;
 	uint32_t *by_addr;	/* function indices sorted by address */
 	size_t nfuncs;
+	bool shared;		/* in the shared list: freed by elfsym_share(false) only */
 };
+
+/*
+ * Symbol tables kept for every process that maps the same file (elfsym_share()), by
+ * device, inode and build-id. syms[] hold link-time addresses and no object: each
+ * object adds its own bias (placed()).
+ */
+struct shared_table {
+	uint64_t dev, inode;
+	char build_id[132];
+	struct lp_symtab *t;
+	struct shared_table *next;
+};
+
+static bool sharing;
+static struct shared_table *shared_tables;
 
 static uint32_t hash_name(const char *s)
 {
@@ -224,7 +241,7 @@ static char *split_copy(struct lp_symtab *t, const char *raw, size_t len)
 
 /*
  * Raw symbol @i as an lp_symbol in @out: 1, or 0 when it is not a defined function or
- * object, or -ENOMEM.
+ * object, or -ENOMEM. @obj NULL: at its link-time address, of no object (syms[]).
  */
 static int make_symbol(struct lp_symtab *t, const struct lp_object *obj, size_t i,
 		       struct lp_symbol *out)
@@ -254,7 +271,7 @@ static int make_symbol(struct lp_symtab *t, const struct lp_object *obj, size_t 
 	}
 	*out = (struct lp_symbol){
 		.obj = obj, .name = name, .version = ver, .default_version = is_default,
-		.addr = sym->st_value + obj->bias, .size = sym->st_size,
+		.addr = sym->st_value + (obj ? obj->bias : 0), .size = sym->st_size,
 		.kind = sym_kind(ELF64_ST_TYPE(sym->st_info)),
 		.global = ELF64_ST_BIND(sym->st_info) != STB_LOCAL,
 	};
@@ -301,8 +318,18 @@ static int map_symbols(Elf *elf, struct lp_symtab *t)
 	return 0;
 }
 
+/* syms[] entry @s as @obj has it: its object and runtime address. */
+static struct lp_symbol placed(const struct lp_object *obj, const struct lp_symbol *s)
+{
+	struct lp_symbol r = *s;
+
+	r.obj = obj;
+	r.addr += obj->bias;
+	return r;
+}
+
 /* Every function and object symbol in syms[], hashed by name: for many lookups. */
-static int index_symbols(struct lp_object *obj, struct lp_symtab *t)
+static int index_symbols(struct lp_symtab *t)
 {
 	if (t->indexed)
 		return 0;
@@ -310,7 +337,7 @@ static int index_symbols(struct lp_object *obj, struct lp_symtab *t)
 	if (!t->syms)
 		return -ENOMEM;
 	for (size_t i = 1; i < t->nraw; i++) {
-		int ret = make_symbol(t, obj, i, &t->syms[t->nsyms]);
+		int ret = make_symbol(t, NULL, i, &t->syms[t->nsyms]);
 		if (ret < 0)
 			return ret;
 		t->nsyms += (size_t)ret;
@@ -330,7 +357,7 @@ static const uint32_t *functions_by_addr(struct lp_object *obj)
 
 	if (t->by_addr)
 		return t->by_addr;
-	if (index_symbols(obj, t))
+	if (index_symbols(t))
 		return NULL;
 	t->by_addr = malloc((t->nsyms + 1) * sizeof(*t->by_addr));
 	if (!t->by_addr)
@@ -343,12 +370,8 @@ static const uint32_t *functions_by_addr(struct lp_object *obj)
 	return t->by_addr;
 }
 
-static void free_symtab(struct lp_object *obj)
+static void free_table(struct lp_symtab *t)
 {
-	struct lp_symtab *t = obj->symtab;
-
-	if (!t)
-		return;
 	free(t->syms);
 	free(t->vernames);
 	while (t->split) {
@@ -362,7 +385,58 @@ static void free_symtab(struct lp_object *obj)
 	free(t->next);
 	free(t->by_addr);
 	free(t);
+}
+
+static void free_symtab(struct lp_object *obj)
+{
+	if (obj->symtab && !obj->symtab->shared)
+		free_table(obj->symtab);
 	obj->symtab = NULL;
+}
+
+void elfsym_share(bool on)
+{
+	sharing = on;
+	while (!on && shared_tables) {
+		struct shared_table *s = shared_tables;
+		shared_tables = s->next;
+		free_table(s->t);
+		free(s);
+	}
+}
+
+/*
+ * With sharing on, the table another process's object loaded from the same file (device,
+ * inode and build-id): 1 when @obj now uses it, 0 when there is none (@id: the build-id).
+ */
+static int shared_table_for(struct lp_object *obj, int fd, char *id, size_t cap)
+{
+	if (audit_build_id(fd, id, cap))
+		id[0] = 0;
+	for (struct shared_table *s = shared_tables; s; s = s->next) {
+		if (s->dev != obj->dev || s->inode != obj->inode || strcmp(s->build_id, id))
+			continue;
+		if (compute_bias(obj, s->t->elf))
+			return 0;
+		obj->symtab = s->t;
+		return 1;
+	}
+	return 0;
+}
+
+static void share_table(const struct lp_object *obj, struct lp_symtab *t, const char *id)
+{
+	struct shared_table *s = calloc(1, sizeof(*s));
+
+	if (!s || !t->elf) {
+		free(s);
+		return;		/* not shared: freed with its object */
+	}
+	*s = (struct shared_table){ .dev = obj->dev, .inode = obj->inode, .t = t,
+				    .next = shared_tables };
+	snprintf(s->build_id, sizeof(s->build_id), "%s", id);
+	t->shared = true;
+	shared_tables = s;
 }
 
 void elfsym_release(struct lp_proc *p)
@@ -383,6 +457,11 @@ static int load_symtab(struct lp_object *obj)
 	fd = object_open(obj);
 	if (fd < 0)
 		return obj->elf_error = fd;
+	char id[132] = "";
+	if (sharing && shared_table_for(obj, fd, id, sizeof(id))) {
+		close(fd);
+		return 0;
+	}
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	t = calloc(1, sizeof(*t));
 	if (!elf || !t || elf_kind(elf) != ELF_K_ELF) {
@@ -402,6 +481,8 @@ static int load_symtab(struct lp_object *obj)
 	if (ret) {
 		free_symtab(obj);
 		obj->elf_error = ret;
+	} else if (sharing) {
+		share_table(obj, t, id);
 	}
 	return ret;
 }
@@ -455,11 +536,13 @@ void object_each_named(struct lp_object *obj, const char *name,
 		}
 		return;
 	}
-	if (index_symbols(obj, t) || !t->nsyms)
+	if (index_symbols(t) || !t->nsyms)
 		return;
 	for (uint32_t i = t->buckets[hash_name(name) & (t->nbuckets - 1)]; i; i = t->next[i - 1])
-		if (!strcmp(t->syms[i - 1].name, name))
-			fn(&t->syms[i - 1], arg);
+		if (!strcmp(t->syms[i - 1].name, name)) {
+			struct lp_symbol s = placed(obj, &t->syms[i - 1]);
+			fn(&s, arg);
+		}
 }
 
 int object_each_function(struct lp_object *obj, void (*fn)(const struct lp_symbol *s, void *arg),
@@ -471,8 +554,10 @@ int object_each_function(struct lp_object *obj, void (*fn)(const struct lp_symbo
 		return 0;	/* not an ELF file we can read: nothing to list */
 	if (!(by_addr = functions_by_addr(obj)))
 		return -ENOMEM;
-	for (size_t i = 0; i < obj->symtab->nfuncs; i++)
-		fn(&obj->symtab->syms[by_addr[i]], arg);
+	for (size_t i = 0; i < obj->symtab->nfuncs; i++) {
+		struct lp_symbol s = placed(obj, &obj->symtab->syms[by_addr[i]]);
+		fn(&s, arg);
+	}
 	return 0;
 }
 
@@ -482,8 +567,10 @@ int object_function_at(struct lp_object *obj, uint64_t addr, struct lp_symbol *o
 	const uint32_t *by_addr;
 	size_t lo = 0, hi;
 
-	if (load_symtab(obj) || !(t = obj->symtab) || !(by_addr = functions_by_addr(obj)))
+	if (load_symtab(obj) || !(t = obj->symtab) || !(by_addr = functions_by_addr(obj)) ||
+	    addr < obj->bias)
 		return -ENOENT;
+	addr -= obj->bias;	/* syms[] hold link-time addresses */
 	hi = t->nfuncs;
 	while (lo < hi) {	/* first function starting above addr */
 		size_t mid = (lo + hi) / 2;
@@ -502,7 +589,7 @@ int object_function_at(struct lp_object *obj, uint64_t addr, struct lp_symbol *o
 	}
 	if (!best)
 		return -ENOENT;
-	*out = *best;
+	*out = placed(obj, best);
 	out->offset = 0;
 	return 0;
 }

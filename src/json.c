@@ -108,6 +108,12 @@ void json_bool(struct json *j, const char *k, bool val)
 	fputs(val ? "true" : "false", j->f);
 }
 
+void json_raw(struct json *j, const char *k, const char *text)
+{
+	key(j, k);
+	fputs(text ? text : "null", j->f);
+}
+
 void json_double(struct json *j, const char *k, double val)
 {
 	key(j, k);

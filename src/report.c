@@ -622,11 +622,23 @@ void report_print(FILE *f, const struct lp_report *r, enum lp_report_format fmt)
 	fflush(f);
 }
 
-void report_error(const struct lp_diag *d, int exit_code, bool json)
+void report_error(FILE *f, const struct lp_diag *d, int exit_code, bool json)
 {
 	struct lp_report r = { .kind = LP_REPORT_ERROR, .exit_code = exit_code, .diag = d };
 
-	report_print(stdout, &r, json ? LP_REPORT_JSON : LP_REPORT_PLAIN);
+	report_print(f, &r, json ? LP_REPORT_JSON : LP_REPORT_PLAIN);
+}
+
+const char *report_status(const struct lp_report *r)
+{
+	switch (r->kind) {
+	case LP_REPORT_PATCH:
+		return status_name(r, r->plan ? r->plan : &nothing_to_revert);
+	case LP_REPORT_CHANGES:
+		return "listed";
+	default:
+		return "";
+	}
 }
 
 void report_add_symbol(const char *obj, const char *sym, void *arg)

@@ -43,6 +43,11 @@ static enum lp_report_format format_of(const struct lp_options *o)
 	return o->quiet && !o->symbols ? LP_REPORT_QUIET : LP_REPORT_PLAIN;
 }
 
+static FILE *out_of(const struct lp_options *o)
+{
+	return o->out ? o->out : stdout;
+}
+
 /* A failure before there is a report: the error alone. */
 static int fail(const struct lp_options *o, struct lp_diag *d, int ret)
 {
@@ -51,7 +56,7 @@ static int fail(const struct lp_options *o, struct lp_diag *d, int ret)
 	if (!d->code)
 		snprintf(d->msg, sizeof(d->msg), "internal error: %s (please report it)",
 			 strerror(ret < 0 && ret > -LP_ERR_BASE ? -ret : EINVAL));
-	report_error(d, code, o->json);
+	report_error(out_of(o), d, code, o->json);
 	return code;
 }
 
@@ -271,7 +276,7 @@ static int run_inspect(const struct lp_options *o, struct lp_proc *proc, struct 
 		ret = inspect_changes(proc, &c, d);
 	}
 	if (!ret)
-		report_print(stdout, &r, format_of(o));
+		report_print(out_of(o), &r, format_of(o));
 	report_free(&r);
 	inspect_free(&c);
 	return ret;
@@ -678,7 +683,7 @@ static int run_plan(const struct lp_options *o, struct lp_proc *proc, const stru
 			ret = run_write(o, proc, ps, loads, pr, d);
 	}
 	if (!ret)
-		report_print(stdout, &pr->r, format_of(o));
+		report_print(out_of(o), &pr->r, format_of(o));
 	return ret;
 }
 
@@ -714,7 +719,7 @@ static int run_where(const struct lp_options *o, struct lp_proc *proc, struct lp
 	}
 	if (!ret) {
 		pr->r = (struct lp_report){ .kind = LP_REPORT_WHERE, .proc = proc, .where = &pr->ic.w };
-		report_print(stdout, &pr->r, format_of(o));
+		report_print(out_of(o), &pr->r, format_of(o));
 	}
 	if (pr)
 		ictx_free(&pr->ic);
@@ -933,7 +938,27 @@ out:
 		for (size_t i = 0; i < nunload_reverts; i++)
 			free((char *)unload_reverts[i]);
 	free(unload_reverts);
-	ret = ret ? fail(o, &d, ret) : pr.r.exit_code;
+	int code = ret ? fail(o, &d, ret) : pr.r.exit_code;
+	if (o->outcome) {
+		struct lp_outcome *oc = o->outcome;
+		*oc = (struct lp_outcome){ .exit_code = code };
+		if (!ret)
+			snprintf(oc->status, sizeof(oc->status), "%s",
+				 o->list ? "listed" : report_status(&pr.r));
+		oc->rolled_back = !ret && pr.r.tx && pr.r.tx->rolled_back;
+		if (code)
+			snprintf(oc->message, sizeof(oc->message), "%s", d.msg);
+		size_t len = 0;
+		for (size_t i = 0; i < ps.n && len < sizeof(oc->funcs); i++) {
+			const struct lp_symbol *f = &ps.f[i];
+			int n = f->offset || !f->obj ?
+				snprintf(oc->funcs + len, sizeof(oc->funcs) - len, "0x%" PRIx64 "\n", f->addr) :
+				snprintf(oc->funcs + len, sizeof(oc->funcs) - len, "%s:%s\n", f->obj->name,
+					 f->name);
+			len += n > 0 ? (size_t)n : 0;
+		}
+	}
+	ret = code;
 	pairs_free(&ps);
 	loads_free(&loads);
 	plan_free(&plan);
