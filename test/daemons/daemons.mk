@@ -124,3 +124,15 @@ $(D_OBJ)/insided.o: $(D_DIR)/insided.h
 
 $(D_OUT)/insided: $(D_OBJ)/insided.o $(D_BASE) | $(D_OUT)
 	$(CC) $(D_CFLAGS) $(D_CET) -o $@ $^
+
+# The multi-process mode (issue 18: fleet.bats): preforkd, a master that forks worker
+# processes calling compute; holder, another tracer that seizes a process and holds it.
+D_ALL    += $(D_OUT)/preforkd $(D_OUT)/holder
+daemons: $(D_OUT)/preforkd $(D_OUT)/holder
+
+$(D_OUT)/preforkd: $(D_OBJ)/preforkd.o $(D_BASE) | $(D_OUT)
+	$(CC) $(D_CFLAGS) $(D_CET) -o $@ $^
+
+# Not a daemon: no common.c (its SIGTERM must end it at once; see holder.c).
+$(D_OUT)/holder: $(D_DIR)/holder.c $(D_DIR)/daemons.mk | $(D_OUT)
+	$(CC) $(D_CFLAGS) -o $@ $<
