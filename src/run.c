@@ -217,10 +217,17 @@ static int run_tracer(pid_t pid, const struct lp_plan *plan, const struct lp_tx_
 	return t.ret;
 }
 
-/* LP_FAULT=STEP and LP_FAULT_SLEEP_MS=N: the tests' fault injection (docs/design.md §7). */
-static struct lp_tx_fault fault_from_env(void)
+/*
+ * LP_FAULT=STEP and LP_FAULT_SLEEP_MS=N: the tests' fault injection (docs/design.md §7);
+ * with LP_FAULT_PID=PID, LP_FAULT fails the transaction of process PID only (§12).
+ */
+static struct lp_tx_fault fault_from_env(pid_t pid)
 {
-	const char *at = getenv("LP_FAULT"), *ms = getenv("LP_FAULT_SLEEP_MS");
+	const char *at = getenv("LP_FAULT"), *ms = getenv("LP_FAULT_SLEEP_MS"),
+		   *only = getenv("LP_FAULT_PID");
+
+	if (only && atol(only) != pid)
+		at = NULL;
 
 	return (struct lp_tx_fault){ .at = at, .sleep_ms = ms ? atol(ms) : 0,
 				     .kill_at = getenv("LP_KILL_AT"),
@@ -578,7 +585,7 @@ static int recover(void *arg)
 	if (!shield_needed(rc->via, rc->plan))
 		return 0;
 	struct lp_tx_opts txo = { .timeout_ms = rc->timeout_ms, .via = rc->via, .recover = true,
-				  .fault = fault_from_env() };
+				  .fault = fault_from_env(rc->via) };
 	/* LP_GUARD_LOG=FILE: the guard's protocol steps there, as -v prints them (the tests). */
 	const char *log = getenv("LP_GUARD_LOG");
 	int fd = log ? open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
@@ -607,7 +614,7 @@ static int run_write(const struct lp_options *o, struct lp_proc *proc, const str
 {
 	struct lp_tx_opts txo = {
 		.timeout_ms = o->timeout_ms, .via = proc->via,
-		.log = o->verbose ? report_verbose : NULL, .fault = fault_from_env(),
+		.log = o->verbose ? report_verbose : NULL, .fault = fault_from_env(proc->pid),
 		.unshielded = getenv("LP_NO_SHIELD") != NULL,
 	};
 	struct lp_verifier *verifier = NULL;
@@ -713,7 +720,7 @@ static int run_where(const struct lp_options *o, struct lp_proc *proc, struct lp
 	if (!ret) {
 		struct lp_tx_opts txo = {
 			.timeout_ms = o->timeout_ms, .via = proc->via,
-			.log = o->verbose ? report_verbose : NULL, .fault = fault_from_env(),
+			.log = o->verbose ? report_verbose : NULL, .fault = fault_from_env(proc->pid),
 			.where_only = true,
 		};
 		ictx_apply(&pr->ic, proc, &txo);

@@ -674,6 +674,29 @@ lp_wait() {
 	stop_all "${c[@]}" "$tr"
 }
 
+# A failure during the writes (LP_FAULT=sync1 in the third process's transaction only,
+# --jobs 1 in --pid order): the two already patched are reverted (undone), the last one
+# never starts, and every process computes with the old code again.
+@test "--atomic: the third of four fails mid-transaction: the two patched before it are undone, the fourth skipped" {
+	local c=() p
+	own_copy counterd
+	for p in 1 2 3 4; do
+		start counterd --threads 2
+		c+=("$DAEMON_PID")
+	done
+	site_sums "${c[@]}"
+	LP_FAULT=sync1 LP_FAULT_PID=${c[2]} lp --pid "${c[0]}" --pid "${c[1]}" --pid "${c[2]}" \
+		--pid "${c[3]}" -f compute -t compute_v2 --atomic --jobs 1
+	((LP_RC == 6)) || fail "expected exit 6 (the third rolled back), got $LP_RC: $LP_OUT"
+	fleet
+	listed 4
+	outcome undone "${c[0]}" && outcome undone "${c[1]}" && outcome rolled_back "${c[2]}" &&
+		outcome skipped "${c[3]}" || return 1
+	bytes_same "${c[@]}"
+	unpatched "${c[@]}"
+	stop_all "${c[@]}"
+}
+
 @test "--canary 2: two processes patched and verified first, the other two only after the window" {
 	if ! kernel_has_btf; then
 		verify_refused
