@@ -33,6 +33,7 @@ struct lp_thread {
 	int sig;		/* a signal its stop was delivering, to pass on at resume */
 	bool await_repair;	/* holds a SIGTRAP until the disposition is put back */
 	bool mask_known, trap_blocked;	/* it blocks SIGTRAP (seen at a stop of its own) */
+	unsigned int restored_seen;	/* the disposition's repairs when it was last resumed */
 	uint64_t park_site;	/* for TH_PARKED: the site to restart at */
 	/*
 	 * Single-stepped since it last ran: the kernel keeps TF set until the next

@@ -92,6 +92,7 @@ int tx_resume(struct tx *tx, struct lp_thread *t, int sig)
 	}
 	int ret = pt_cont(t->tid, sig);
 
+	t->restored_seen = tx->sigs.restored;
 	if (!ret)
 		t->step_armed = false;	/* PTRACE_CONT ends the kernel's single-step */
 	record_pause(tx, t);

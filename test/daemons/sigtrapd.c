@@ -8,6 +8,10 @@
  *   --block-trap          the compute workers block SIGTRAP (they run into livepatch's
  *                         int3 with it blocked)
  *   --ignore-trap         SIGTRAP is ignored (SIG_IGN) and there is no trapper
+ *   --trap-after-call     every compute worker also executes int3 right after each
+ *                         compute() call (counted in int3_executed): it spends much of
+ *                         its time in the handler, where SIGTRAP is blocked (no
+ *                         SA_NODEFER), and meets livepatch's int3 just after leaving it
  *   --queued N            every compute worker keeps N real-time signals queued to
  *                         itself (blocked) while it calls compute(), drained every 2 ms
  *
@@ -24,7 +28,7 @@
 static counter_t int3_executed, sigtrap_received, sigtrap_kernel, sigtrap_other;
 static counter_t mask_changed, disposition_changed, rt_queued, rt_received;
 static long interval_us = 1000, queued;
-static bool form_cd03, block_trap, ignore_trap;
+static bool form_cd03, block_trap, ignore_trap, trap_after_call;
 
 /* The disposition this program set, as sigaction() reports it. */
 static void (*trap_handler)(int);
@@ -53,6 +57,10 @@ static void burst(int *x)
 	for (int k = 0; k < 256; k++) {
 		int r = compute(*x);
 		check_result(*x, r);
+		if (trap_after_call) {
+			count(&int3_executed);
+			__asm__ volatile("int3" ::: "memory");
+		}
 		*x = (*x + 1) & 0xfffff;
 	}
 }
@@ -122,7 +130,7 @@ static void *trapper(void *arg)
 	return NULL;
 }
 
-enum { OPT_INTERVAL = 256, OPT_FORM, OPT_BLOCK, OPT_IGNORE, OPT_QUEUED };
+enum { OPT_INTERVAL = 256, OPT_FORM, OPT_BLOCK, OPT_IGNORE, OPT_QUEUED, OPT_AFTER };
 
 static int handle(int val, const char *arg)
 {
@@ -137,10 +145,13 @@ static int handle(int val, const char *arg)
 		return form_cd03 || !strcmp(arg, "cc") ? 0 : -1;
 	case OPT_BLOCK:
 		block_trap = true;
-		return 0;
+		return trap_after_call ? -1 : 0;
 	case OPT_IGNORE:
 		ignore_trap = true;
-		return 0;
+		return trap_after_call ? -1 : 0;
+	case OPT_AFTER:	/* a trap in a thread that blocks SIGTRAP kills the program */
+		trap_after_call = true;
+		return block_trap || ignore_trap ? -1 : 0;
 	case OPT_QUEUED:
 		queued = strtol(arg, &end, 10);
 		return *end || queued < 0 || queued > 1000 ? -1 : 0;
@@ -156,6 +167,7 @@ int main(int argc, char **argv)
 		{ "block-trap", no_argument, NULL, OPT_BLOCK },
 		{ "ignore-trap", no_argument, NULL, OPT_IGNORE },
 		{ "queued", required_argument, NULL, OPT_QUEUED },
+		{ "trap-after-call", no_argument, NULL, OPT_AFTER },
 		{ 0 },
 	};
 	struct sigaction sa;
@@ -167,7 +179,8 @@ int main(int argc, char **argv)
 		    "  --int3-form cc|cd03  int3 or int $3 (default cc)\n"
 		    "  --block-trap      compute workers block SIGTRAP\n"
 		    "  --ignore-trap     SIGTRAP ignored, no trapper\n"
-		    "  --queued N        each worker keeps N RT signals queued\n", 4);
+		    "  --queued N        each worker keeps N RT signals queued\n"
+		    "  --trap-after-call workers run int3 after each compute() call\n", 4);
 	status_add("int3_executed", &int3_executed);
 	status_add("sigtrap_received", &sigtrap_received);
 	status_add("sigtrap_kernel", &sigtrap_kernel);

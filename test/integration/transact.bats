@@ -249,6 +249,34 @@ mem_u64() {
 	expect_key sigtrap_other 0
 }
 
+# Workers that trap right after each call of the patched function spend much of their
+# time in the program's handler, where SIGTRAP is blocked (no SA_NODEFER): a stop there
+# shows a mask that is not the thread's own. Blocking SIGTRAP again after a trap of ours
+# on that evidence alone made the thread's next own int3 a reset to the default: the
+# program died of SIGTRAP in 10 of 14 runs of a patch and a revert.
+@test "sigtrapd --trap-after-call: threads that leave their SIGTRAP handler for the site keep their mask (20 + 10 cycles)" {
+	local before after ex rx
+	daemon_start sigtrapd --trap-after-call --threads 4
+	# Dispositions only: a thread's mask changes as it enters and leaves its handler
+	# (the daemon checks its own mask outside it: mask_changed).
+	before=$(sig_state "$DAEMON_PID" | grep '^Sig')
+	cycles 20 compute compute_v2
+	LP_NO_SHIELD=1 cycles 10 compute compute_v2	# the program's handler alone is reset too
+	after=$(sig_state "$DAEMON_PID" | grep '^Sig')
+	[[ $after == "$before" ]] || fail "dispositions changed: before: $before; after: $after"
+	((${TX[traps_emulated]:-0} + ${TX[traps_parked]:-0} > 0)) || fail "no trap of ours in 20 cycles: the test did not exercise it"
+	((${TX[signals_passed]:-0} > 0)) || fail "no trap of the program's met a transaction: the test did not exercise it"
+	calls_only calls_compute calls_compute_v2
+	alive
+	stop_clean
+	ex=$(status_get int3_executed)
+	rx=$(status_get sigtrap_received)
+	((rx > 10000)) || fail "only $rx traps of the program's: the test did not exercise them"
+	((ex - rx >= 0 && ex - rx <= 5)) || fail "int3_executed $ex, sigtrap_received $rx: $((ex - rx)) lost"
+	expect_key mask_changed 0
+	expect_key sigtrap_other 0
+}
+
 # While a transaction runs, sigaction() in the program reads the shield's handler
 # (docs/design.md §11): disposition_changed counts those reads. Outside, it is the
 # program's own: the state after the cycles is the state before.
