@@ -243,7 +243,7 @@ run_blockd() {
 			EINTR=$((EINTR + v))
 			((v == 0)) || violation "$k $v (a blocked thread was stopped)"
 			;;
-		*_seq_errors | futex_other | semop_errors)
+		*_seq_errors | futex_other | semop_errors | unjoined | pings_stranded)
 			((v == 0)) || violation "$k $v"
 			;;
 		esac

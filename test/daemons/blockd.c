@@ -18,6 +18,10 @@
  *                (eintr_ping: the calls a stop could cut right after they began; pings_sent
  *                must equal pings_got)
  *
+ * A feed or ping thread that has not finished 10 s after the stop counts in unjoined;
+ * pings_stranded counts what the eventfd still held then (a waiter asleep on a ping: a
+ * lost wakeup), so a loss can be told from a thread starved of CPU.
+ *
  * The feeds come from one feeder thread (1 ms tick) and one connector thread. On stop,
  * the feeds stop first and the readers get 100 ms to drain before the final status, so
  * written == read in it. */
@@ -59,7 +63,7 @@ static counter_t send_bytes, recv_bytes, recv_seq_errors, recv_timeouts, eintr_r
 /* (h) semtimedop */
 static counter_t sem_posted, sem_got, semop_timeouts, semop_errors, eintr_semop;
 /* (i) epoll_wait without a timeout, woken often */
-static counter_t pings_sent, pings_got, eintr_ping;
+static counter_t pings_sent, pings_got, eintr_ping, unjoined, pings_stranded;
 static int ping_efd, ping_epfd;
 static _Atomic int ping_done;
 
@@ -492,7 +496,7 @@ int main(int argc, char **argv)
 	K(sigwait_sent); K(sigwait_got); K(sigwait_timeouts); K(eintr_sigwait);
 	K(send_bytes); K(recv_bytes); K(recv_seq_errors); K(recv_timeouts); K(eintr_recv);
 	K(sem_posted); K(sem_got); K(semop_timeouts); K(semop_errors); K(eintr_semop);
-	K(pings_sent); K(pings_got); K(eintr_ping);
+	K(pings_sent); K(pings_got); K(eintr_ping); K(unjoined); K(pings_stranded);
 #undef K
 	setup();
 
@@ -506,10 +510,13 @@ int main(int argc, char **argv)
 	common_wait_started(nb + n + 4);
 
 	common_run();
-	common_join(feed, 2000);
-	common_join(conn, 2000);
-	common_join(pg, 2000);
-	common_join(pw, 2000);
+	pthread_t feeds[] = { feed, conn, pg, pw };
+	for (size_t i = 0; i < sizeof(feeds) / sizeof(feeds[0]); i++)
+		if (!common_join(feeds[i], 10000))
+			count(&unjoined);
+	uint64_t v;
+	if (unjoined && read(ping_efd, &v, sizeof v) == sizeof v)
+		count_n(&pings_stranded, v);
 	join_workers(t, n);
 	nap_ms(100);		/* let the blocked readers take what is in flight */
 	status_write();
