@@ -47,6 +47,9 @@ int verify_window(struct lp_verifier *v, struct lp_verify *out, const pid_t *mid
 /* The old-body probe's address (0 before verify_prepare). */
 uint64_t verify_old_probe(const struct lp_verifier *v);
 
+/* The uprobes' link descriptors into @fds (room for 2): how many (0 with no verifier). */
+unsigned int verify_fds(const struct lp_verifier *v, int *fds);
+
 void verify_close(struct lp_verifier *v);
 
 #endif

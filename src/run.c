@@ -511,6 +511,7 @@ struct loading {
 	const struct lp_pairs *ps;
 	const struct lp_plan *plan;
 	struct lp_verifier **verifier;
+	struct lp_guard *guard;	/* holds the probes (keep_probes) */
 	struct lp_loads *loads;
 	struct lp_load_image im[LP_MAX_LOADS];
 	size_t which[LP_MAX_LOADS];	/* im[k] is loads->v[which[k]] */
@@ -536,6 +537,20 @@ static void loading_init(struct loading *g, struct lp_loads *l)
  * In the transaction, once the patches are mapped (lp_tx_opts.loaded): their objects
  * are the process's files from now on, and --verify probes them there.
  */
+/*
+ * --verify's uprobes, held by the guard as well: if we are killed, the last reference
+ * goes in a process with no SIGKILL pending, and the kernel takes the breakpoints out
+ * of the target (docs/design.md §11).
+ */
+static void keep_probes(struct lp_guard *guard, const struct lp_verifier *v, bool verbose)
+{
+	int fds[2];
+	int ret = guard_keep(guard, fds, verify_fds(v, fds));
+
+	if (ret && verbose)
+		report_verbose("the guard does not hold --verify's probes: %s", strerror(-ret));
+}
+
 static int loaded(void *arg, uint64_t *mid_lo, uint64_t *mid_hi, struct lp_diag *d)
 {
 	struct loading *g = arg;
@@ -549,6 +564,8 @@ static int loaded(void *arg, uint64_t *mid_lo, uint64_t *mid_hi, struct lp_diag 
 		obj->inode = g->im[k].inode;
 	}
 	int ret = prepare_verify(g->o, g->proc, g->ps, g->plan, g->verifier, &t, d);
+	if (!ret)
+		keep_probes(g->guard, *g->verifier, g->o->verbose);
 	if (!ret && g->o->verify_s > 0) {
 		*mid_lo = t.mid_lo;
 		*mid_hi = t.mid_hi;
@@ -618,8 +635,9 @@ static int run_write(const struct lp_options *o, struct lp_proc *proc, const str
 		.unshielded = getenv("LP_NO_SHIELD") != NULL,
 	};
 	struct lp_verifier *verifier = NULL;
+	struct lp_guard guard = { 0, -1, 0 };
 	struct loading g = { .o = o, .proc = proc, .ps = ps, .plan = pr->r.plan,
-			     .verifier = &verifier, .loads = loads };
+			     .verifier = &verifier, .guard = &guard, .loads = loads };
 	/* A progress line only for a person watching: a terminal, not --json, not -q. */
 	bool progress = !o->json && !o->quiet && isatty(STDERR_FILENO);
 	int ret = reserve_fds(proc, d);
@@ -647,23 +665,21 @@ static int run_write(const struct lp_options *o, struct lp_proc *proc, const str
 	}
 	struct recovery rc = { .pid = proc->pid, .via = proc->via, .plan = pr->r.plan,
 			       .timeout_ms = o->timeout_ms };
-	struct lp_guard guard;
-	if (getenv("LP_NO_SHIELD"))
-		guard = (struct lp_guard){ 0, -1 };
-	else if ((ret = guard_start(&guard, recover, &rc)) && o->verbose)
+	if (!getenv("LP_NO_SHIELD") && (ret = guard_start(&guard, recover, &rc)) && o->verbose)
 		report_verbose("no guard process: %s; livepatch's death mid-way would leave its "
 			       "bytes to the next run", strerror(-ret));
+	keep_probes(&guard, verifier, o->verbose);
 	txo.guard_pid = guard.pid;
 	ret = run_tracer(proc->pid, pr->r.plan, &txo, progress, &pr->st, d);
-	guard_done(&guard);
 	pr->r.tx = &pr->st;
 	if (!ret && verifier) {
 		ret = check_verify(verifier, &pr->st, &pr->vr, d);
 		pr->r.verify = &pr->vr;
 	}
+	verify_close(verifier);	/* the guard's references are the last: */
+	guard_done(&guard);	/* the probes are out once it has gone */
 	pr->r.exit_code = lp_exit_code(ret);
 	report_audit(&pr->r, o->verbose);	/* bytes were written, or could have been */
-	verify_close(verifier);
 	return 0;
 }
 

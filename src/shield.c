@@ -26,7 +26,7 @@
 
 /*
  * The code page, copied as it is into the process: position-independent, no data of
- * its own but the table one page after its start. Registers as the kernel calls a
+ * its own (one constant, SIGTRAP's bit) but the table one page after its start. Registers as the kernel calls a
  * handler: %rdi the signal, %rsi its siginfo, %rdx the ucontext (uc_mcontext at 40;
  * its saved RSP at 160, RIP at 168). si_code 0x80 (SI_KERNEL) is an int3.
  *
@@ -41,7 +41,13 @@
  * handler of its own, which may be stepping itself. Anything else goes to the program's disposition: ignored;
  * its handler, jumped to with the same registers and stack, so that it returns
  * through the same restorer; or the default, which is put back and raised again
- * (the signal is delivered, as the default action, once this handler returns).
+ * (the signal is delivered, as the default action, at once).
+ *
+ * It runs with SIGTRAP unblocked (SA_NODEFER): a signal handler of the program's that
+ * interrupts it (a thread parked here for milliseconds) and reaches an int3 of ours
+ * takes it here again, where a blocked one would be a forced SIGTRAP, reset to the
+ * default by the kernel, and the program's death. A program handler without
+ * SA_NODEFER gets SIGTRAP blocked first, as the kernel would have done for it.
  *
  * tramp: an injected system call's instruction. The tracer takes the thread back at
  * the call's exit stop; if the tracer is gone, the thread goes on here, puts back its
@@ -134,6 +140,22 @@ __asm__(
 	"	je .Lsh_ret\n"
 	"	test %rax, %rax\n"
 	"	jz .Lsh_default\n"
+	"	testl $0x40000000, " D(0x010) "\n"	/* its flags: SA_NODEFER */
+	"	jnz .Lsh_handler\n"
+	"	push %rdi\n"				/* rt_sigprocmask(SIG_BLOCK, SIGTRAP) */
+	"	push %rsi\n"
+	"	push %rdx\n"
+	"	mov $14, %eax\n"
+	"	xor %edi, %edi\n"
+	"	lea .Lsh_trapbit(%rip), %rsi\n"
+	"	xor %edx, %edx\n"
+	"	mov $8, %r10d\n"
+	"	syscall\n"
+	"	pop %rdx\n"
+	"	pop %rsi\n"
+	"	pop %rdi\n"
+	"	mov " D(0x008) ", %rax\n"
+	".Lsh_handler:\n"
 	"	jmp *%rax\n"
 	".Lsh_default:\n"
 	"	mov $13, %eax\n"			/* rt_sigaction(SIGTRAP, SIG_DFL) */
@@ -154,6 +176,9 @@ __asm__(
 	"	syscall\n"
 	".Lsh_ret:\n"
 	"	ret\n"
+	"	.balign 8\n"
+	".Lsh_trapbit:\n"
+	"	.quad 0x10\n"				/* 1 << (SIGTRAP - 1) */
 	"	.balign 16\n"
 	"	.globl lp_shield_restorer\n"
 	"lp_shield_restorer:\n"
@@ -429,9 +454,8 @@ static void ours_for(const struct lp_shield *sh, const uint64_t prog[4], uint64_
 	bool handler = prog[0] > 1;	/* not SIG_DFL (0) nor SIG_IGN (1) */
 
 	ours[0] = shield_addr(sh->base, lp_shield_handler);
-	ours[1] = K_SA_SIGINFO | K_SA_RESTORER |
-		  (handler ? prog[1] & (K_SA_ONSTACK | K_SA_RESTART | K_SA_NODEFER) :
-		   K_SA_ONSTACK | K_SA_RESTART);
+	ours[1] = K_SA_SIGINFO | K_SA_RESTORER | K_SA_NODEFER |
+		  (handler ? prog[1] & (K_SA_ONSTACK | K_SA_RESTART) : K_SA_ONSTACK | K_SA_RESTART);
 	/* A program handler returns through its own restorer, as it would have. */
 	ours[2] = handler && prog[1] & K_SA_RESTORER ? prog[2] :
 		  shield_addr(sh->base, lp_shield_restorer);

@@ -76,12 +76,13 @@ static int repair_disposition(struct tx *tx, struct lp_thread *t, uint64_t sp)
 	}
 	/*
 	 * Blocked again only where this trap can have reset the handler: a reset was put
-	 * back since the thread last ran (at this stop, or at another thread's reaped
-	 * first) and it was seen blocking SIGTRAP; unseen, a reset at this very stop. A
-	 * mask seen earlier is not enough alone: in the program's handler without
-	 * SA_NODEFER, SIGTRAP is blocked for the handler's length only, and a thread
-	 * blocked for good dies of its own next int3 (the kernel resets a blocked forced
-	 * SIGTRAP to the default). An ignored SIGTRAP is put back later: its mask as seen.
+	 * back since the thread last ran before its trap was raised (at this stop, or at
+	 * another thread's reaped first) and it was seen blocking SIGTRAP; unseen, a reset
+	 * at this very stop. A mask seen earlier is not enough alone: in the program's
+	 * handler without SA_NODEFER, SIGTRAP is blocked for the handler's length only,
+	 * and a thread blocked for good dies of its own next int3 (the kernel resets a
+	 * blocked forced SIGTRAP to the default). An ignored SIGTRAP is put back later:
+	 * its mask as seen.
 	 */
 	bool since = tx->sigs.restored != t->restored_seen;
 	bool blocked = !t->mask_known ? ret && reblock

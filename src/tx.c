@@ -92,7 +92,12 @@ int tx_resume(struct tx *tx, struct lp_thread *t, int sig)
 	}
 	int ret = pt_cont(t->tid, sig);
 
-	t->restored_seen = tx->sigs.restored;
+	/*
+	 * A queued trap of ours was raised before this resume, and the kernel reset the
+	 * handler then, not when the trap is reported: the count from before it stays.
+	 */
+	if (!t->want_trap)
+		t->restored_seen = tx->sigs.restored;
 	if (!ret)
 		t->step_armed = false;	/* PTRACE_CONT ends the kernel's single-step */
 	record_pause(tx, t);

@@ -174,6 +174,17 @@ int verify_window(struct lp_verifier *v, struct lp_verify *r, const pid_t *mid, 
 	return 0;
 }
 
+unsigned int verify_fds(const struct lp_verifier *v, int *fds)
+{
+	unsigned int n = 0;
+
+	if (v && v->target_link)
+		fds[n++] = bpf_link__fd(v->target_link);
+	if (v && v->old_link)
+		fds[n++] = bpf_link__fd(v->old_link);
+	return n;
+}
+
 void verify_close(struct lp_verifier *v)
 {
 	if (!v)

@@ -18,7 +18,8 @@
  *                (eintr_ping: the calls a stop could cut right after they began; pings_sent
  *                must equal pings_got)
  *
- * A feed or ping thread that has not finished 10 s after the stop counts in unjoined;
+ * A feed or ping thread that has not finished 3 s after the stop counts in unjoined (as
+ * a bit: 1 feeder, 2 connector, 4 pinger, 8 ping waiter);
  * pings_stranded counts what the eventfd still held then (a waiter asleep on a ping: a
  * lost wakeup), so a loss can be told from a thread starved of CPU.
  *
@@ -140,10 +141,14 @@ static void *ping_waiter(void *arg)
 
 	(void)arg;
 	common_thread_started();
-	/* Until the pinger has stopped and everything it sent has been taken. */
+	/*
+	 * Until the pinger has stopped and everything it sent has been taken. The pinger
+	 * counts a ping after writing it: the last one can be taken before it is counted,
+	 * so once the pinger has stopped the wait has a timeout, to look again.
+	 */
 	while (!atomic_load(&ping_done) || pings_got != pings_sent) {
 		uint64_t v;
-		int n = epoll_wait(ping_epfd, &ev, 1, -1);
+		int n = epoll_wait(ping_epfd, &ev, 1, atomic_load(&ping_done) ? 100 : -1);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -512,8 +517,8 @@ int main(int argc, char **argv)
 	common_run();
 	pthread_t feeds[] = { feed, conn, pg, pw };
 	for (size_t i = 0; i < sizeof(feeds) / sizeof(feeds[0]); i++)
-		if (!common_join(feeds[i], 10000))
-			count(&unjoined);
+		if (!common_join(feeds[i], 3000))
+			count_n(&unjoined, 1UL << i);
 	uint64_t v;
 	if (unjoined && read(ping_efd, &v, sizeof v) == sizeof v)
 		count_n(&pings_stranded, v);

@@ -24,12 +24,13 @@ static uint8_t *text;		/* a page of test code: the "sites" */
 
 #define K_SA_SIGINFO 0x4ULL
 #define K_SA_RESTORER 0x04000000ULL
+#define K_SA_NODEFER 0x40000000ULL
 
-/* The kernel's sigaction for SIGTRAP: the handler in the region, its restorer. */
+/* The kernel's sigaction for SIGTRAP as livepatch makes it: the handler, its restorer. */
 static void install(void)
 {
 	uint64_t act[4] = { shield_addr((uint64_t)region, lp_shield_handler),
-			    K_SA_SIGINFO | K_SA_RESTORER,
+			    K_SA_SIGINFO | K_SA_RESTORER | K_SA_NODEFER,
 			    shield_addr((uint64_t)region, lp_shield_restorer), 0 };
 	assert_int_equal(syscall(SYS_rt_sigaction, SIGTRAP, act, NULL, 8), 0);
 }
@@ -142,14 +143,18 @@ static void test_park_waits_for_the_byte(void **state)
 	pthread_join(th, NULL);
 }
 
-static atomic_int prog_calls, prog_code;
+static atomic_int prog_calls, prog_code, prog_blocked;
 
 static void prog_handler(int sig, siginfo_t *si, void *uc)
 {
+	sigset_t now;
+
 	(void)uc;
 	if (sig == SIGTRAP) {
 		prog_calls++;
 		prog_code = si->si_code;
+		pthread_sigmask(SIG_BLOCK, NULL, &now);
+		prog_blocked = sigismember(&now, SIGTRAP);
 	}
 }
 
@@ -168,10 +173,70 @@ static void test_own_trap_reaches_the_program(void **state)
 	assert_int_equal(((fn *)code)(), 3);
 	assert_int_equal(prog_calls, 1);
 	assert_int_equal(prog_code, 0x80);	/* SI_KERNEL: as the kernel sent it */
+	assert_int_equal(prog_blocked, 1);	/* no SA_NODEFER: blocked in its handler */
 	prog_calls = 0;
 	raise(SIGTRAP);				/* not an int3: passed on as well */
 	assert_int_equal(prog_calls, 1);
 	assert_int_equal(prog_code, SI_TKILL);
+	set_prog((uint64_t)(uintptr_t)prog_handler, K_SA_SIGINFO | K_SA_RESTORER | K_SA_NODEFER,
+		 shield_addr((uint64_t)region, lp_shield_restorer));
+	assert_int_equal(((fn *)code)(), 3);
+	assert_int_equal(prog_calls, 2);
+	assert_int_equal(prog_blocked, 0);	/* SA_NODEFER: as the program asked */
+}
+
+static uint8_t *nested_site;
+static atomic_int nested_got;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	nested_got = ((fn *)nested_site)();
+}
+
+static void *signal_then_restore(void *arg)
+{
+	pthread_t *main_thread = arg;
+	usleep(5000);
+	pthread_kill(*main_thread, SIGUSR1);
+	usleep(20000);
+	__atomic_store_n(text + 640, (uint8_t)0xb8, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/*
+ * A thread parked in the handler takes a signal whose handler reaches another site of
+ * ours: the handler runs again inside itself (SIGTRAP is not blocked in it; a blocked
+ * one would be reset to the default and kill the process, seen in a child).
+ */
+static void test_nested_trap_in_a_parked_thread(void **state)
+{
+	(void)state;
+	uint8_t *park = text + 640, *jump = text + 704, *target = text + 768;
+	ret_value(park, 7);
+	park[0] = 0xcc;
+	ret_value(jump, 1);
+	jump[0] = 0xcc;
+	ret_value(target, 21);
+	struct lp_shield_entry e[2] = { { (uint64_t)park, 0, LP_SHK_PARK, 0 },
+					{ (uint64_t)jump, (uint64_t)target, LP_SHK_JMP, 5 } };
+	set_entries(e, 2);
+	set_prog(0, 0, 0);
+	nested_site = jump;
+	pid_t pid = fork();
+	if (!pid) {
+		pthread_t self = pthread_self(), th;
+		signal(SIGUSR1, on_usr1);
+		if (pthread_create(&th, NULL, signal_then_restore, &self))
+			_exit(3);
+		int r = ((fn *)park)();
+		pthread_join(th, NULL);
+		_exit(r == 7 && nested_got == 21 ? 0 : 2);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* Ignored by the program: still ignored. */
@@ -274,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_call_emulated),
 		cmocka_unit_test(test_park_waits_for_the_byte),
 		cmocka_unit_test(test_own_trap_reaches_the_program),
+		cmocka_unit_test(test_nested_trap_in_a_parked_thread),
 		cmocka_unit_test(test_ignored_stays_ignored),
 		cmocka_unit_test(test_handled_trap_goes_on),
 		cmocka_unit_test(test_default_kills_with_sigtrap),
