@@ -25,6 +25,30 @@ struct lp_verify {
 
 struct lp_verifier;
 
+/* A function's extent [start, end), for the `int $3` scan. */
+struct lp_fn_range {
+	uint64_t start, end;
+};
+
+/*
+ * The first `int $3` (cd 03) in the @len bytes at @addr, into @at (0: none). A cd 03
+ * counts only when a linear decode from the start of the function of @fns (sorted by
+ * start) that holds it reaches it as an instruction of its own: one inside another
+ * instruction's immediate or displacement does not, nor one in no function, or in one
+ * that starts before @addr (nothing to decode from: not refused). Pure: 0, or -ENOMEM
+ * or -EINVAL when capstone cannot be opened.
+ */
+int verify_find_int3(const uint8_t *bytes, size_t len, uint64_t addr,
+		     const struct lp_fn_range *fns, size_t nfns, uint64_t *at) LP_MUST_CHECK;
+
+/*
+ * Refuse --verify (LP_EXIT_PROCESS) for a process whose code holds an `int $3` in the
+ * executable mappings of its ELF objects: once its memory has uprobes the kernel takes
+ * it for a one-byte breakpoint of theirs and restarts the thread on its second byte
+ * (docs/design.md §6). Reads only; call it before any probe is attached.
+ */
+int verify_scan_int3(struct lp_proc *p, struct lp_diag *d) LP_MUST_CHECK;
+
 /*
  * Load and attach the probes before anything is written, so a missing privilege
  * or kernel feature fails early (LP_EXIT_PROCESS) with the process untouched.

@@ -333,6 +333,22 @@ static int prepare_verify(const struct lp_options *o, struct lp_proc *proc, cons
 	return 0;
 }
 
+/*
+ * --verify's refusal of a process with an `int $3` (docs/design.md §6), timed for -v. The
+ * line must not start with "verify": test/daemons/killer.c names the verify window so.
+ */
+static int scan_int3(struct lp_proc *proc, bool verbose, struct lp_diag *d)
+{
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int ret = verify_scan_int3(proc, d);
+	if (!ret && verbose)
+		report_verbose("scanned the code of %zu object(s) for `int $3` before --verify: "
+			       "none (%.2f ms)", proc->nobjs, lp_ms_since(&t0));
+	return ret;
+}
+
 /* After a transaction that wrote: the window of --verify; anything but a pass is a failure. */
 static int check_verify(struct lp_verifier *v, const struct lp_tx_stats *st, struct lp_verify *vr,
 			struct lp_diag *d)
@@ -642,6 +658,8 @@ static int run_write(const struct lp_options *o, struct lp_proc *proc, const str
 	bool progress = !o->json && !o->quiet && isatty(STDERR_FILENO);
 	int ret = reserve_fds(proc, d);
 
+	if (!ret && o->verify_s > 0)	/* before a patch is mapped or a probe attached */
+		ret = scan_int3(proc, o->verbose, d);
 	if (!ret && (o->safe || pr->ic.nunloaded)) {
 		if (!(ret = ictx_for_plan(&pr->ic, proc, ps, pr->r.plan, d)) &&
 		    !(ret = ictx_modules(&pr->ic, proc)))

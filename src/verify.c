@@ -2,8 +2,10 @@
  * Verify (docs/design.md §6): count, from the kernel's side, SIGTRAPs raised and
  * delivered at our sites during the transaction, then calls that reach G's
  * entry and F's old body over a window. Uses the skeleton of verify.bpf.c.
+ * First, refuse a process with an `int $3` (cd 03), which uprobes would kill.
  */
 #include <bpf/libbpf.h>
+#include <capstone/capstone.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -21,6 +23,173 @@ struct lp_verifier {
 	uint64_t target_probe, old_probe;
 	bool revert;
 };
+
+/* The next cd 03 in [@q, @end), or NULL. memchr: glibc's memmem goes byte by byte for two. */
+static const uint8_t *next_cd03(const uint8_t *q, const uint8_t *end)
+{
+	while (q + 1 < end && (q = memchr(q, 0xcd, (size_t)(end - q - 1))) && q[1] != 0x03)
+		q++;
+	return q && q + 1 < end ? q : NULL;
+}
+
+/* The innermost function of @f (sorted by start) that holds @a, or NULL. */
+static const struct lp_fn_range *holding(const struct lp_fn_range *f, size_t n, uint64_t a)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {	/* first function starting above @a */
+		size_t mid = lo + (hi - lo) / 2;
+		if (f[mid].start <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k-- > 0 && lo - k <= 64;)	/* aliases, nested symbols */
+		if (a < f[k].end)
+			return &f[k];
+	return NULL;
+}
+
+/*
+ * Whether an instruction starts at @hit and is `int 3` in two bytes: a linear decode
+ * (an undecodable byte skipped, as objdump does) from @*pos, which is left at @hit or
+ * at the end of the instruction that covers it. The decoder is given every byte to the
+ * end of the buffer: an instruction that covers the hit is never cut short there.
+ */
+static bool lands_on(csh cs, cs_insn *in, const uint8_t *bytes, size_t len, uint64_t addr,
+		     uint64_t *pos, uint64_t hit)
+{
+	uint64_t a = *pos;
+	const uint8_t *code = bytes + (a - addr);
+	size_t size = len - (size_t)(a - addr);
+
+	while (a < hit)
+		if (!cs_disasm_iter(cs, &code, &size, &a, in))
+			code++, size--, a++;
+	*pos = a;
+	if (a != hit)
+		return false;
+	return cs_disasm_iter(cs, &code, &size, &a, in) && in->id == X86_INS_INT && in->size == 2;
+}
+
+int verify_find_int3(const uint8_t *bytes, size_t len, uint64_t addr,
+		     const struct lp_fn_range *fns, size_t nfns, uint64_t *at)
+{
+	const struct lp_fn_range *cur = NULL;
+	uint64_t pos = 0;
+	const uint8_t *q = next_cd03(bytes, bytes + len);
+	csh cs;
+	cs_insn *in;
+
+	*at = 0;
+	if (!q)
+		return 0;	/* the common case, without a decoder */
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
+		return -EINVAL;
+	if (!(in = cs_malloc(cs))) {
+		cs_close(&cs);
+		return -ENOMEM;
+	}
+	for (; q && !*at; q = next_cd03(q + 1, bytes + len)) {
+		uint64_t hit = addr + (uint64_t)(q - bytes);
+		const struct lp_fn_range *f = holding(fns, nfns, hit);
+		if (!f || f->start < addr)
+			continue;	/* no start to decode from: not judged, not refused */
+		if (f == cur && pos > hit)
+			continue;	/* the sweep went past it: inside an instruction */
+		if (f != cur) {	/* hits ascend: one sweep per function */
+			cur = f;
+			pos = f->start;
+		}
+		if (lands_on(cs, in, bytes, len, addr, &pos, hit))
+			*at = hit;
+	}
+	cs_free(in, 1);
+	cs_close(&cs);
+	return 0;
+}
+
+/* object_each_function's functions with a size, in its order (by address). */
+struct fn_list {
+	struct lp_fn_range *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void add_fn(const struct lp_symbol *s, void *arg)
+{
+	struct fn_list *l = arg;
+
+	if (!s->size || l->oom)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 1024;
+		struct lp_fn_range *v = realloc(l->v, cap * sizeof(*v));
+		if (!v) {
+			l->oom = true;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (struct lp_fn_range){ s->addr, s->addr + s->size };
+}
+
+/*
+ * The first `int $3` in @o's executable mappings, as the process has them now, into @at.
+ * Its symbols are read only for a mapping whose bytes hold a cd 03 at all; a mapping
+ * that cannot be read is not judged.
+ */
+static int scan_object(struct lp_proc *p, struct lp_object *o, uint64_t *at)
+{
+	struct fn_list fl = { 0 };
+	bool listed = false;
+	int ret = 0;
+
+	*at = 0;
+	for (size_t i = 0; !ret && !*at && i < o->nmaps; i++) {
+		const struct lp_mapping *m = &o->maps[i];
+		size_t len = (size_t)(m->end - m->start);
+		uint8_t *buf;
+		if (!m->exec || !len)
+			continue;
+		if (!(buf = malloc(len)))
+			return -ENOMEM;
+		if (!proc_read(p, m->start, buf, len) && next_cd03(buf, buf + len)) {
+			if (!listed && !(ret = object_each_function(o, add_fn, &fl)) && fl.oom)
+				ret = -ENOMEM;
+			listed = true;
+			if (!ret)
+				ret = verify_find_int3(buf, len, m->start, fl.v, fl.n, at);
+		}
+		free(buf);
+	}
+	free(fl.v);
+	return ret;
+}
+
+int verify_scan_int3(struct lp_proc *p, struct lp_diag *d)
+{
+	for (size_t i = 0; i < p->nobjs; i++) {
+		struct lp_object *o = &p->objs[i];
+		struct lp_symbol s;
+		char where[192] = "";
+		uint64_t at;
+		int ret = scan_object(p, o, &at);
+		if (ret)
+			return lp_fail(d, LP_EXIT_INTERNAL, "cannot look for `int $3` in %s before "
+				       "--verify: %s", o->name, strerror(-ret));
+		if (!at)
+			continue;
+		if (!object_function_at(o, at, &s))
+			snprintf(where, sizeof(where), " (%s+0x%" PRIx64 ")", s.name, at - s.addr);
+		return lp_fail(d, LP_EXIT_PROCESS, "--verify cannot run on process %d: %s has an "
+			       "`int $3` (cd 03) at 0x%" PRIx64 "%s, which the kernel's uprobes mistake "
+			       "for a breakpoint of theirs and the process would die of SIGSEGV (run "
+			       "without --verify)", p->pid, o->name, at, where);
+	}
+	return 0;
+}
 
 /* A uprobe on the file mapped at @addr: through map_files, like every other read of ours. */
 static struct bpf_link *probe(struct lp_proc *p, struct bpf_program *prog, uint64_t addr,

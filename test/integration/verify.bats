@@ -35,6 +35,36 @@ teardown() {
 	[ "$(status_get wrong)" -eq 0 ]
 }
 
+# Once a process's memory has uprobes, the kernel takes the program's own `int $3` (cd 03)
+# for a breakpoint of theirs and restarts the thread on the 03: SIGSEGV (docs/design.md §6).
+# The refusal comes before any BPF is loaded: it needs no BTF.
+@test "verify refuses a program with an int \$3 (cd 03): exit 3 naming it, daemon alive, unpatched, every trap its own" {
+	local addr before ex rx
+	daemon_start sigtrapd --int3-form cd03 --interval-us 200
+	addr=$(fn_addr compute) || return 1
+	before=$(text_sum "$DAEMON_PID" "$addr" 32) || return 1
+	lp -p "$DAEMON_PID" -f compute -t compute_v2 --verify=0.3
+	expect_rc 3
+	[[ $(json code) == 3 ]] || fail "JSON error code $(json code): $LP_OUT"
+	run timeout 60 "$LP" --pid "$DAEMON_PID" --func compute --target compute_v2 --verify=0.3
+	((status == 3)) || fail "livepatch --verify exited $status, expected 3: $output"
+	((${#lines[@]} == 1)) || fail "not one line: $output"
+	[[ $output == "livepatch: error: --verify cannot run on process $DAEMON_PID: sigtrapd has an \`int \$3\` (cd 03) at 0x"*"(run without --verify)" ]] ||
+		fail "the refusal does not name the int \$3 and the fix: $output"
+	status_wait_change int3_executed	# it still traps, and lives
+	alive
+	[[ $(text_sum "$DAEMON_PID" "$addr" 32) == "$before" ]] || fail "compute's bytes changed"
+	status_wait_change calls_compute
+	expect_key calls_compute_v2 0
+	stop_clean
+	ex=$(status_get int3_executed)
+	rx=$(status_get sigtrap_received)
+	((rx > 0)) || fail "no int \$3 trap reached the handler: the test did not exercise them"
+	((ex - rx == 0 || ex - rx == 1)) ||
+		fail "int3_executed $ex, sigtrap_received $rx: $((ex - rx)) of the program's own SIGTRAPs were lost"
+	expect_key sigtrap_other 0
+}
+
 @test "verify of an idle daemon is inconclusive (exit 7) and says the function was not called" {
 	if ! kernel_has_btf; then verify_refused; return; fi
 	daemon_start counterd --idle
