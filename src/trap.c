@@ -28,13 +28,18 @@ bool trap_step_resets(struct tx *tx, struct lp_thread *t)
 	return tx->shield.installed && (pt_getsigmask(t->tid, &mask) || mask & 1ULL << (SIGTRAP - 1));
 }
 
-/* Whether the thread blocks SIGTRAP, seen at a stop that is not one of our traps. */
+/*
+ * Whether the thread blocks SIGTRAP, seen at a stop that is not one of our traps. Also
+ * before the shield is up (sync 0), when the program's default disposition makes
+ * nothing sensitive yet: once it is, a trap of the thread's resets it.
+ */
 void trap_note_mask(struct tx *tx, struct lp_thread *t)
 {
 	struct user_regs_struct r;
 	uint64_t mask;
 
-	if (!sensitive(tx) || t->mask_known || pt_getsigmask(t->tid, &mask))
+	if ((!sensitive(tx) && tx->opts->unshielded) || t->mask_known ||
+	    pt_getsigmask(t->tid, &mask))
 		return;
 	bool blocked = mask & 1ULL << (SIGTRAP - 1);
 	/*

@@ -25,7 +25,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
 N=${LP_STRESS_CYCLES:-1000}
 LP=${LP_BIN:-$ROOT/livepatch}
-read -ra DAEMONS <<<"${LP_STRESS_DAEMONS:-counterd sigstormd forkd vfork churnd blockd sigtrapd stated stated-stopped stated-frozen sigtrap-block sigtrap-ignore sigtrap-queued sigtrap-cd03 sigtrap-after}"
+read -ra DAEMONS <<<"${LP_STRESS_DAEMONS:-counterd sigstormd forkd vfork churnd blockd sigtrapd stated stated-stopped stated-frozen sigtrap-block sigtrap-ignore sigtrap-queued sigtrap-cd03 sigtrap-after sigtrap-dfl-block}"
 if ! [[ $N =~ ^[0-9]+$ ]] || ((N < 1)); then
 	echo "stress: LP_STRESS_CYCLES must be a positive number, not '$N'" >&2
 	exit 2
@@ -292,6 +292,7 @@ run_sigtrap-block() { run_sigtrap_variant --block-trap; }
 run_sigtrap-ignore() { run_sigtrap_variant --ignore-trap; }
 run_sigtrap-queued() { run_sigtrap_variant --queued 64; }
 run_sigtrap-cd03() { run_sigtrap_variant --int3-form cd03 --interval-us 200; }
+run_sigtrap-dfl-block() { run_sigtrap_variant --default-trap --block-trap; }
 
 # Workers that trap right after each call (--trap-after-call) are often stopped in their
 # handler, SIGTRAP blocked for its length only: the masks are theirs to check

@@ -8,6 +8,7 @@
  *   --block-trap          the compute workers block SIGTRAP (they run into livepatch's
  *                         int3 with it blocked)
  *   --ignore-trap         SIGTRAP is ignored (SIG_IGN) and there is no trapper
+ *   --default-trap        SIGTRAP keeps the default disposition and there is no trapper
  *   --trap-after-call     every compute worker also executes int3 right after each
  *                         compute() call (counted in int3_executed): it spends much of
  *                         its time in the handler, where SIGTRAP is blocked (no
@@ -28,7 +29,7 @@
 static counter_t int3_executed, sigtrap_received, sigtrap_kernel, sigtrap_other;
 static counter_t mask_changed, disposition_changed, rt_queued, rt_received;
 static long interval_us = 1000, queued;
-static bool form_cd03, block_trap, ignore_trap, trap_after_call;
+static bool form_cd03, block_trap, ignore_trap, default_trap, trap_after_call;
 
 /* The disposition this program set, as sigaction() reports it. */
 static void (*trap_handler)(int);
@@ -130,7 +131,7 @@ static void *trapper(void *arg)
 	return NULL;
 }
 
-enum { OPT_INTERVAL = 256, OPT_FORM, OPT_BLOCK, OPT_IGNORE, OPT_QUEUED, OPT_AFTER };
+enum { OPT_INTERVAL = 256, OPT_FORM, OPT_BLOCK, OPT_IGNORE, OPT_QUEUED, OPT_AFTER, OPT_DEFAULT };
 
 static int handle(int val, const char *arg)
 {
@@ -148,10 +149,13 @@ static int handle(int val, const char *arg)
 		return trap_after_call ? -1 : 0;
 	case OPT_IGNORE:
 		ignore_trap = true;
-		return trap_after_call ? -1 : 0;
+		return trap_after_call || default_trap ? -1 : 0;
 	case OPT_AFTER:	/* a trap in a thread that blocks SIGTRAP kills the program */
 		trap_after_call = true;
-		return block_trap || ignore_trap ? -1 : 0;
+		return block_trap || ignore_trap || default_trap ? -1 : 0;
+	case OPT_DEFAULT:
+		default_trap = true;
+		return trap_after_call || ignore_trap ? -1 : 0;
 	case OPT_QUEUED:
 		queued = strtol(arg, &end, 10);
 		return *end || queued < 0 || queued > 1000 ? -1 : 0;
@@ -168,6 +172,7 @@ int main(int argc, char **argv)
 		{ "ignore-trap", no_argument, NULL, OPT_IGNORE },
 		{ "queued", required_argument, NULL, OPT_QUEUED },
 		{ "trap-after-call", no_argument, NULL, OPT_AFTER },
+		{ "default-trap", no_argument, NULL, OPT_DEFAULT },
 		{ 0 },
 	};
 	struct sigaction sa;
@@ -180,7 +185,8 @@ int main(int argc, char **argv)
 		    "  --block-trap      compute workers block SIGTRAP\n"
 		    "  --ignore-trap     SIGTRAP ignored, no trapper\n"
 		    "  --queued N        each worker keeps N RT signals queued\n"
-		    "  --trap-after-call workers run int3 after each compute() call\n", 4);
+		    "  --trap-after-call workers run int3 after each compute() call\n"
+		    "  --default-trap    SIGTRAP left to the default, no trapper\n", 4);
 	status_add("int3_executed", &int3_executed);
 	status_add("sigtrap_received", &sigtrap_received);
 	status_add("sigtrap_kernel", &sigtrap_kernel);
@@ -194,10 +200,11 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART | SA_SIGINFO;
 	sa.sa_sigaction = on_trap;
-	if (ignore_trap) {
+	if (ignore_trap || default_trap) {
 		sa.sa_flags = 0;
-		sa.sa_handler = SIG_IGN;
+		sa.sa_handler = ignore_trap ? SIG_IGN : SIG_DFL;
 	}
+	bool trapper_runs = !ignore_trap && !default_trap;
 	if (sigaction(SIGTRAP, &sa, NULL) < 0)
 		die("sigaction: %s", strerror(errno));
 	struct sigaction now;
@@ -214,12 +221,12 @@ int main(int argc, char **argv)
 	n = opt.threads;
 	for (int i = 0; i < n; i++)
 		common_thread_create(&t[i], trap_worker, (void *)(intptr_t)i);
-	if (!ignore_trap)
+	if (trapper_runs)
 		common_thread_create(&tt, trapper, NULL);
-	common_wait_started(n + !ignore_trap);
+	common_wait_started(n + trapper_runs);
 
 	common_run();
-	if (!ignore_trap)
+	if (trapper_runs)
 		common_join(tt, 2000);
 	join_workers(t, n);
 	common_exit();

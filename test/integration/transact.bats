@@ -324,6 +324,23 @@ mem_u64() {
 	expect_key mask_changed 0
 }
 
+# With the default disposition there is nothing to put back without the shield; with it,
+# a blocked trap of ours resets the shield's handler, which is put back, and the thread's
+# mask with it: its mask must be known from before the shield went up (sync 0).
+@test "sigtrapd --default-trap --block-trap: threads that block SIGTRAP keep it blocked (20 cycles)" {
+	local before after
+	daemon_start sigtrapd --default-trap --block-trap
+	before=$(sig_state "$DAEMON_PID")
+	cycles 20 compute compute_v2
+	after=$(sig_state "$DAEMON_PID")
+	[[ $after == "$before" ]] || fail "signal state changed: before: $before; after: $after"
+	((${TX[dispositions_restored]:-0} > 0)) || fail "no trap ever reset the shield's handler: the test did not exercise it"
+	calls_only calls_compute calls_compute_v2
+	alive
+	stop_clean
+	expect_key mask_changed 0
+}
+
 # With the shield, our traps reach its handler, not SIG_IGN: nothing is reset. Without
 # it (LP_NO_SHIELD, and a process the shield cannot enter), each trap resets SIG_IGN to
 # the default, and livepatch puts it back: both ways end with SIGTRAP ignored.
